@@ -1,0 +1,42 @@
+# The two commands: `make run` and `make test`. Everything they need is set up here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+CONFIG ?= etc/autosred/demo.yaml
+
+.PHONY: run test lint typecheck layers pytest bench check-config clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/autosred --config $(CONFIG)
+
+check-config: $(STAMP)
+	$(BIN)/autosred --check-config --config $(CONFIG)
+
+lint: $(STAMP)
+	$(BIN)/ruff check autosred tests bench
+	$(BIN)/ruff format --check autosred tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+pytest: $(STAMP)
+	$(BIN)/pytest -q -n auto -p no:cacheprovider
+
+test: lint typecheck layers pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) runtime .mypy_cache .ruff_cache .pytest_cache

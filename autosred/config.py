@@ -1,0 +1,247 @@
+"""The daemon's settings: one typed root, loaded from a YAML file and ``AUTOSRED_*`` env.
+
+Every group is a pydantic model with ``extra="forbid"`` so a misspelt key stops start-up with a
+message that names it. Env overrides the file: ``AUTOSRED_API__LISTEN=0.0.0.0:9000``.
+Recipes are kept as raw mappings here and validated by :mod:`autosred.recipes`, which sits a
+layer above this module.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+DEFAULT_CONFIG_PATH = Path("/etc/autosred/autosred.yaml")
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from a number or a string such as ``"90s"``, ``"10m"``, ``"1.5h"``, ``"250ms"``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration (seconds, or a string like '90s', '10m')")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    else:
+        raise ValueError("expected a duration (seconds, or a string like '90s', '10m')")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+"""A span of time in seconds; accepts ``90``, ``"90s"``, ``"10m"``, ``"1h"``, ``"250ms"``."""
+
+
+def parse_listen(value: object) -> str:
+    """Validate ``host:port`` (``[::1]:8011`` for IPv6); returns it unchanged."""
+    if not isinstance(value, str):
+        raise ValueError("expected 'host:port'")
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError("expected 'host:port', e.g. '127.0.0.1:8011'")
+    return value
+
+
+ListenAddress = Annotated[str, BeforeValidator(parse_listen)]
+
+
+def split_listen(address: str) -> tuple[str, int]:
+    """``"127.0.0.1:8011"`` -> ``("127.0.0.1", 8011)``; brackets around IPv6 hosts removed."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def is_loopback_host(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ApiSettings(Section):
+    listen: ListenAddress = "127.0.0.1:8011"
+    """Where the API listener binds (Anthropic, OpenAI, Responses, MCP)."""
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    """Largest request body accepted; larger gets 413."""
+    upstream_connect_timeout: Duration = 10.0
+    """Seconds to connect to the model server."""
+    upstream_read_timeout: Duration = 600.0
+    """Seconds the model server may stay silent mid-response before the request fails."""
+
+
+class CodexSettings(Section):
+    listen: ListenAddress | None = "127.0.0.1:8012"
+    """A second bind of the API app, the port existing Codex configs use; null disables it."""
+
+
+class MetricsSettings(Section):
+    listen: ListenAddress | None = "127.0.0.1:9464"
+    """Prometheus /metrics, /healthz, /readyz; null disables it."""
+
+
+class AdminSettings(Section):
+    socket: Path | None = None
+    """Unix socket of the admin API. Default: /run/autosred/admin.sock as root, else
+    $XDG_RUNTIME_DIR/autosred/admin.sock (or /tmp/autosred-<uid>/admin.sock)."""
+    group: str | None = "autosre"
+    """Members of this group may use the admin socket (besides root and the daemon's user)."""
+
+
+class EngineSettings(Section):
+    kind: Literal["static", "process", "kubernetes"] = "process"
+    """What runs the model servers: static (someone else's URL), process (a child per
+    recipe), kubernetes (a k3s Deployment per recipe)."""
+    url: str | None = None
+    """static: base URL of the OpenAI-compatible server (e.g. http://127.0.0.1:8000)."""
+    health_path: str = "/health"
+    """Path polled to decide that a model server is ready."""
+    health_interval: Duration = 0.25
+    """Seconds between health polls while a model server starts."""
+    stop_timeout: Duration = 15.0
+    """process: seconds between SIGTERM and SIGKILL when stopping a child."""
+    host: str = "127.0.0.1"
+    """process: the address children bind and the daemon connects to."""
+
+
+class ScalerSettings(Section):
+    keepalive_after: Duration = 2.0
+    """A streaming request held this long gets its 200 and SSE keep-alive comments."""
+    keepalive_interval: Duration = 10.0
+    """Seconds between keep-alive comments while a streaming request is held."""
+    idle_check_interval: Duration = 1.0
+    """Upper bound on how late an idle scale-down may happen after its deadline."""
+
+
+class ShutdownSettings(Section):
+    grace: Duration = 30.0
+    """On SIGTERM, seconds in-flight requests get to finish before the daemon exits."""
+
+
+class LogSettings(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "text"] = "auto"
+    """auto: JSON lines when stderr is not a terminal, readable text when it is."""
+
+
+class Settings(BaseSettings):
+    """The root of ``autosred.yaml``. Every key is documented in etc/autosred/autosred.yaml."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTOSRED_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    api: ApiSettings = ApiSettings()
+    codex: CodexSettings = CodexSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    admin: AdminSettings = AdminSettings()
+    engine: EngineSettings = EngineSettings()
+    scaler: ScalerSettings = ScalerSettings()
+    shutdown: ShutdownSettings = ShutdownSettings()
+    log: LogSettings = LogSettings()
+    state_dir: Path | None = None
+    """Persistent state (wake history). Default: /var/lib/autosred as root, else
+    $XDG_STATE_HOME/autosred (or ~/.local/state/autosred)."""
+    recipes: list[dict[str, Any]] = []
+    """Inline recipes (see recipes.d/ for the keys)."""
+    recipes_dir: Path | None = None
+    """A directory of *.yaml recipe files, read in name order after the inline ones."""
+
+    @field_validator("recipes", mode="before")
+    @classmethod
+    def _recipes_are_mappings(cls, value: object) -> object:
+        if value is None:
+            return []
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The YAML file arrives as init kwargs; env must win over it.
+        return (env_settings, init_settings)
+
+    def resolved_state_dir(self) -> Path:
+        if self.state_dir is not None:
+            return self.state_dir
+        if os.geteuid() == 0:
+            return Path("/var/lib/autosred")
+        xdg = os.environ.get("XDG_STATE_HOME")
+        base = Path(xdg) if xdg else Path.home() / ".local" / "state"
+        return base / "autosred"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``messages`` name the file, the key and what is wrong."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("\n".join(messages))
+        self.messages = messages
+
+
+def describe_validation_error(error: ValidationError, *, source: str, prefix: str = "") -> list[str]:
+    """One line per problem: ``FILE: api.listen: expected 'host:port' (got 'x')``."""
+    lines = []
+    for item in error.errors():
+        key = prefix + ".".join(str(part) for part in item["loc"]) if item["loc"] else prefix
+        key = key.rstrip(".") or "(top level)"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif "input" in item and not isinstance(item["input"], dict | list):
+            message = f"{message} (got {item['input']!r})"
+        lines.append(f"{source}: {key}: {message}")
+    return lines
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: expected a mapping of settings at the top level"])
+    return data
+
+
+def load_settings(
+    path: Path, *, data: Mapping[str, Any] | None = None, source: str | None = None
+) -> Settings:
+    """Settings from ``path`` (or from ``data`` read elsewhere) overlaid by ``AUTOSRED_*`` env."""
+    raw = dict(data) if data is not None else read_yaml_mapping(path)
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc, source=source or str(path))) from exc

@@ -1,0 +1,75 @@
+"""The seam between "what model runs where" and everything else.
+
+An engine starts, stops and observes model servers for recipes. It knows nothing of requests,
+idle timers or clients: the scaler drives it, one owner task per model.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from yarl import URL
+
+from autosred.recipes import Recipe
+
+
+@dataclass(frozen=True)
+class WakeProgress:
+    """One step of a start, as shown to held clients (``: waking phase=…``) and autosrectl."""
+
+    phase: str
+    detail: str = ""
+
+
+class WakeFailed(Exception):
+    """The model server could not be started; ``reason`` is fit to show a user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Observed(enum.Enum):
+    STOPPED = "stopped"
+    STARTING = "starting"
+    RUNNING = "running"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Observation:
+    state: Observed
+    detail: str = ""
+
+
+class Engine(Protocol):
+    """Runs model servers for recipes."""
+
+    kind: str
+
+    def start(self, recipe: Recipe) -> AsyncIterator[WakeProgress]:
+        """Yield phases until the server answers its health check; raise WakeFailed(reason).
+
+        Cancelling the iteration (wake budget exceeded, shutdown) leaves whatever it started for
+        ``stop`` to clean up.
+        """
+        ...
+
+    async def stop(self, recipe: Recipe) -> None:
+        """Stop the server (idempotent)."""
+        ...
+
+    async def observe(self, recipe: Recipe) -> Observation:
+        """What runs now, without changing it: adopted after a daemon restart."""
+        ...
+
+    def endpoint(self, recipe: Recipe) -> URL:
+        """Base URL (no /v1) of the recipe's OpenAI-compatible server."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release everything the engine holds (children, sessions); called once at exit."""
+        ...
