@@ -77,9 +77,19 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class ClientToken(Section):
+    name: str = Field(min_length=1)
+    """Labels the client's requests in logs and metrics."""
+    token_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    """SHA-256 (hex) of the token: `printf %s TOKEN | sha256sum`. The token itself is not stored."""
+
+
 class ApiSettings(Section):
     listen: ListenAddress = "127.0.0.1:8011"
-    """Where the API listener binds (Anthropic, OpenAI, Responses, MCP)."""
+    """Where the API listener binds (Anthropic, OpenAI, Responses, MCP). A non-loopback
+    address requires client tokens."""
+    clients: list[ClientToken] = []
+    """Client tokens; when empty, no token is required (loopback only)."""
     max_body_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
     """Largest request body accepted; larger gets 413."""
     upstream_connect_timeout: Duration = 10.0
@@ -205,7 +215,9 @@ class ConfigError(Exception):
         self.messages = messages
 
 
-def describe_validation_error(error: ValidationError, *, source: str, prefix: str = "") -> list[str]:
+def describe_validation_error(
+    error: ValidationError, *, source: str, prefix: str = ""
+) -> list[str]:
     """One line per problem: ``FILE: api.listen: expected 'host:port' (got 'x')``."""
     lines = []
     for item in error.errors():

@@ -5,8 +5,6 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -74,7 +72,7 @@ def load_catalog(settings: Settings, *, config_source: str) -> Catalog:
 
 
 def _validate(
-    items: Sequence[Mapping[str, Any]], *, source: str, prefix: str, errors: list[str]
+    items: Sequence[object], *, source: str, prefix: str, errors: list[str]
 ) -> list[Recipe]:
     valid = []
     for index, item in enumerate(items):

@@ -1,0 +1,5 @@
+import sys
+
+from autosred.daemon.main import main
+
+sys.exit(main())

@@ -1,0 +1,126 @@
+"""The admin API's view of the daemon: the Control protocol over the real scaler."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from autosred import __version__
+from autosred.admin.control import ControlError
+from autosred.admin.schema import ModelStatus, Progress, ReloadResult, Status
+from autosred.scaler import ModelGate, ModelState, Snapshot, UnknownModel
+from autosred.scaler.controller import ModelController
+
+
+class DaemonControl:
+    """Implements :class:`autosred.admin.control.Control` for the running daemon."""
+
+    def __init__(
+        self,
+        *,
+        gate: ModelGate,
+        listeners: Callable[[], dict[str, str]],
+        reload: Callable[[], Awaitable[ReloadResult]],
+        started: float,
+    ) -> None:
+        self._gate = gate
+        self._listeners = listeners
+        self._reload = reload
+        self._started = started
+
+    def status(self) -> Status:
+        return Status(
+            version=__version__,
+            pid=os.getpid(),
+            uptime_seconds=round(time.monotonic() - self._started, 3),
+            engine=self._gate.engine_kind,
+            listeners=self._listeners(),
+            models=self.models(),
+        )
+
+    def models(self) -> list[ModelStatus]:
+        by_name = {recipe.name: recipe for recipe in self._gate.catalog}
+        result = []
+        for snapshot in self._gate.snapshots():
+            recipe = by_name[snapshot.name]
+            result.append(
+                ModelStatus(
+                    name=snapshot.name,
+                    served_model_name=recipe.served_model_name,
+                    aliases=list(recipe.aliases),
+                    state=snapshot.state.value,
+                    in_flight=snapshot.in_flight,
+                    held=snapshot.held,
+                    phase=snapshot.phase,
+                    eta_seconds=_round(snapshot.eta_seconds),
+                    last_wake_seconds=snapshot.last_wake_seconds,
+                    idle_in_seconds=_round(
+                        max(0.0, snapshot.idle_deadline - time.time())
+                        if snapshot.idle_deadline is not None
+                        else None
+                    ),
+                    last_error=snapshot.last_error,
+                    endpoint=snapshot.endpoint,
+                )
+            )
+        return result
+
+    def _controller(self, model: str) -> ModelController:
+        try:
+            return self._gate.controller(self._gate.resolve(model).name)
+        except UnknownModel as exc:
+            raise ControlError.unknown_model(model, [r.name for r in self._gate.catalog]) from exc
+
+    async def scale_up(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
+        controller = self._controller(model)
+        first = await controller.scale_up()
+        async for progress in self._follow(controller, first, wait=wait, target=ModelState.READY):
+            yield progress
+
+    async def scale_down(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
+        controller = self._controller(model)
+        first = await controller.scale_down()
+        async for progress in self._follow(controller, first, wait=wait, target=ModelState.STOPPED):
+            yield progress
+
+    async def _follow(
+        self, controller: ModelController, first: Snapshot, *, wait: bool, target: ModelState
+    ) -> AsyncIterator[Progress]:
+        yield _progress(first)
+        if not wait or _reached(first, target):
+            return
+        queue = controller.subscribe()
+        try:
+            while True:
+                snapshot = await queue.get()
+                yield _progress(snapshot)
+                if _reached(snapshot, target):
+                    return
+                if snapshot.state is ModelState.FAILED:
+                    raise ControlError.of("wake_failed", snapshot.last_error or "the wake failed")
+        finally:
+            controller.unsubscribe(queue)
+
+    async def reload(self) -> ReloadResult:
+        return await self._reload()
+
+
+def _reached(snapshot: Snapshot, target: ModelState) -> bool:
+    if target is ModelState.STOPPED:
+        return snapshot.state in (ModelState.STOPPED, ModelState.FAILED)
+    return snapshot.state is target
+
+
+def _progress(snapshot: Snapshot) -> Progress:
+    return Progress(
+        model=snapshot.name,
+        state=snapshot.state.value,
+        phase=snapshot.phase,
+        detail=snapshot.detail,
+        eta_seconds=_round(snapshot.eta_seconds),
+    )
+
+
+def _round(value: float | None) -> float | None:
+    return round(value, 1) if value is not None else None

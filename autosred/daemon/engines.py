@@ -1,0 +1,22 @@
+"""Builds the configured engine: the only place that knows the concrete engine classes."""
+
+from __future__ import annotations
+
+import logging
+
+from autosred.config import ConfigError, Settings
+from autosred.engines.base import Engine
+from autosred.engines.process import ProcessEngine
+from autosred.engines.static import StaticEngine
+from autosred.recipes import Catalog
+
+
+def build_engine(settings: Settings, catalog: Catalog, *, log: logging.Logger) -> Engine:
+    kind = settings.engine.kind
+    if kind == "static":
+        return StaticEngine(settings=settings.engine, log=log, recipes=catalog)
+    if kind == "process":
+        return ProcessEngine(settings=settings.engine, log=log)
+    raise ConfigError(
+        [f"engine.kind: {kind!r} is not available in this version (use 'static' or 'process')"]
+    )

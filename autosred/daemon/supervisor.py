@@ -1,0 +1,325 @@
+"""The composition root at run time: builds every part, binds the listeners, handles signals.
+
+Start-up: engine, gate (owner tasks adopt running servers), listeners, then READY=1.
+SIGTERM: STOPPING=1, stop accepting, let in-flight requests finish (bounded by shutdown.grace),
+stop the owner tasks, close the engine, exit 0. SIGHUP: reload config and recipes; a bad new
+config keeps the running one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from autosred.admin.app import make_app as make_admin_app
+from autosred.admin.schema import ReloadResult, default_socket_path
+from autosred.admin.serve import serve_unix
+from autosred.config import ConfigError, Settings, load_settings, split_listen
+from autosred.daemon import logs
+from autosred.daemon.checks import check_runtime
+from autosred.daemon.control import DaemonControl
+from autosred.daemon.engines import build_engine
+from autosred.daemon.notify import Notifier
+from autosred.engines.base import Engine
+from autosred.metrics import CONTENT_TYPE, Metrics
+from autosred.proxy.app import make_api_app
+from autosred.recipes import Catalog, load_catalog
+from autosred.scaler import ModelGate, ModelState, Snapshot
+from autosred.scaler.history import WakeHistory
+
+ConfigLoader = Callable[[], tuple[Settings, Catalog]]
+
+
+def config_loader(path: Path) -> ConfigLoader:
+    """Reads (and re-reads, on reload) the configuration and recipes, checked as a whole."""
+
+    def load() -> tuple[Settings, Catalog]:
+        source = str(path)
+        settings = load_settings(path, source=source)
+        catalog = load_catalog(settings, config_source=source)
+        problems = check_runtime(settings, catalog, source=source)
+        if problems:
+            raise ConfigError(problems)
+        return settings, catalog
+
+    return load
+
+
+class Supervisor:
+    """Owns the daemon's parts for one run; ``run`` returns the exit status."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        catalog: Catalog,
+        reload_config: ConfigLoader,
+        log: logging.Logger,
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._reload_config = reload_config
+        self._log = log
+        self._notifier = Notifier(log=log)
+        self._metrics = Metrics()
+        self._stopping = asyncio.Event()
+        self._started = time.monotonic()
+        self._listeners: dict[str, str] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._ready = False
+        self._gate_: ModelGate | None = None
+
+    @property
+    def _gate(self) -> ModelGate:
+        assert self._gate_ is not None, "the gate exists only while the daemon runs"
+        return self._gate_
+
+    # ------------------------------------------------------------------------------ running
+
+    async def run(self) -> int:
+        settings = self._settings
+        engine = build_engine(settings, self._catalog, log=self._log.getChild("engine"))
+        state_dir = settings.resolved_state_dir()
+        history = WakeHistory(state_dir / "wake-history.json", log=self._log)
+        gate = ModelGate(
+            catalog=self._catalog,
+            engine=engine,
+            history=history,
+            metrics=self._metrics,
+            settings=settings.scaler,
+            log=self._log.getChild("scaler"),
+            on_change=self._on_model_change,
+        )
+        self._gate_ = gate
+        runners: list[web.BaseRunner] = []
+        try:
+            await gate.start()
+            api_runner = await self._start_api(gate)
+            runners.append(api_runner)
+            if settings.metrics.listen is not None:
+                runners.append(await self._start_metrics(gate))
+            runners.append(await self._start_admin(gate))
+            self._install_signal_handlers()
+            self._start_watchdog()
+            self._ready = True
+            self._notifier.ready(self._status_line(gate))
+            self._log.info(
+                "daemon.ready",
+                extra={
+                    "fields": {
+                        **self._listeners,
+                        "models": len(self._catalog),
+                        "engine": engine.kind,
+                    }
+                },
+            )
+            await self._stopping.wait()
+            await self._shutdown(gate, engine, runners)
+            return 0
+        except BaseException:
+            self._log.info("daemon.aborting")
+            await self._shutdown(gate, engine, runners)
+            raise
+
+    async def _start_api(self, gate: ModelGate) -> web.AppRunner:
+        settings = self._settings
+        app = make_api_app(
+            gate=gate, metrics=self._metrics, settings=settings.api, log=self._log.getChild("proxy")
+        )
+        # handler_cancellation: a client that hangs up cancels its handler, which closes the
+        # upstream request at once so vLLM frees the sequence's KV cache.
+        runner = web.AppRunner(
+            app,
+            handle_signals=False,
+            handler_cancellation=True,
+            shutdown_timeout=settings.shutdown.grace,
+            access_log=None,
+        )
+        await runner.setup()
+        for name, address in (("api", settings.api.listen), ("codex", settings.codex.listen)):
+            if address is None:
+                continue
+            host, port = split_listen(address)
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            await site.start()
+            self._listeners[name] = _bound_address(site, host)
+        return runner
+
+    async def _start_metrics(self, gate: ModelGate) -> web.AppRunner:
+        assert self._settings.metrics.listen is not None
+        metrics = self._metrics
+
+        async def render(request: web.Request) -> web.Response:
+            return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+        async def healthz(request: web.Request) -> web.Response:
+            return web.json_response({"status": "ok"})
+
+        async def readyz(request: web.Request) -> web.Response:
+            ready = self._ready and not self._stopping.is_set()
+            return web.json_response(
+                {"ready": ready, "models": {s.name: s.state.value for s in gate.snapshots()}},
+                status=200 if ready else 503,
+            )
+
+        app = web.Application()
+        app.router.add_get("/metrics", render)
+        app.router.add_get("/healthz", healthz)
+        app.router.add_get("/readyz", readyz)
+        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        await runner.setup()
+        host, port = split_listen(self._settings.metrics.listen)
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        self._listeners["metrics"] = _bound_address(site, host)
+        return runner
+
+    async def _start_admin(self, gate: ModelGate) -> web.BaseRunner:
+        settings = self._settings
+        control = DaemonControl(
+            gate=gate,
+            listeners=lambda: dict(self._listeners),
+            reload=self.reload,
+            started=self._started,
+        )
+        app = make_admin_app(
+            control=control, allowed_group=settings.admin.group, log=self._log.getChild("admin")
+        )
+        path = settings.admin.socket or default_socket_path()
+        runner = await serve_unix(
+            app, path, group=settings.admin.group, log=self._log.getChild("admin")
+        )
+        self._listeners["admin"] = str(path)
+        return runner
+
+    # ------------------------------------------------------------------------------ signals
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._request_stop, signum)
+        loop.add_signal_handler(signal.SIGHUP, self._spawn, self._reload_on_signal)
+
+    def _request_stop(self, signum: int) -> None:
+        self._log.info(
+            "daemon.stop_requested", extra={"fields": {"signal": signal.Signals(signum).name}}
+        )
+        self._stopping.set()
+
+    async def _reload_on_signal(self) -> None:
+        await self.reload()
+
+    async def reload(self) -> ReloadResult:
+        """Re-read config and recipes; on any problem keep the running configuration."""
+        self._notifier.reloading()
+        try:
+            try:
+                settings, catalog = self._reload_config()
+            except ConfigError as exc:
+                self._log.error(
+                    "daemon.reload_rejected", extra={"fields": {"problems": exc.messages}}
+                )
+                return ReloadResult(
+                    ok=False, messages=exc.messages, models=[r.name for r in self._catalog]
+                )
+            messages = self._restart_only_changes(settings)
+            for message in messages:
+                self._log.warning(
+                    "daemon.reload_needs_restart", extra={"fields": {"change": message}}
+                )
+            await self._gate.update_catalog(catalog)
+            self._settings, self._catalog = settings, catalog
+            logs.configure(settings.log.level, settings.log.format)
+            self._log.info(
+                "daemon.reloaded", extra={"fields": {"models": [r.name for r in catalog]}}
+            )
+            return ReloadResult(ok=True, messages=messages, models=[r.name for r in catalog])
+        finally:
+            self._notifier.ready(self._status_line(self._gate))
+
+    def _restart_only_changes(self, new: Settings) -> list[str]:
+        old = self._settings
+        changed = []
+        for key in ("api", "codex", "metrics", "admin", "engine", "state_dir", "shutdown"):
+            if getattr(old, key) != getattr(new, key):
+                changed.append(f"{key}: changed; takes effect after a restart")
+        return changed
+
+    # ------------------------------------------------------------------------ housekeeping
+
+    def _start_watchdog(self) -> None:
+        interval = self._notifier.watchdog_interval()
+        if interval is None:
+            return
+
+        async def ping() -> None:
+            while True:
+                self._notifier.watchdog()
+                await asyncio.sleep(interval)
+
+        self._spawn(ping)
+
+    def _spawn(self, factory: Callable[[], Awaitable[None]]) -> None:
+        async def guarded() -> None:
+            name = getattr(factory, "__name__", "task")
+            try:
+                await factory()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._log.exception("daemon.task_crashed", extra={"fields": {"task": name}})
+
+        task = asyncio.create_task(guarded())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _on_model_change(self, snapshot: Snapshot) -> None:
+        if self._ready:
+            self._notifier.status(self._status_line(self._gate))
+
+    def _status_line(self, gate: ModelGate) -> str:
+        states = gate.snapshots()
+        ready = sum(1 for s in states if s.state is ModelState.READY)
+        busy = sum(s.in_flight for s in states)
+        return f"{ready}/{len(states)} models ready, {busy} requests in flight"
+
+    async def _shutdown(
+        self, gate: ModelGate, engine: Engine, runners: list[web.BaseRunner]
+    ) -> None:
+        self._notifier.stopping()
+        grace = self._settings.shutdown.grace
+        self._log.info(
+            "daemon.draining", extra={"fields": {"in_flight": gate.leases, "grace": grace}}
+        )
+        # The api runner stops accepting first, then waits up to the grace for its handlers;
+        # metrics and admin stay up meanwhile so the drain can be watched.
+        if runners:
+            await runners[0].cleanup()
+        await gate.aclose()
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        try:
+            await engine.aclose()
+        except Exception:
+            self._log.exception("daemon.engine_close_failed")
+        for runner in runners[1:]:
+            await runner.cleanup()
+        self._log.info("daemon.stopped")
+
+
+def _bound_address(site: web.TCPSite, host: str) -> str:
+    """The address actually bound (port 0 in tests becomes the real port)."""
+    server = site._server
+    sockets = getattr(server, "sockets", None) or []
+    for sock in sockets:
+        address = sock.getsockname()
+        port = address[1]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    return site.name

@@ -1,0 +1,44 @@
+"""Reading a client's JSON body with errors a surface can put in its own envelope."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+
+class BadRequest(Exception):
+    """The client's request cannot be served as sent; ``status`` is 400, 404 or 413."""
+
+    def __init__(self, message: str, *, status: int = 400, param: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.param = param
+
+
+async def read_json_object(request: web.Request) -> tuple[dict[str, Any], bytes]:
+    """The body as a JSON object, and its raw bytes; BadRequest otherwise."""
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise BadRequest(f"request body is too large: {exc.text}", status=413) from exc
+    if not raw:
+        raise BadRequest("request body is empty; expected a JSON object")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise BadRequest(f"request body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
+    return body, raw
+
+
+def required_model(body: dict[str, Any]) -> str:
+    model = body.get("model")
+    if model is None:
+        raise BadRequest("'model' is required", param="model")
+    if not isinstance(model, str) or not model:
+        raise BadRequest("'model' must be a non-empty string", param="model")
+    return model

@@ -1,0 +1,184 @@
+"""OpenAI pass-through: /v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models.
+
+The upstream already speaks this dialect, so the body goes up as sent (only ``model`` is
+rewritten to the recipe's served name) and the answer comes back byte for byte, chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from autosred.proxy.body import BadRequest, read_json_object, required_model
+from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext
+from autosred.proxy.exchange import Exchange
+from autosred.proxy.openai.errors import error_body, error_response, from_upstream
+from autosred.proxy.sse import open_event_stream, waking_comment
+from autosred.proxy.upstream import UPSTREAM_CONNECT_ERRORS
+from autosred.scaler import Backend, ModelUnavailable, UnknownModel, WaitInfo
+
+_RELAYED_HEADERS = ("Content-Type",)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/v1/chat/completions", _forward("v1/chat/completions"))
+    app.router.add_post("/v1/completions", _forward("v1/completions"))
+    app.router.add_post("/v1/embeddings", _forward("v1/embeddings"))
+
+
+def _forward(path: str) -> Any:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        return await forward(request, path=path)
+
+    handler.__name__ = f"forward_{path.replace('/', '_')}"
+    return handler
+
+
+async def forward(request: web.Request, *, path: str) -> web.StreamResponse:
+    ctx = request.app[PROXY]
+    exchange = Exchange(metrics=ctx.metrics, api="openai", client=request.get(CLIENT_NAME_KEY, "-"))
+    try:
+        body, raw = await read_json_object(request)
+        requested = required_model(body)
+        recipe = ctx.gate.resolve(requested)
+    except BadRequest as exc:
+        exchange.finish(exc.status)
+        return error_response(exc.status, exc.message, param=exc.param)
+    except UnknownModel as exc:
+        exchange.finish(404)
+        return error_response(404, exc.message, param="model", code="model_not_found")
+    exchange.model = recipe.name
+    if recipe.served_model_name != requested:
+        body["model"] = recipe.served_model_name
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    streaming = body.get("stream") is True
+
+    response = web.StreamResponse(status=200)
+
+    async def keep_alive(info: WaitInfo) -> None:
+        # Only streaming clients can be kept alive in band; others wait silently.
+        if streaming:
+            await open_event_stream(request, response)
+            await response.write(waking_comment(info))
+
+    status: int | str = "aborted"
+    try:
+        async with ctx.gate.lease(recipe.name, on_wait=keep_alive) as backend:
+            status = await _exchange_with(
+                ctx, backend, request, response, path=path, raw=raw, exchange=exchange
+            )
+            return response
+    except ModelUnavailable as exc:
+        status = 503
+        if response.prepared:
+            await _write_in_band(response, exc.reason, code=503)
+            return response
+        return error_response(
+            503,
+            exc.reason,
+            type_="service_unavailable",
+            code=exc.kind,
+            headers={"Retry-After": str(int(exc.retry_after))},
+        )
+    finally:
+        exchange.finish(status)
+
+
+async def _exchange_with(
+    ctx: ProxyContext,
+    backend: Backend,
+    request: web.Request,
+    response: web.StreamResponse,
+    *,
+    path: str,
+    raw: bytes,
+    exchange: Exchange,
+) -> int:
+    url = backend.url / path
+    try:
+        upstream = await ctx.upstream.post(
+            url, data=raw, headers={"Content-Type": "application/json"}
+        )
+    except UPSTREAM_CONNECT_ERRORS as exc:
+        backend.report_unreachable()
+        ctx.metrics.upstream_errors.labels(model=backend.recipe.name, kind="connect").inc()
+        message = f"model server for {backend.recipe.name} is unreachable: {exc}"
+        if response.prepared:
+            await _write_in_band(response, message, code=503)
+            return 503
+        return await _replace_with(
+            request, response, error_response(503, message, type_="service_unavailable")
+        )
+    async with upstream:
+        if upstream.status != 200:
+            ctx.metrics.upstream_errors.labels(model=backend.recipe.name, kind="status").inc()
+            error = from_upstream(upstream.status, await upstream.read())
+            if response.prepared:
+                await _write_in_band(response, error.message, code=error.status)
+                return error.status
+            return await _replace_with(request, response, error.response())
+        if not response.prepared:
+            for name in _RELAYED_HEADERS:
+                if name in upstream.headers:
+                    response.headers[name] = upstream.headers[name]
+            await response.prepare(request)
+        try:
+            async for chunk in upstream.content.iter_any():
+                exchange.first_byte()
+                await response.write(chunk)
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
+            ctx.metrics.upstream_errors.labels(model=backend.recipe.name, kind="disconnect").inc()
+            ctx.log.warning(
+                "proxy.upstream_dropped",
+                extra={"fields": {"model": backend.recipe.name, "error": str(exc)}},
+            )
+            await _write_in_band(response, f"model server closed the stream: {exc}", code=502)
+            return 502
+        await response.write_eof()
+        return 200
+
+
+async def _replace_with(
+    request: web.Request, response: web.StreamResponse, replacement: web.Response
+) -> int:
+    """Answer with ``replacement`` through the already created (unprepared) stream response."""
+    response.set_status(replacement.status)
+    response.headers.update(replacement.headers)
+    await response.prepare(request)
+    assert isinstance(replacement.body, bytes)
+    await response.write(replacement.body)
+    await response.write_eof()
+    return replacement.status
+
+
+async def _write_in_band(response: web.StreamResponse, message: str, *, code: int) -> None:
+    """After the 200 is gone an error can only travel inside the stream, as OpenAI's does."""
+    frame = b"data: " + json.dumps(error_body(code, message)).encode() + b"\n\n"
+    try:
+        await response.write(frame)
+        await response.write_eof()
+    except ConnectionError:
+        pass  # the client is gone: there is nobody left to tell
+
+
+async def list_models(request: web.Request) -> web.Response:
+    ctx = request.app[PROXY]
+    created = int(time.time())
+    data = []
+    for recipe in ctx.gate.catalog:
+        for name in recipe.client_names():
+            entry: dict[str, Any] = {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "autosred",
+                "root": recipe.served_model_name,
+            }
+            if recipe.max_model_len is not None:
+                entry["max_model_len"] = recipe.max_model_len
+            data.append(entry)
+    return web.json_response({"object": "list", "data": data})

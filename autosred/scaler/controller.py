@@ -1,0 +1,552 @@
+"""One model's state machine, changed only by its owner task.
+
+Everything outside the owner task talks to it by posting messages (acquire, release, scale…)
+and awaiting futures; nothing reads its state to decide a change ("a read that gates a mutation
+is a bug"). Wakes and stops run as child tasks that post their outcome back to the inbox, so the
+owner never blocks and always sees events in one order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, replace
+from typing import Any
+
+from yarl import URL
+
+from autosred.config import ScalerSettings
+from autosred.engines.base import Engine, Observed, WakeFailed, WakeProgress
+from autosred.metrics import Metrics
+from autosred.recipes import Recipe
+from autosred.scaler.history import WakeHistory
+from autosred.scaler.state import ModelState, ModelUnavailable, Snapshot
+
+_DEFAULT_RETRY_AFTER = 10.0
+
+
+@dataclass(frozen=True)
+class _Acquire:
+    future: asyncio.Future[URL]
+
+
+@dataclass(frozen=True)
+class _Release:
+    pass
+
+
+@dataclass(frozen=True)
+class _CancelWait:
+    future: asyncio.Future[URL]
+
+
+@dataclass(frozen=True)
+class _ScaleUp:
+    ack: asyncio.Future[Snapshot]
+
+
+@dataclass(frozen=True)
+class _ScaleDown:
+    ack: asyncio.Future[Snapshot]
+
+
+@dataclass(frozen=True)
+class _Unreachable:
+    pass
+
+
+@dataclass(frozen=True)
+class _UpdateRecipe:
+    recipe: Recipe
+
+
+@dataclass(frozen=True)
+class _Retire:
+    pass
+
+
+@dataclass(frozen=True)
+class _IdleCheck:
+    pass
+
+
+@dataclass(frozen=True)
+class _WakeStep:
+    generation: int
+    progress: WakeProgress
+
+
+@dataclass(frozen=True)
+class _WakeDone:
+    generation: int
+    seconds: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class _StopDone:
+    generation: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Checked:
+    generation: int
+    alive: bool
+
+
+_Message = (
+    _Acquire
+    | _Release
+    | _CancelWait
+    | _ScaleUp
+    | _ScaleDown
+    | _Unreachable
+    | _UpdateRecipe
+    | _Retire
+    | _IdleCheck
+    | _WakeStep
+    | _WakeDone
+    | _StopDone
+    | _Checked
+)
+
+
+class ModelController:
+    """Owns one recipe's model server: wakes it, counts leases, puts it to sleep when idle."""
+
+    def __init__(
+        self,
+        *,
+        recipe: Recipe,
+        engine: Engine,
+        history: WakeHistory,
+        metrics: Metrics,
+        settings: ScalerSettings,
+        log: logging.Logger,
+        on_change: Callable[[Snapshot], None],
+    ) -> None:
+        self._recipe = recipe
+        self._engine = engine
+        self._history = history
+        self._metrics = metrics
+        self._settings = settings
+        self._log = log
+        self._on_change = on_change
+        self._inbox: asyncio.Queue[_Message] = asyncio.Queue()
+        self._state = ModelState.STOPPED
+        self._in_flight = 0
+        self._waiters: list[asyncio.Future[URL]] = []
+        self._endpoint: URL | None = None
+        self._generation = 0
+        self._phase: str | None = None
+        self._detail = ""
+        self._wake_started: float | None = None
+        self._last_error: str | None = None
+        self._stop_requested = False
+        self._retiring = False
+        self._idle_deadline: float | None = None
+        self._idle_timer: asyncio.TimerHandle | None = None
+        self._children: set[asyncio.Task[None]] = set()
+        self._subscribers: set[asyncio.Queue[Snapshot]] = set()
+        self.snapshot = Snapshot(name=recipe.name, state=ModelState.STOPPED)
+
+    @property
+    def recipe(self) -> Recipe:
+        return self._recipe
+
+    # ----------------------------------------------------------------- messages from outside
+
+    def acquire(self) -> asyncio.Future[URL]:
+        """A future that resolves to the endpoint once a lease is granted (count it in-flight)."""
+        future: asyncio.Future[URL] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(_Acquire(future))
+        return future
+
+    def release(self) -> None:
+        self._inbox.put_nowait(_Release())
+
+    def cancel_wait(self, future: asyncio.Future[URL]) -> None:
+        self._inbox.put_nowait(_CancelWait(future))
+
+    def scale_up(self) -> asyncio.Future[Snapshot]:
+        """Wake unless awake or waking; resolves to the state once the owner took the request."""
+        ack: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(_ScaleUp(ack))
+        return ack
+
+    def scale_down(self) -> asyncio.Future[Snapshot]:
+        """Stop once nothing is in flight; resolves to the state once the owner took it."""
+        ack: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
+        self._inbox.put_nowait(_ScaleDown(ack))
+        return ack
+
+    def report_unreachable(self) -> None:
+        """A surface could not connect: the owner checks whether the server died."""
+        self._inbox.put_nowait(_Unreachable())
+
+    def update_recipe(self, recipe: Recipe) -> None:
+        self._inbox.put_nowait(_UpdateRecipe(recipe))
+
+    def retire(self) -> None:
+        """The recipe was removed: stop once idle, then end the owner task."""
+        self._inbox.put_nowait(_Retire())
+
+    def subscribe(self) -> asyncio.Queue[Snapshot]:
+        queue: asyncio.Queue[Snapshot] = asyncio.Queue()
+        queue.put_nowait(self.snapshot)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Snapshot]) -> None:
+        self._subscribers.discard(queue)
+
+    # ----------------------------------------------------------------------- the owner task
+
+    async def run(self) -> None:
+        """The owner loop; returns when the recipe is retired, or is cancelled at shutdown."""
+        try:
+            await self._adopt()
+            while True:
+                message = await self._inbox.get()
+                if self._handle(message):
+                    return
+        finally:
+            self._shutdown()
+
+    async def _adopt(self) -> None:
+        """After a daemon restart a server may already run: take it over instead of waking."""
+        try:
+            observation = await self._engine.observe(self._recipe)
+        except Exception as exc:
+            self._log.warning(
+                "scaler.observe_failed",
+                extra={"fields": {"model": self._recipe.name, "error": str(exc)}},
+            )
+            observation = None
+        if observation is not None and observation.state is Observed.RUNNING:
+            self._endpoint = self._engine.endpoint(self._recipe)
+            self._state = ModelState.READY
+            self._log.info("scaler.adopted", extra={"fields": {"model": self._recipe.name}})
+            self._arm_idle_timer()
+        self._publish()
+
+    def _handle(self, message: _Message) -> bool:
+        """Apply one message; True ends the owner task."""
+        match message:
+            case _Acquire(future):
+                self._on_acquire(future)
+            case _Release():
+                self._in_flight -= 1
+                self._after_release()
+            case _CancelWait(future):
+                if future in self._waiters:
+                    self._waiters.remove(future)
+            case _ScaleUp():
+                self._on_scale_up()
+            case _ScaleDown():
+                self._stop_requested = self._state not in (ModelState.STOPPED, ModelState.FAILED)
+                if self._state is ModelState.READY and self._in_flight == 0:
+                    self._begin_stop("admin")
+            case _Unreachable():
+                if self._state is ModelState.READY:
+                    self._spawn(self._check_alive(self._generation))
+            case _Checked(generation, alive):
+                if generation == self._generation and self._state is ModelState.READY and not alive:
+                    self._log.warning(
+                        "scaler.server_died", extra={"fields": {"model": self._recipe.name}}
+                    )
+                    self._begin_stop("died")
+            case _UpdateRecipe(recipe):
+                self._recipe = recipe
+                if self._idle_deadline is not None:
+                    self._arm_idle_timer()
+            case _Retire():
+                self._retiring = True
+                self._fail_waiters("the model was removed from the configuration", kind="removed")
+                if self._state in (ModelState.STOPPED, ModelState.FAILED):
+                    return True
+                if self._state is ModelState.READY and self._in_flight == 0:
+                    self._begin_stop("removed")
+            case _IdleCheck():
+                self._on_idle_check()
+            case _WakeStep(generation, progress):
+                if generation == self._generation and self._state is ModelState.STARTING:
+                    self._phase, self._detail = progress.phase, progress.detail
+            case _WakeDone(generation, seconds, error):
+                if generation == self._generation:
+                    self._on_wake_done(seconds, error)
+            case _StopDone(generation, reason):
+                if generation == self._generation and self._on_stop_done(reason):
+                    return True
+        self._publish()
+        if isinstance(message, _ScaleUp | _ScaleDown) and not message.ack.done():
+            message.ack.set_result(self.snapshot)
+        return False
+
+    def _on_acquire(self, future: asyncio.Future[URL]) -> None:
+        if future.done():
+            return
+        if self._retiring:
+            future.set_exception(
+                ModelUnavailable(
+                    "the model was removed from the configuration", retry_after=1, kind="removed"
+                )
+            )
+            return
+        if self._state is ModelState.READY and self._endpoint is not None:
+            self._grant(future, self._endpoint)
+            return
+        live = [waiter for waiter in self._waiters if not waiter.done()]
+        if len(live) >= self._recipe.hold_cap:
+            self._metrics.upstream_errors.labels(model=self._recipe.name, kind="hold_cap").inc()
+            future.set_exception(
+                ModelUnavailable(
+                    f"{len(live)} requests already wait for {self._recipe.name} to wake "
+                    f"(hold cap {self._recipe.hold_cap})",
+                    retry_after=self._retry_after(),
+                    kind="hold_cap",
+                )
+            )
+            return
+        self._waiters = [*live, future]
+        if self._state in (ModelState.STOPPED, ModelState.FAILED):
+            self._begin_wake("request")
+
+    def _grant(self, future: asyncio.Future[URL], endpoint: URL) -> None:
+        self._in_flight += 1
+        self._cancel_idle_timer()
+        future.set_result(endpoint)
+
+    def _after_release(self) -> None:
+        if self._in_flight > 0 or self._state is not ModelState.READY:
+            return
+        if self._retiring:
+            self._begin_stop("removed")
+        elif self._stop_requested:
+            self._begin_stop("admin")
+        else:
+            self._arm_idle_timer()
+
+    def _on_scale_up(self) -> None:
+        self._stop_requested = False
+        if self._state in (ModelState.STOPPED, ModelState.FAILED):
+            self._begin_wake("admin")
+        elif self._state is ModelState.READY and self._in_flight == 0:
+            self._arm_idle_timer()
+
+    def _on_idle_check(self) -> None:
+        self._idle_timer = None
+        deadline = self._idle_deadline
+        if deadline is None or self._state is not ModelState.READY or self._in_flight:
+            return
+        if asyncio.get_running_loop().time() < deadline:
+            self._arm_idle_timer(deadline)
+            return
+        self._begin_stop("idle")
+
+    # ----------------------------------------------------------------------- wake and stop
+
+    def _begin_wake(self, reason: str) -> None:
+        self._generation += 1
+        self._state = ModelState.STARTING
+        self._phase, self._detail = "starting", ""
+        self._wake_started = asyncio.get_running_loop().time()
+        self._last_error = None
+        self._cancel_idle_timer()
+        self._metrics.scale_events.labels(
+            model=self._recipe.name, direction="up", reason=reason
+        ).inc()
+        self._log.info(
+            "scaler.wake_started",
+            extra={"fields": {"model": self._recipe.name, "reason": reason, "eta": self._eta()}},
+        )
+        self._spawn(self._wake(self._generation, self._recipe))
+
+    async def _wake(self, generation: int, recipe: Recipe) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        phase = "starting"
+        error: str | None = None
+        try:
+            async with asyncio.timeout(recipe.wake_budget or None):
+                async for progress in self._engine.start(recipe):
+                    phase = progress.phase
+                    self._inbox.put_nowait(_WakeStep(generation, progress))
+        except TimeoutError:
+            error = (
+                f"{recipe.name} did not become ready within its wake budget of "
+                f"{recipe.wake_budget:g} s (last phase: {phase})"
+            )
+        except WakeFailed as exc:
+            error = exc.reason
+        except Exception as exc:
+            self._log.exception("scaler.wake_crashed", extra={"fields": {"model": recipe.name}})
+            error = f"{recipe.name} could not be started: {exc!r}"
+        if error is not None:
+            # Leave nothing half-started behind a failed wake.
+            try:
+                await self._engine.stop(recipe)
+            except Exception:
+                self._log.exception(
+                    "scaler.cleanup_failed", extra={"fields": {"model": recipe.name}}
+                )
+        self._inbox.put_nowait(_WakeDone(generation, loop.time() - started, error))
+
+    def _on_wake_done(self, seconds: float, error: str | None) -> None:
+        name = self._recipe.name
+        self._phase, self._detail, self._wake_started = None, "", None
+        if error is not None:
+            self._state = ModelState.FAILED
+            self._last_error = error
+            self._metrics.wake_duration.labels(model=name, outcome="failed").observe(seconds)
+            self._metrics.scale_events.labels(model=name, direction="up", reason="failed").inc()
+            self._log.error(
+                "scaler.wake_failed",
+                extra={"fields": {"model": name, "seconds": round(seconds, 3), "reason": error}},
+            )
+            self._fail_waiters(error, kind="wake_failed")
+            self._stop_requested = False
+            return
+        self._state = ModelState.READY
+        self._endpoint = self._engine.endpoint(self._recipe)
+        self._history.record(name, seconds)
+        self._metrics.wake_duration.labels(model=name, outcome="ready").observe(seconds)
+        self._log.info(
+            "scaler.ready",
+            extra={
+                "fields": {"model": name, "seconds": round(seconds, 3), "held": len(self._waiters)}
+            },
+        )
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                self._grant(waiter, self._endpoint)
+        self._after_release()
+
+    def _begin_stop(self, reason: str) -> None:
+        self._generation += 1
+        self._state = ModelState.STOPPING
+        self._cancel_idle_timer()
+        self._metrics.scale_events.labels(
+            model=self._recipe.name, direction="down", reason=reason
+        ).inc()
+        self._log.info(
+            "scaler.stop_started", extra={"fields": {"model": self._recipe.name, "reason": reason}}
+        )
+        self._spawn(self._stop(self._generation, self._recipe, reason))
+
+    async def _stop(self, generation: int, recipe: Recipe, reason: str) -> None:
+        try:
+            await self._engine.stop(recipe)
+        except Exception:
+            self._log.exception("scaler.stop_failed", extra={"fields": {"model": recipe.name}})
+        self._inbox.put_nowait(_StopDone(generation, reason))
+
+    def _on_stop_done(self, reason: str) -> bool:
+        self._state = ModelState.STOPPED
+        self._endpoint = None
+        self._stop_requested = False
+        self._log.info(
+            "scaler.stopped", extra={"fields": {"model": self._recipe.name, "reason": reason}}
+        )
+        if self._retiring:
+            return True
+        if any(not waiter.done() for waiter in self._waiters):
+            self._begin_wake("request")
+        return False
+
+    async def _check_alive(self, generation: int) -> None:
+        try:
+            observation = await self._engine.observe(self._recipe)
+            alive = observation.state in (Observed.RUNNING, Observed.STARTING)
+        except Exception:
+            alive = False
+        self._inbox.put_nowait(_Checked(generation, alive))
+
+    # ----------------------------------------------------------------------------- helpers
+
+    def _fail_waiters(self, reason: str, *, kind: str) -> None:
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(
+                    ModelUnavailable(reason, retry_after=self._retry_after(), kind=kind)
+                )
+
+    def _eta(self) -> float | None:
+        expected = self._history.expected(self._recipe.name)
+        if expected is None or self._wake_started is None:
+            return expected
+        elapsed = asyncio.get_running_loop().time() - self._wake_started
+        return max(1.0, expected - elapsed)
+
+    def _retry_after(self) -> float:
+        eta = self._eta() if self._state is ModelState.STARTING else None
+        return float(math.ceil(eta)) if eta is not None else _DEFAULT_RETRY_AFTER
+
+    def _arm_idle_timer(self, deadline: float | None = None) -> None:
+        self._cancel_idle_timer()
+        timeout = self._recipe.idle_timeout
+        if timeout <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        self._idle_deadline = deadline if deadline is not None else loop.time() + timeout
+        # Re-check no later than idle_check_interval so a changed recipe takes effect promptly.
+        when = min(self._idle_deadline, loop.time() + self._settings.idle_check_interval)
+        self._idle_timer = loop.call_at(when, self._inbox.put_nowait, _IdleCheck())
+
+    def _cancel_idle_timer(self) -> None:
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
+        self._idle_deadline = None
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine, name=f"scaler:{self._recipe.name}")
+        self._children.add(task)
+        task.add_done_callback(self._children.discard)
+
+    def _publish(self) -> None:
+        name = self._recipe.name
+        idle_deadline = self._idle_deadline
+        snapshot = Snapshot(
+            name=name,
+            state=self._state,
+            in_flight=self._in_flight,
+            held=sum(1 for waiter in self._waiters if not waiter.done()),
+            phase=self._phase,
+            detail=self._detail,
+            eta_seconds=self._eta() if self._state is ModelState.STARTING else None,
+            last_wake_seconds=self._history.last(name),
+            idle_deadline=(
+                time.time() + idle_deadline - asyncio.get_running_loop().time()
+                if idle_deadline is not None
+                else None
+            ),
+            last_error=self._last_error,
+            endpoint=str(self._endpoint) if self._endpoint is not None else None,
+        )
+        if snapshot == self.snapshot:
+            return
+        changed_state = snapshot.state is not self.snapshot.state
+        self.snapshot = snapshot
+        self._metrics.in_flight.labels(model=name).set(snapshot.in_flight)
+        self._metrics.held.labels(model=name).set(snapshot.held)
+        if changed_state:
+            self._metrics.set_engine_state(name, snapshot.state.value)
+        for queue in self._subscribers:
+            queue.put_nowait(snapshot)
+        self._on_change(snapshot)
+
+    def _shutdown(self) -> None:
+        self._cancel_idle_timer()
+        for task in self._children:
+            task.cancel()
+        self._fail_waiters("autosred is shutting down", kind="shutting_down")
+        final = replace(self.snapshot, held=0)
+        for queue in self._subscribers:
+            queue.put_nowait(final)

@@ -1,0 +1,243 @@
+"""ModelGate: the only way a surface reaches a model server.
+
+``async with gate.lease(name) as backend`` yields at once when the model is ready, joins or
+starts the one wake otherwise, and counts as in-flight work until the block exits, so idle
+scale-down never hits a live stream. While a request waits, ``on_wait`` is called after
+``keepalive_after`` seconds and then every ``keepalive_interval`` so streaming surfaces can send
+their 200 and keep-alive comments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+from yarl import URL
+
+from autosred.config import ScalerSettings
+from autosred.engines.base import Engine
+from autosred.metrics import Metrics
+from autosred.recipes import Catalog, Recipe
+from autosred.scaler.controller import ModelController
+from autosred.scaler.history import WakeHistory
+from autosred.scaler.state import ModelState, ModelUnavailable, Snapshot
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What a lease grants: the recipe in force and its server's base URL (no /v1)."""
+
+    recipe: Recipe
+    url: URL
+    report_unreachable: Callable[[], None]
+    """Call when the server refused a connection: the owner checks whether it died."""
+
+
+@dataclass(frozen=True)
+class WaitInfo:
+    """Shown to a held client: ``: waking model=… phase=… eta=…``."""
+
+    model: str
+    phase: str | None
+    eta_seconds: float | None
+    waited_seconds: float
+
+
+class UnknownModel(Exception):
+    def __init__(self, requested: str, available: list[str]) -> None:
+        super().__init__(requested)
+        self.requested = requested
+        self.available = available
+
+    @property
+    def message(self) -> str:
+        names = ", ".join(self.available) or "(none configured)"
+        return f"model {self.requested!r} is not served here; available: {names}"
+
+
+OnWait = Callable[[WaitInfo], Awaitable[None]]
+
+
+class ModelGate:
+    """Holds one controller (owner task) per recipe and grants leases on them."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        engine: Engine,
+        history: WakeHistory,
+        metrics: Metrics,
+        settings: ScalerSettings,
+        log: logging.Logger,
+        on_change: Callable[[Snapshot], None] | None = None,
+    ) -> None:
+        self._catalog = catalog
+        self._engine = engine
+        self._history = history
+        self._metrics = metrics
+        self._settings = settings
+        self._log = log
+        self._on_change = on_change or (lambda snapshot: None)
+        self._controllers: dict[str, ModelController] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._leases = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def catalog(self) -> Catalog:
+        return self._catalog
+
+    @property
+    def engine_kind(self) -> str:
+        return self._engine.kind
+
+    async def start(self) -> None:
+        for recipe in self._catalog:
+            self._add(recipe)
+
+    def _add(self, recipe: Recipe) -> None:
+        controller = ModelController(
+            recipe=recipe,
+            engine=self._engine,
+            history=self._history,
+            metrics=self._metrics,
+            settings=self._settings,
+            log=self._log,
+            on_change=self._on_change,
+        )
+        self._controllers[recipe.name] = controller
+        task = asyncio.create_task(
+            self._guard(recipe.name, controller), name=f"model:{recipe.name}"
+        )
+        self._tasks[recipe.name] = task
+
+    async def _guard(self, name: str, controller: ModelController) -> None:
+        """Run an owner task and log why it ended: a silently dead owner would hang clients."""
+        try:
+            await controller.run()
+            self._log.info(
+                "scaler.owner_ended", extra={"fields": {"model": name, "why": "retired"}}
+            )
+        except asyncio.CancelledError:
+            self._log.debug(
+                "scaler.owner_ended", extra={"fields": {"model": name, "why": "cancelled"}}
+            )
+            raise
+        except Exception:
+            self._log.exception("scaler.owner_crashed", extra={"fields": {"model": name}})
+        finally:
+            if self._controllers.get(name) is controller:
+                del self._controllers[name]
+                self._tasks.pop(name, None)
+                self._metrics.forget_model(name)
+
+    def resolve(self, requested: str) -> Recipe:
+        recipe = self._catalog.resolve(requested)
+        if recipe is None:
+            raise UnknownModel(requested, self._catalog.client_names())
+        return recipe
+
+    def controller(self, name: str) -> ModelController:
+        controller = self._controllers.get(name)
+        if controller is None:
+            raise UnknownModel(name, [recipe.name for recipe in self._catalog])
+        return controller
+
+    def snapshots(self) -> list[Snapshot]:
+        return [
+            self._controllers[r.name].snapshot for r in self._catalog if r.name in self._controllers
+        ]
+
+    @property
+    def leases(self) -> int:
+        """Requests holding or waiting for a lease, over every model."""
+        return self._leases
+
+    async def wait_idle(self) -> None:
+        """Return once no request holds or waits for a lease (used to drain at shutdown)."""
+        await self._idle.wait()
+
+    @contextlib.asynccontextmanager
+    async def lease(self, name: str, *, on_wait: OnWait | None = None) -> AsyncIterator[Backend]:
+        controller = self.controller(name)
+        self._leases += 1
+        self._idle.clear()
+        try:
+            url = await self._acquire(controller, on_wait)
+            try:
+                yield Backend(
+                    recipe=controller.recipe,
+                    url=url,
+                    report_unreachable=controller.report_unreachable,
+                )
+            finally:
+                controller.release()
+        finally:
+            self._leases -= 1
+            if self._leases == 0:
+                self._idle.set()
+
+    async def _acquire(self, controller: ModelController, on_wait: OnWait | None) -> URL:
+        loop = asyncio.get_running_loop()
+        future = controller.acquire()
+        started = loop.time()
+        patience = self._settings.keepalive_after
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(patience):
+                        return await asyncio.shield(future)
+                except TimeoutError:
+                    if future.done():
+                        return future.result()
+                if on_wait is not None:
+                    snapshot = controller.snapshot
+                    await on_wait(
+                        WaitInfo(
+                            model=controller.recipe.name,
+                            phase=snapshot.phase,
+                            eta_seconds=snapshot.eta_seconds,
+                            waited_seconds=loop.time() - started,
+                        )
+                    )
+                patience = self._settings.keepalive_interval
+        except BaseException:
+            # The client went away (or on_wait failed) while held: give back what was granted.
+            if future.done() and not future.cancelled() and future.exception() is None:
+                controller.release()
+            elif not future.done():
+                future.cancel()
+                controller.cancel_wait(future)
+            raise
+
+    async def update_catalog(self, catalog: Catalog) -> None:
+        """Apply a reloaded configuration: new recipes start stopped, removed ones retire."""
+        old = {recipe.name for recipe in self._catalog}
+        self._catalog = catalog
+        for recipe in catalog:
+            controller = self._controllers.get(recipe.name)
+            if controller is None:
+                self._add(recipe)
+            elif controller.recipe != recipe:
+                controller.update_recipe(recipe)
+        for name in old - {recipe.name for recipe in catalog}:
+            if name in self._controllers:
+                self._controllers[name].retire()
+
+    async def aclose(self) -> None:
+        """Cancel every owner task (held clients get 'shutting down'); engines are closed apart."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def states(self) -> dict[str, ModelState]:
+        return {snapshot.name: snapshot.state for snapshot in self.snapshots()}
+
+
+__all__ = ["Backend", "ModelGate", "ModelUnavailable", "OnWait", "UnknownModel", "WaitInfo"]
