@@ -1,0 +1,274 @@
+"""The admin API: an aiohttp app served on the daemon's Unix socket.
+
+Routes (every body JSON; every error ``{"error": {"type", "message"}}``):
+
+=====  ===========================  ==================================================
+GET    /v1/version                  VersionInfo
+GET    /v1/status                   Status
+GET    /v1/models                   ModelList
+GET    /v1/models/{name}            ModelStatus (404 lists the model names)
+POST   /v1/models/{name}/scale      ScaleRequest -> Progress, or with ``wait`` an NDJSON
+                                    stream of Progress ending with ScaleDone or an error
+POST   /v1/reload                   ReloadResult (``ok: false``: config rejected)
+=====  ===========================  ==================================================
+
+Every request's peer is checked with SO_PEERCRED before any handler runs (see peercred.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from autosred.admin.control import Control, ControlError
+from autosred.admin.peercred import PeerCred, PeerPolicy, peer_credentials
+from autosred.admin.schema import (
+    NDJSON,
+    PACKAGE_VERSION,
+    ApiError,
+    ModelList,
+    Progress,
+    ScaleDone,
+    ScaleLine,
+    ScaleRequest,
+    SchemaError,
+    VersionInfo,
+    dumps,
+)
+from autosred.admin.serve import serve_unix
+
+__all__ = ["CONTROL", "LOG", "PEER", "POLICY", "make_app", "serve_unix"]
+
+CONTROL = web.AppKey("admin.control", Control)
+POLICY = web.AppKey("admin.policy", PeerPolicy)
+LOG = web.AppKey("admin.log", logging.Logger)
+PEER = web.RequestKey("admin.peer", PeerCred)
+
+_Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# aiohttp's own HTTP errors (no route, wrong method, body too large) -> envelope types.
+_HTTP_ERROR_TYPES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+}
+
+
+def make_app(
+    *, control: Control, allowed_group: str | None, log: logging.Logger
+) -> web.Application:
+    """The admin app. Peers allowed: root, the daemon's own uid, members of ``allowed_group``."""
+    app = web.Application(middlewares=[_error_envelope, _peer_check])
+    app[CONTROL] = control
+    app[POLICY] = PeerPolicy(own_uid=os.geteuid(), group=allowed_group)
+    app[LOG] = log
+    app.router.add_get("/v1/version", _version)
+    app.router.add_get("/v1/status", _status)
+    app.router.add_get("/v1/models", _models)
+    app.router.add_get("/v1/models/{name}", _model)
+    app.router.add_post("/v1/models/{name}/scale", _scale)
+    app.router.add_post("/v1/reload", _reload)
+    return app
+
+
+def error_response(status: int, type: str, message: str) -> web.Response:
+    return _json(ApiError(type=type, message=message).to_json(), status=status)
+
+
+def _json(body: dict[str, Any], *, status: int = 200) -> web.Response:
+    return web.Response(body=dumps(body) + b"\n", status=status, content_type="application/json")
+
+
+# --- middlewares -------------------------------------------------------------------------------
+
+
+@web.middleware
+async def _error_envelope(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """The one error shape, whatever raised: ControlError, aiohttp's HTTP errors, or a bug."""
+    try:
+        return await handler(request)
+    except ControlError as exc:
+        return error_response(exc.status, exc.type, exc.message)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        kind = _HTTP_ERROR_TYPES.get(exc.status, "internal" if exc.status >= 500 else "bad_request")
+        return error_response(exc.status, kind, exc.reason)
+    except Exception:
+        request.app[LOG].exception(
+            "admin.handler_failed",
+            extra={"fields": {"method": request.method, "path": request.path}},
+        )
+        return error_response(
+            500, "internal", "internal error in the admin API (see the daemon log)"
+        )
+
+
+@web.middleware
+async def _peer_check(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    peer = _peer_of(request)
+    policy = request.app[POLICY]
+    if peer is None or not policy.allows(peer):
+        fields: dict[str, int | None] = {"uid": None, "pid": None, "gid": None}
+        if peer is not None:
+            fields = {"uid": peer.uid, "pid": peer.pid, "gid": peer.gid}
+        request.app[LOG].warning("admin.peer_refused", extra={"fields": fields})
+        allowed = "root or the daemon's user"
+        if policy.group:
+            allowed += f" or a member of group {policy.group!r}"
+        who = f"uid {peer.uid}" if peer is not None else "a peer without credentials"
+        return error_response(403, "forbidden", f"{who} may not use the admin API ({allowed})")
+    request[PEER] = peer
+    return await handler(request)
+
+
+def _peer_of(request: web.Request) -> PeerCred | None:
+    """SO_PEERCRED of the request's connection; None (refused) when it cannot be read.
+
+    A TCP socket, a closed transport or any OSError fails closed.
+    """
+    transport = request.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return None
+    try:
+        return peer_credentials(sock)
+    except OSError:
+        return None
+
+
+# --- handlers ----------------------------------------------------------------------------------
+
+
+async def _version(request: web.Request) -> web.Response:
+    return _json(VersionInfo(version=PACKAGE_VERSION).to_json())
+
+
+async def _status(request: web.Request) -> web.Response:
+    return _json(request.app[CONTROL].status().to_json())
+
+
+async def _models(request: web.Request) -> web.Response:
+    return _json(ModelList(models=request.app[CONTROL].models()).to_json())
+
+
+async def _model(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    models = request.app[CONTROL].models()
+    for model in models:
+        if model.name == name:
+            return _json(model.to_json())
+    raise ControlError.unknown_model(name, (m.name for m in models))
+
+
+async def _reload(request: web.Request) -> web.Response:
+    log = request.app[LOG]
+    log.info("admin.reload_requested", extra={"fields": {"uid": request[PEER].uid}})
+    result = await request.app[CONTROL].reload()
+    fields = {"ok": result.ok, "models": ",".join(result.models)}
+    log.log(
+        logging.INFO if result.ok else logging.WARNING,
+        "admin.reload_done",
+        extra={"fields": fields},
+    )
+    return _json(result.to_json())
+
+
+async def _scale(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    body = await _json_body(request)
+    try:
+        scale = ScaleRequest.from_json(body)
+    except SchemaError as exc:
+        raise ControlError.of("bad_request", str(exc)) from exc
+    control = request.app[CONTROL]
+    log = request.app[LOG]
+    log.info(
+        "admin.scale_requested",
+        extra={
+            "fields": {
+                "model": name,
+                "direction": scale.direction,
+                "wait": scale.wait,
+                "uid": request[PEER].uid,
+            }
+        },
+    )
+    start = control.scale_up if scale.direction == "up" else control.scale_down
+    progress = start(name, wait=scale.wait)
+    try:
+        # The first item comes before any byte is sent: an unknown model or a refusal is then
+        # an ordinary HTTP error, not the last line of a 200 stream.
+        try:
+            first = await anext(progress)
+        except StopAsyncIteration:
+            raise ControlError.of("internal", f"scaling {name!r} reported no state") from None
+        if not scale.wait:
+            return _json(first.to_json())
+        return await _stream_progress(request, name, first, progress)
+    finally:
+        await _aclose(progress)
+
+
+async def _stream_progress(
+    request: web.Request, name: str, first: Progress, progress: AsyncIterator[Progress]
+) -> web.StreamResponse:
+    log = request.app[LOG]
+    started = asyncio.get_running_loop().time()
+    response = web.StreamResponse(headers={"Content-Type": NDJSON, "Cache-Control": "no-store"})
+    await response.prepare(request)
+    last = first
+    final: ScaleLine
+    try:
+        if not await _send_line(response, first):
+            return response
+        async for last in progress:
+            if not await _send_line(response, last):
+                return response
+        final = ScaleDone(
+            model=name,
+            state=last.state,
+            elapsed_seconds=asyncio.get_running_loop().time() - started,
+        )
+    except ControlError as exc:
+        final = exc.envelope()
+    except Exception:
+        # The 200 is already out, so the failure can only be reported in band.
+        log.exception("admin.scale_failed", extra={"fields": {"model": name}})
+        final = ApiError(
+            type="internal", message="internal error while scaling (see the daemon log)"
+        )
+    if await _send_line(response, final):
+        await response.write_eof()
+    return response
+
+
+async def _send_line(response: web.StreamResponse, line: ScaleLine) -> bool:
+    """Write one NDJSON record; False when the client has gone (the wake itself goes on)."""
+    try:
+        await response.write(dumps(line.to_json()) + b"\n")
+    except ConnectionError:
+        return False
+    return True
+
+
+async def _aclose(iterator: AsyncIterator[Progress]) -> None:
+    # Control returns AsyncIterator; async generators (the usual implementation) need an
+    # explicit close so their `finally` (unsubscribing from progress) runs now, not at GC.
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _json_body(request: web.Request) -> object:
+    try:
+        return await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ControlError.of("bad_request", f"the body is not valid JSON: {exc}") from exc

@@ -1,0 +1,94 @@
+"""What the admin API needs from the daemon: the seam between the HTTP app and the scaler.
+
+The daemon implements :class:`Control` over its real scaler and config reloader; tests
+implement it with a small fake. The admin app never reaches past this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Protocol
+
+from autosred.admin.schema import (
+    ERROR_STATUS,
+    ApiError,
+    ModelStatus,
+    Progress,
+    ReloadResult,
+    Status,
+)
+
+
+class ControlError(Exception):
+    """A refusal or failure to show the admin client as-is.
+
+    ``status`` is the HTTP status, ``type`` the envelope's machine-readable type (see
+    ``schema.ERROR_STATUS``), ``message`` a sentence fit for a user.
+    """
+
+    def __init__(self, status: int, type: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.message = message
+
+    @classmethod
+    def of(cls, type: str, message: str) -> ControlError:
+        """An error of a known type, sent with that type's usual HTTP status."""
+        return cls(ERROR_STATUS.get(type, 500), type, message)
+
+    @classmethod
+    def unknown_model(cls, model: str, available: Iterable[str]) -> ControlError:
+        """404 naming the models there are, so a typo is fixed without another command."""
+        names = sorted(available)
+        listing = ", ".join(names) if names else "none configured"
+        return cls(404, "not_found", f"no model named {model!r} (available: {listing})")
+
+    def envelope(self) -> ApiError:
+        return ApiError(type=self.type, message=self.message)
+
+
+class Control(Protocol):
+    """The daemon as the admin API sees it.
+
+    ``status`` and ``models`` are snapshots (cheap, never block). The two scale methods are
+    async generators: the app pulls the first item before it answers, so a ControlError
+    raised before the first ``yield`` (unknown model, shutting down) becomes a plain HTTP error
+    rather than a line in a stream.
+    """
+
+    def status(self) -> Status:
+        """The daemon and all models now."""
+        ...
+
+    def models(self) -> list[ModelStatus]:
+        """All configured models now, in config order."""
+        ...
+
+    def scale_up(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
+        """Start the model's wake unless one is under way or it is ready (one wake per model).
+
+        First yields the state right after the request was taken. With ``wait`` it goes on
+        yielding progress and returns after yielding the ``ready`` state; a failed wake raises
+        ControlError (type ``wake_failed``, the engine's reason as the message). Without
+        ``wait`` it returns after the first item and the wake goes on. Closing the iterator
+        early (the client left) stops only the waiting, never the wake.
+        Unknown model: ControlError.unknown_model.
+        """
+        ...
+
+    def scale_down(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
+        """Stop the model once nothing is in flight (requests already streaming finish first).
+
+        Same shape as ``scale_up``: first the state after the request was taken; with ``wait``
+        progress until it yields ``stopped``; a failed stop raises ControlError.
+        """
+        ...
+
+    async def reload(self) -> ReloadResult:
+        """Re-read the config and recipes (as SIGHUP does).
+
+        A rejected config is a result with ``ok=False`` and the reasons in ``messages``, the
+        old config staying in force; ControlError is for reloads that could not be tried.
+        """
+        ...
