@@ -175,8 +175,9 @@ class Settings(BaseSettings):
     $XDG_STATE_HOME/autosred (or ~/.local/state/autosred)."""
     recipes: list[dict[str, Any]] = []
     """Inline recipes (see recipes.d/ for the keys)."""
-    recipes_dir: Path | None = None
-    """A directory of *.yaml recipe files, read in name order after the inline ones."""
+    recipes_dir: Path | None = Path("/etc/autosred/recipes.d")
+    """A directory of *.yaml recipe files, read in name order after the inline ones; a
+    directory that does not exist holds no recipes."""
 
     @field_validator("recipes", mode="before")
     @classmethod
