@@ -57,6 +57,9 @@ async def test_concurrent_requests_join_one_wake(tmp_path: Path) -> None:
 async def test_idle_scale_down_waits_for_the_last_stream_to_end(tmp_path: Path) -> None:
     config = base_config(tmp_path, [sim_recipe(idle_timeout=0.5)])
     async with running_daemon(tmp_path, config) as daemon, aiohttp.ClientSession() as session:
+        # Wake it first, so its idle timer is running when the long stream starts.
+        async with session.post(daemon.api_url + "/v1/chat/completions", json=chat("hi")) as r:
+            assert r.status == 200
         # A stream of 12 chunks at 8 chunks/s lasts ~1.5 s: three idle timeouts long.
         body = chat(directive(text="y" * 48, tokens_per_second=8), stream=True)
         async with session.post(daemon.api_url + "/v1/chat/completions", json=body) as response:
