@@ -221,6 +221,10 @@ class ProcessEngine:
     # -- start ---------------------------------------------------------------------------------
 
     async def start(self, recipe: Recipe) -> AsyncGenerator[WakeProgress, None]:
+        """Spawn the child and poll its health: phases ``spawning`` (the command), ``loading``
+        (not listening yet; the child's last output line), ``health`` (answering, not 200 yet;
+        finally the 200). Raises WakeFailed with the child's last output if it exits first.
+        A cancelled start leaves the child running for ``stop``."""
         name = recipe.name
         if name in self._children:
             # Left over from a cancelled start or a failure nobody stopped: never run two.

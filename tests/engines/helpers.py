@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -18,10 +17,8 @@ LOGGER_NAME = "autosred.tests.engines"
 
 
 def sim_command() -> list[str]:
-    """The simulated vLLM's argv prefix: the real one once it exists, else the stand-in."""
-    if importlib.util.find_spec("autosred.sim.__main__") is not None:
-        return ["{python}", "-m", "autosred.sim"]
-    return ["{python}", str(HERE / "fake_sim.py")]
+    """The argv prefix of autosred-sim, the simulated vLLM (before --port and --model)."""
+    return ["{python}", "-m", "autosred.sim"]
 
 
 def events(caplog: pytest.LogCaptureFixture, name: str) -> list[dict[str, Any]]:
