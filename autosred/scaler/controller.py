@@ -369,17 +369,19 @@ class ModelController:
     async def _wake(self, generation: int, recipe: Recipe) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        phase = "starting"
+        last = WakeProgress("starting")
         error: str | None = None
         try:
             async with asyncio.timeout(recipe.wake_budget or None):
                 async for progress in self._engine.start(recipe):
-                    phase = progress.phase
+                    last = progress
                     self._inbox.put_nowait(_WakeStep(generation, progress))
         except TimeoutError:
+            # The last progress detail says why (e.g. "not answering at URL: refused").
+            where = f"{last.phase}: {last.detail}" if last.detail else last.phase
             error = (
                 f"{recipe.name} did not become ready within its wake budget of "
-                f"{recipe.wake_budget:g} s (last phase: {phase})"
+                f"{recipe.wake_budget:g} s (last phase: {where})"
             )
         except WakeFailed as exc:
             error = exc.reason
@@ -528,7 +530,7 @@ class ModelController:
                 else None
             ),
             last_error=self._last_error,
-            endpoint=str(self._endpoint) if self._endpoint is not None else None,
+            endpoint=str(self._endpoint).rstrip("/") if self._endpoint is not None else None,
         )
         if snapshot == self.snapshot:
             return
