@@ -1,0 +1,266 @@
+"""debian/, packaging/ and tests/setup/: checks that need no package build (the build itself,
+packaging/build-deb.sh, is documented in packaging/README.md and not run in CI)."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+
+import pytest
+
+from .support import (
+    DEBIAN,
+    INSTALL_TEST_DEPS,
+    MAN,
+    REPO,
+    SYSUSERS,
+    TMPFILES,
+    UNIT,
+    Relation,
+    package_version,
+    parse_deb822,
+    parse_relations,
+    require_tool,
+    run,
+)
+
+# pyproject distribution name -> Debian binary package, where it is not python3-<name>.
+DEBIAN_NAMES = {"pyyaml": "python3-yaml", "nvidia-ml-py": "python3-pynvml"}
+# Runtime dependencies the daemon can do without (it degrades), and whose Debian package is
+# not in main: Recommends, not Depends.
+RECOMMENDED_ONLY = {"python3-pynvml"}
+
+REQUIRED_BUILD_DEPENDS = {
+    "debhelper-compat",
+    "dh-python",
+    "pybuild-plugin-pyproject",
+    "python3-all",
+    "python3-setuptools",
+}
+
+SHELL_SCRIPTS = [
+    REPO / "packaging" / "build-deb.sh",
+    REPO / "packaging" / "build-wheel.sh",
+    INSTALL_TEST_DEPS,
+]
+MAINTAINER_SCRIPTS = [DEBIAN / "postinst", DEBIAN / "postrm"]
+
+
+def control() -> list[dict[str, str]]:
+    return parse_deb822((DEBIAN / "control").read_text())
+
+
+def relations(field_value: str) -> dict[str, Relation]:
+    """Single-alternative relations by package name."""
+    found = {}
+    for group in parse_relations(field_value):
+        assert len(group) == 1, f"unexpected alternatives: {group}"
+        found[group[0].name] = group[0]
+    return found
+
+
+def changelog_head() -> re.Match[str]:
+    text = (DEBIAN / "changelog").read_text()
+    match = re.match(
+        r"(?P<source>[a-z0-9][a-z0-9+.\-]+) \((?P<version>[^)]+)\) (?P<dist>[a-z\-]+);"
+        r" urgency=(?P<urgency>low|medium|high|emergency|critical)\n\n"
+        r"(?P<entries>(?:  .*\n|\n)+?)"
+        r" -- (?P<maintainer>[^<]+<[^>]+>)  (?P<date>.+)\n",
+        text,
+    )
+    assert match, "debian/changelog: the first entry is not in dpkg's format"
+    return match
+
+
+def executable(path: Path) -> bool:
+    return bool(path.stat().st_mode & stat.S_IXUSR)
+
+
+# ---- debian/control ---------------------------------------------------------------------
+
+
+def test_control_paragraphs() -> None:
+    source, *binaries = control()
+    assert source["Source"] == "autosred"
+    assert [binary["Package"] for binary in binaries] == ["autosred"]
+    assert binaries[0]["Architecture"] == "all"
+    assert source["Rules-Requires-Root"] == "no"
+    assert binaries[0]["Description"].splitlines()[0], "a one-line synopsis first"
+
+
+def test_build_depends() -> None:
+    build_depends = relations(control()[0]["Build-Depends"])
+    assert build_depends.keys() >= REQUIRED_BUILD_DEPENDS
+    assert build_depends["debhelper-compat"] == Relation("debhelper-compat", "=", "13")
+
+
+def test_depends_mirror_pyproject() -> None:
+    """Every runtime dependency of pyproject.toml is a Debian Depends (or, for the optional
+    ones, Recommends) with the same floor, and Depends lists no python3-* package that
+    pyproject.toml does not need."""
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    wanted = {}
+    for requirement in pyproject["project"]["dependencies"]:
+        match = re.fullmatch(r"([A-Za-z0-9_.\-]+)\s*>=\s*([0-9.]+)", requirement)
+        assert match, f"pyproject.toml: {requirement!r}: expected 'name>=version'"
+        name = match[1].lower().replace("_", "-")
+        debian_name = DEBIAN_NAMES.get(name, f"python3-{name}")
+        wanted[debian_name] = Relation(debian_name, ">=", match[2])
+    binary = control()[1]
+    depends = relations(binary["Depends"])
+    recommends = relations(binary.get("Recommends", ""))
+    python_depends = {name: rel for name, rel in depends.items() if name.startswith("python3-")}
+    assert python_depends == {
+        name: rel for name, rel in wanted.items() if name not in RECOMMENDED_ONLY
+    }
+    for name in RECOMMENDED_ONLY & wanted.keys():
+        assert recommends.get(name) == wanted[name]
+    assert {"${misc:Depends}", "${python3:Depends}", "adduser"} <= depends.keys()
+
+
+# ---- debian/changelog, source/format, rules ---------------------------------------------
+
+
+def test_changelog_version_matches_the_package() -> None:
+    head = changelog_head()
+    assert head["source"] == control()[0]["Source"]
+    upstream, _, revision = head["version"].rpartition("-")
+    assert upstream == package_version(), "bump debian/changelog with autosred.__version__"
+    assert revision.isdigit()
+    parsedate_to_datetime(head["date"])  # RFC 2822, as dpkg requires
+
+
+def test_changelog_parses_with_dpkg() -> None:
+    tool = require_tool("dpkg-parsechangelog")
+    result = run([tool, "-l", str(DEBIAN / "changelog"), "-S", "Version"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == changelog_head()["version"]
+
+
+def test_source_format_fits_the_version() -> None:
+    source_format = (DEBIAN / "source" / "format").read_text().strip()
+    assert source_format in {"3.0 (quilt)", "3.0 (native)"}
+    has_revision = "-" in changelog_head()["version"]
+    # dpkg-source refuses a native package with a Debian revision, and a quilt one without.
+    assert has_revision == (source_format == "3.0 (quilt)")
+
+
+def test_rules_is_an_executable_makefile() -> None:
+    rules = DEBIAN / "rules"
+    assert executable(rules)
+    assert rules.read_text().startswith("#!/usr/bin/make -f\n")
+    make = require_tool("make")
+    # -n: print, do not run. Fails on makefile syntax errors (a recipe indented with spaces).
+    result = run([make, "-n", "-f", str(rules), "binary"])
+    assert result.returncode == 0, result.stderr
+    assert "dh binary --with python3 --buildsystem=pybuild" in result.stdout
+
+
+def test_rules_installs_the_sysusers_file_postinst_uses() -> None:
+    rules = (DEBIAN / "rules").read_text()
+    postinst = (DEBIAN / "postinst").read_text()
+    assert "systemd/autosred.sysusers" in rules
+    assert "debian/autosred/usr/lib/sysusers.d/autosred.conf" in rules
+    assert "SYSUSERS_CONF=/usr/lib/sysusers.d/autosred.conf" in postinst
+
+
+# ---- what dh installs -------------------------------------------------------------------
+
+
+def test_dh_files_link_to_the_maintained_copies() -> None:
+    """dh_installsystemd / dh_installtmpfiles read debian/autosred.{service,tmpfiles}: they
+    are symlinks to the files in systemd/, so there is one copy of each."""
+    assert (DEBIAN / "autosred.service").resolve() == UNIT.resolve()
+    assert (DEBIAN / "autosred.tmpfiles").resolve() == TMPFILES.resolve()
+    assert not (DEBIAN / "autosred.sysusers").exists(), "postinst creates the user"
+    assert SYSUSERS.is_file()
+
+
+def test_manpages_listed_exist() -> None:
+    listed = (DEBIAN / "autosred.manpages").read_text().split()
+    assert listed == ["packaging/man/autosred.8", "packaging/man/autosrectl.1"]
+    for path in listed:
+        assert (REPO / path).is_file(), path
+
+
+def test_install_sources_exist() -> None:
+    lines = (DEBIAN / "autosred.install").read_text().splitlines()
+    sources = [line.split()[0] for line in lines if line.strip() and not line.startswith("#")]
+    assert sources == ["etc/autosred/autosred.yaml"]
+    if not (REPO / sources[0]).is_file():
+        pytest.skip("etc/autosred/autosred.yaml not written yet; the .deb build needs it")
+    assert not (DEBIAN / "conffiles").exists(), "debhelper marks /etc files as conffiles"
+
+
+# ---- maintainer scripts, shell scripts --------------------------------------------------
+
+
+@pytest.mark.parametrize("script", MAINTAINER_SCRIPTS, ids=lambda path: path.name)
+def test_maintainer_script(script: Path) -> None:
+    text = script.read_text()
+    assert executable(script)
+    assert text.startswith("#!/bin/sh\n")
+    assert "\nset -e\n" in text
+    # dh_installdeb replaces the token wherever it is, even inside a comment, which splices
+    # shell code into that comment; it must stand alone on its line, once.
+    assert [line for line in text.splitlines() if "#DEBHELPER#" in line] == ["#DEBHELPER#"]
+    result = run(["/bin/sh", "-n", str(script)])
+    assert result.returncode == 0, result.stderr
+
+
+def test_postinst_creates_the_user_before_debhelper_snippets() -> None:
+    text = (DEBIAN / "postinst").read_text()
+    assert text.index("create_user\n") < text.index("#DEBHELPER#")
+    assert "systemd-sysusers" in text
+    assert "adduser --system" in text
+
+
+@pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=lambda path: path.name)
+def test_shell_script_syntax(script: Path) -> None:
+    assert executable(script)
+    assert script.read_text().startswith("#!/usr/bin/env bash\n")
+    result = run(["/bin/bash", "-n", str(script)])
+    assert result.returncode == 0, result.stderr
+
+
+def test_install_test_deps_is_a_no_op_when_all_is_there() -> None:
+    for tool in ("systemd-analyze", "systemd-sysusers", "systemd-tmpfiles"):
+        require_tool(tool)
+    result = run(["/bin/bash", str(INSTALL_TEST_DEPS)])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == result.stderr == ""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops to nobody with setpriv: needs root")
+def test_install_test_deps_as_non_root_says_what_to_install(tmp_path: Path) -> None:
+    """As user nobody, with a PATH that has no systemd tools: no apt, a hint, exit 1."""
+    setpriv = require_tool("setpriv")
+    nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    result = run([*nobody, "/bin/bash", str(INSTALL_TEST_DEPS)], env={"PATH": str(tmp_path)})
+    assert result.returncode == 1, result.stderr
+    assert "missing Debian packages: systemd" in result.stderr
+    assert "apt-get install -y --no-install-recommends systemd" in result.stderr
+
+
+# ---- man pages ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("page", "title", "section"),
+    [("autosred.8", "AUTOSRED", "8"), ("autosrectl.1", "AUTOSRECTL", "1")],
+)
+def test_man_page(page: str, title: str, section: str) -> None:
+    path = MAN / page
+    th = re.search(r'^\.TH (\S+) (\d) "[^"]*" "autosred ([^"]+)"', path.read_text(), re.MULTILINE)
+    assert th, f"{page}: no .TH line"
+    assert (th[1], th[2]) == (title, section)
+    assert th[3] == package_version(), f"{page}: .TH names another version"
+    groff = require_tool("groff")
+    # -z: no output, -ww: all warnings, -t: tables. Any warning is a formatting mistake.
+    result = run([groff, "-man", "-t", "-ww", "-z", str(path)])
+    assert result.returncode == 0
+    assert result.stderr == ""
