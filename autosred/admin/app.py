@@ -43,12 +43,13 @@ from autosred.admin.schema import (
 )
 from autosred.admin.serve import serve_unix
 
-__all__ = ["CONTROL", "LOG", "PEER", "POLICY", "make_app", "serve_unix"]
+__all__ = ["CONTROL", "LOG", "PEER", "POLICY", "SHUTTING_DOWN", "make_app", "serve_unix"]
 
 CONTROL = web.AppKey("admin.control", Control)
 POLICY = web.AppKey("admin.policy", PeerPolicy)
 LOG = web.AppKey("admin.log", logging.Logger)
 PEER = web.RequestKey("admin.peer", PeerCred)
+SHUTTING_DOWN = web.AppKey("admin.shutting_down", asyncio.Event)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,6 +70,8 @@ def make_app(
     app[CONTROL] = control
     app[POLICY] = PeerPolicy(own_uid=os.geteuid(), group=allowed_group)
     app[LOG] = log
+    app[SHUTTING_DOWN] = asyncio.Event()
+    app.on_shutdown.append(_end_streams)
     app.router.add_get("/v1/version", _version)
     app.router.add_get("/v1/status", _status)
     app.router.add_get("/v1/models", _models)
@@ -76,6 +79,16 @@ def make_app(
     app.router.add_post("/v1/models/{name}/scale", _scale)
     app.router.add_post("/v1/reload", _reload)
     return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    # A `scale --wait` may wait for minutes; without this the daemon's shutdown would wait
+    # for it too (aiohttp lets running handlers finish before it stops).
+    app[SHUTTING_DOWN].set()
+
+
+class _ShuttingDown(Exception):
+    pass
 
 
 def error_response(status: int, type: str, message: str) -> web.Response:
@@ -229,7 +242,7 @@ async def _stream_progress(
     try:
         if not await _send_line(response, first):
             return response
-        async for last in progress:
+        async for last in _until_shutdown(progress, request.app[SHUTTING_DOWN]):
             if not await _send_line(response, last):
                 return response
         final = ScaleDone(
@@ -239,6 +252,8 @@ async def _stream_progress(
         )
     except ControlError as exc:
         final = exc.envelope()
+    except _ShuttingDown:
+        final = ApiError(type="unavailable", message="autosred is shutting down")
     except Exception:
         # The 200 is already out, so the failure can only be reported in band.
         log.exception("admin.scale_failed", extra={"fields": {"model": name}})
@@ -248,6 +263,29 @@ async def _stream_progress(
     if await _send_line(response, final):
         await response.write_eof()
     return response
+
+
+async def _until_shutdown(
+    progress: AsyncIterator[Progress], stop: asyncio.Event
+) -> AsyncIterator[Progress]:
+    """The items of ``progress``; raises _ShuttingDown if the daemon stops before they end."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        while True:
+            step = asyncio.ensure_future(anext(progress))
+            await asyncio.wait({step, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                # Cancelling the pending step closes the generator (its finally unsubscribes).
+                step.cancel()
+                await asyncio.wait({step})
+                raise _ShuttingDown
+            try:
+                item = step.result()
+            except StopAsyncIteration:
+                return
+            yield item
+    finally:
+        stopping.cancel()
 
 
 async def _send_line(response: web.StreamResponse, line: ScaleLine) -> bool:

@@ -24,7 +24,9 @@ class UnixAppRunner(web.AppRunner):
     """
 
     def __init__(self, app: web.Application, path: Path) -> None:
-        super().__init__(app, handle_signals=False, access_log=None)
+        # Admin requests are short, and scale streams end at shutdown (see app._end_streams): a
+        # handler still running after a few seconds is stuck, not worth delaying a stop for.
+        super().__init__(app, handle_signals=False, access_log=None, shutdown_timeout=5.0)
         self.path = path
         self._inode: int | None = None
 

@@ -1,0 +1,156 @@
+"""autosrectl: the thin command-line client of the autosred admin API.
+
+Start-up time matters (it is run from shells and prompts), so this module imports only the
+standard library and autosred.admin.schema; each command's module is imported when that
+command runs, and rich only for a live display on a terminal.
+
+Exit status: 0 done, 1 failed (the daemon said no, or the operation failed), 2 usage,
+3 the daemon cannot be reached, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO, cast
+
+from autosred.admin.schema import PACKAGE_VERSION, SOCKET_ENV, default_socket_path
+
+if TYPE_CHECKING:
+    from autosred.ctl.commands import Context
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+PROG = "autosrectl"
+
+# Command name -> "module:function", imported only when that command runs.
+# Later issues add `claude` and `codex` (launch the CLIs against the daemon) and `watch` (the
+# live view in autosred.watch): register them here and give them a parser in _add_commands.
+_HANDLERS = {
+    "status": "autosred.ctl.commands:status",
+    "models": "autosred.ctl.commands:models",
+    "scale": "autosred.ctl.commands:scale",
+    "reload": "autosred.ctl.commands:reload",
+    "version": "autosred.ctl.commands:version",
+}
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options valid before and after the command (`autosrectl --json status` and
+    `autosrectl status --json`). SUPPRESS keeps a subcommand's unset option from overwriting
+    the value given before the command."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--socket",
+        type=Path,
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"admin socket of the daemon (default: ${SOCKET_ENV}, else {default_socket_path()})",
+    )
+    common.add_argument(
+        "--json",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the daemon's answer as JSON (NDJSON for scale --wait)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        parents=[common],
+        description="Control the autosred daemon through its admin socket.",
+        epilog="exit status: 0 ok, 1 failed, 2 usage, 3 daemon unreachable",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {PACKAGE_VERSION}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_commands(commands, common)
+    return parser
+
+
+def _add_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    commands.add_parser("status", parents=[common], help="daemon, listeners and models at a glance")
+    commands.add_parser("models", parents=[common], help="the configured models and their names")
+    scale = commands.add_parser(
+        "scale",
+        parents=[common],
+        help="start or stop a model",
+        description="Start (up) or stop (down) a model. A stop waits for requests in flight.",
+    )
+    scale.add_argument("direction", choices=["up", "down"])
+    scale.add_argument("model", metavar="MODEL")
+    scale.add_argument(
+        "--wait",
+        action="store_true",
+        help="follow progress until the model is ready (up) or stopped (down); exit 1 on failure",
+    )
+    commands.add_parser(
+        "reload",
+        parents=[common],
+        help="re-read config and recipes (exit 1 when the new config is rejected)",
+    )
+    commands.add_parser("version", parents=[common], help="client and daemon versions")
+    # Later issues: `claude`, `codex`, `watch` (see _HANDLERS).
+
+
+def socket_path(args: argparse.Namespace, env: dict[str, str] | os._Environ[str]) -> Path:
+    """--socket, else $AUTOSRED_ADMIN_SOCKET, else the default for this user."""
+    given = cast(Path | None, getattr(args, "socket", None))
+    if given is not None:
+        return given
+    from_env = env.get(SOCKET_ENV)
+    return Path(from_env) if from_env else default_socket_path()
+
+
+def _handler(command: str) -> Callable[[argparse.Namespace, Context], int]:
+    module, _, name = _HANDLERS[command].partition(":")
+    return cast(
+        Callable[[argparse.Namespace, "Context"], int],
+        getattr(importlib.import_module(module), name),
+    )
+
+
+def main(
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = build_parser().parse_args(argv)  # exits 2 on a usage error
+    from autosred.ctl.client import DaemonError, Unreachable
+    from autosred.ctl.commands import Context, Failed
+
+    ctx = Context(
+        socket=socket_path(args, os.environ), json=getattr(args, "json", False), out=out, err=err
+    )
+    try:
+        return _handler(args.command)(args, ctx)
+    except Unreachable as exc:
+        print(f"{PROG}: {exc}", file=err)
+        return EXIT_UNREACHABLE
+    except (DaemonError, Failed) as exc:
+        print(f"{PROG}: {exc}", file=err)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=err)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # `autosrectl status | head -1`: the reader left; nothing left to say.
+        _silence_stdout()
+        return EXIT_FAILED
+
+
+def _silence_stdout() -> None:
+    # Python flushes stdout again at exit and would print a second BrokenPipeError.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
