@@ -1,1 +1,59 @@
-"""proxy/anthropic."""
+"""The Anthropic Messages surface: a pure translation core to vLLM Chat Completions.
+
+Request side: ``to_chat_request`` / ``serialise`` / ``clamp_max_tokens`` (request.py),
+``to_tokenize_request`` / ``estimate_prompt_tokens`` (count.py).
+Response side: ``MessageStreamTranslator`` (stream.py, ``feed``/``close`` -> ``Event``),
+``message_from_completion`` and ``message_from_events`` (message.py).
+Errors: ``AnthropicError``, ``UpstreamError``, ``map_upstream_error`` (errors.py).
+Thinking signatures: ``ThinkingSigner`` (signature.py).
+"""
+
+from autosred.proxy.anthropic.count import (
+    count_tokens_response,
+    estimate_prompt_tokens,
+    to_tokenize_request,
+)
+from autosred.proxy.anthropic.errors import (
+    AnthropicError,
+    UpstreamError,
+    map_upstream_error,
+    new_request_id,
+    rewrite_context_overflow,
+)
+from autosred.proxy.anthropic.events import Event, encode_events, new_message_id
+from autosred.proxy.anthropic.message import message_from_completion, message_from_events
+from autosred.proxy.anthropic.request import (
+    ChatRequest,
+    RecipeView,
+    clamp_max_tokens,
+    serialise,
+    to_chat_request,
+)
+from autosred.proxy.anthropic.signature import ThinkingSigner
+from autosred.proxy.anthropic.stream import MessageStreamTranslator
+from autosred.proxy.anthropic.toolids import client_tool_id, upstream_tool_id
+
+__all__ = [
+    "AnthropicError",
+    "ChatRequest",
+    "Event",
+    "MessageStreamTranslator",
+    "RecipeView",
+    "ThinkingSigner",
+    "UpstreamError",
+    "clamp_max_tokens",
+    "client_tool_id",
+    "count_tokens_response",
+    "encode_events",
+    "estimate_prompt_tokens",
+    "map_upstream_error",
+    "message_from_completion",
+    "message_from_events",
+    "new_message_id",
+    "new_request_id",
+    "rewrite_context_overflow",
+    "serialise",
+    "to_chat_request",
+    "to_tokenize_request",
+    "upstream_tool_id",
+]

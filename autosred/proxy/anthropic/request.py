@@ -1,0 +1,357 @@
+"""Anthropic Messages request -> vLLM Chat Completions request (pure, no I/O).
+
+``to_chat_request`` validates the parsed JSON body (any malformed input raises
+``AnthropicError`` with ``invalid_request_error``, nothing else), builds the upstream body from
+known fields only, and ``serialise`` turns it into bytes. The body is built in a fixed key order
+and never copies client dicts that carry per-request noise, so two requests that differ only in
+Claude Code's billing header or in ``cache_control`` serialise to identical bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from autosred.proxy.anthropic.content import (
+    ContentPolicy,
+    DocumentPolicy,
+    ImagePolicy,
+    fail,
+    parse_messages,
+    parse_system,
+    require_str,
+)
+from autosred.proxy.anthropic.errors import AnthropicError
+from autosred.proxy.anthropic.history import fold_inline_system, to_chat_messages
+from autosred.proxy.anthropic.signature import ThinkingSigner
+
+Effort = Literal["low", "medium", "high"]
+# Anthropic has low/medium/high/max; reasoning_effort's common ground is low/medium/high.
+_EFFORTS: dict[str, Effort] = {
+    "low": "low",
+    "medium": "medium",
+    "high": "high",
+    "max": "high",
+    "xhigh": "high",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeView:
+    """What the mapper needs to know about the served model (built from the recipe)."""
+
+    served_model_name: str
+    """The upstream ``model``; the client's name is only echoed back in responses."""
+    reasoning_switch: str | None = None
+    """``chat_template_kwargs`` key that turns thinking on/off (``enable_thinking`` for
+    Qwen3/GLM, ``thinking`` for DeepSeek-V3.x); None: thinking.type is not forwarded."""
+    reasoning_effort: bool = True
+    """Forward ``output_config.effort`` as ``reasoning_effort`` (gpt-oss and others use it)."""
+    thinking_token_budget: bool = False
+    """Forward ``thinking.budget_tokens`` as vLLM's ``thinking_token_budget`` (newer vLLM)."""
+    images: ImagePolicy = "forward"
+    """Images for a text-only model: "placeholder" text or "reject" (400)."""
+    documents: DocumentPolicy = "placeholder"
+    """PDF/URL documents (no text source): "placeholder" text or "reject" (400)."""
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """The upstream request plus what the response side needs to know about it."""
+
+    body: dict[str, Any]
+    """The vLLM /v1/chat/completions JSON body, in a fixed key order."""
+    client_model: str
+    """The model name the client sent, echoed in every response."""
+    stream: bool
+    max_tokens: int | None
+    """As requested by the client (``None`` for count_tokens bodies)."""
+    single_tool_call: bool = False
+    """``disable_parallel_tool_use``: only the first tool call becomes a tool_use block."""
+    stop_sequences: tuple[str, ...] = ()
+    _wire: bytes | None = field(default=None, repr=False, compare=False)
+
+    def with_max_tokens(self, max_tokens: int) -> ChatRequest:
+        """A copy whose upstream ``max_tokens`` is ``max_tokens`` (after clamping)."""
+        body = dict(self.body)
+        body["max_tokens"] = max_tokens
+        return replace(self, body=body, _wire=None)
+
+
+def serialise(request: ChatRequest) -> bytes:
+    """Compact, deterministic UTF-8 JSON of the upstream body (cached on the request)."""
+    if request._wire is None:
+        request._wire = _dumps(request.body)
+    return request._wire
+
+
+def _dumps(body: dict[str, Any]) -> bytes:
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (valid in JSON escapes, not in UTF-8): escape everything instead.
+        ascii_text = json.dumps(body, separators=(",", ":"), allow_nan=False)
+        return ascii_text.encode("ascii")
+
+
+def clamp_max_tokens(requested: int, prompt_tokens: int, max_model_len: int) -> int:
+    """The largest output allowance vLLM accepts: at most what is left of the context.
+
+    Never below 1: when the prompt alone fills the context, vLLM's own rejection (mapped to
+    ``prompt is too long``) is the right answer, and it names the exact numbers.
+    """
+    return max(1, min(requested, max_model_len - prompt_tokens))
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def _number(body: dict[str, Any], key: str, *, low: float, high: float | None) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise fail(key, "Input should be a valid number")
+    if not math.isfinite(value) or value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise fail(key, f"Input should be {bound}")
+    return value
+
+
+def _integer(value: object, path: str, *, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise fail(path, "Input should be a valid integer")
+    if value < low:
+        raise fail(path, f"Input should be greater than or equal to {low}")
+    return value
+
+
+def _is_server_tool(tool: dict[str, Any]) -> bool:
+    # Anthropic-hosted tools (web_search_20250305, bash_20250124, computer_…) have a versioned
+    # type and no input_schema; only "custom" (or no type) is a client function tool.
+    kind = tool.get("type")
+    return kind is not None and kind != "custom"
+
+
+def _tools(value: object) -> tuple[list[dict[str, Any]], set[str]]:
+    """OpenAI function tools, and the names of server tools that were left out."""
+    if value is None:
+        return [], set()
+    if not isinstance(value, list):
+        raise fail("tools", "Input should be a valid list")
+    tools: list[dict[str, Any]] = []
+    dropped: set[str] = set()
+    for i, tool in enumerate(value):
+        path = f"tools.{i}"
+        if not isinstance(tool, dict):
+            raise fail(path, "Input should be a valid dictionary")
+        name = require_str(tool.get("name"), f"{path}.name")
+        if _is_server_tool(tool):
+            dropped.add(name)
+            continue
+        schema = tool.get("input_schema")
+        if not isinstance(schema, dict):
+            raise fail(f"{path}.input_schema", "Input should be a valid dictionary")
+        if "type" not in schema:
+            schema = {"type": "object", **schema}
+        function: dict[str, Any] = {"name": name}
+        description = tool.get("description")
+        if description is not None:
+            function["description"] = require_str(description, f"{path}.description")
+        # input_schema goes through verbatim; cache_control, defer_loading, strict,
+        # input_examples … are never merged into it (litellm#30557).
+        function["parameters"] = schema
+        tools.append({"type": "function", "function": function})
+    return tools, dropped
+
+
+def _tool_choice(
+    value: object, tools: list[dict[str, Any]], dropped: set[str]
+) -> tuple[str | dict[str, Any] | None, bool]:
+    """(OpenAI tool_choice or None, parallel tool calls disabled)."""
+    if value is None:
+        return ("auto" if tools else None), False
+    if not isinstance(value, dict):
+        raise fail("tool_choice", "Input should be a valid dictionary")
+    kind = value.get("type")
+    single = value.get("disable_parallel_tool_use") is True
+    if kind == "auto":
+        choice: str | dict[str, Any] = "auto"
+    elif kind == "any":
+        choice = "required"
+    elif kind == "none":
+        choice = "none"
+    elif kind == "tool":
+        name = require_str(value.get("name"), "tool_choice.name")
+        if name in dropped:
+            raise AnthropicError.invalid_request(
+                f"tool_choice: tool {name!r} is not supported by this backend"
+            )
+        if all(tool["function"]["name"] != name for tool in tools):
+            raise fail("tool_choice.name", f"tool {name!r} is not in tools")
+        choice = {"type": "function", "function": {"name": name}}
+    else:
+        raise fail("tool_choice.type", "Input should be 'auto', 'any', 'tool' or 'none'")
+    if not tools:
+        return None, False  # OpenAI rejects tool_choice without tools
+    return choice, single
+
+
+def _effort(body: dict[str, Any]) -> Effort | None:
+    config = body.get("output_config")
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise fail("output_config", "Input should be a valid dictionary")
+    effort = config.get("effort")
+    if effort is None:
+        return None
+    if not isinstance(effort, str):
+        raise fail("output_config.effort", "Input should be a valid string")
+    return _EFFORTS.get(effort)
+
+
+def _thinking(body: dict[str, Any]) -> tuple[str | None, int | None]:
+    """(thinking type or None, budget_tokens or None); unknown types are ignored."""
+    thinking = body.get("thinking")
+    if thinking is None:
+        return None, None
+    if not isinstance(thinking, dict):
+        raise fail("thinking", "Input should be a valid dictionary")
+    kind = thinking.get("type")
+    if not isinstance(kind, str):
+        raise fail("thinking.type", "Field required")
+    budget = thinking.get("budget_tokens")
+    if kind == "enabled" and budget is not None:
+        return kind, _integer(budget, "thinking.budget_tokens", low=1)
+    return (kind if kind in ("enabled", "disabled", "adaptive") else None), None
+
+
+def _stop(value: object) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise fail("stop_sequences", "Input should be a valid list")
+    return [require_str(item, f"stop_sequences.{i}") for i, item in enumerate(value)]
+
+
+def _body_dict(body: object) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise AnthropicError.invalid_request("The request body must be a JSON object")
+    return body
+
+
+def build_chat_body(
+    body: dict[str, Any],
+    *,
+    recipe_view: RecipeView,
+    signer: ThinkingSigner,
+    require_max_tokens: bool,
+) -> tuple[dict[str, Any], int | None, bool, tuple[str, ...]]:
+    """The upstream body for a Messages or count_tokens body (shared so counts match)."""
+    model = body.get("model")
+    if model is None:
+        raise fail("model", "Field required")
+    require_str(model, "model")
+    max_tokens: int | None = None
+    if require_max_tokens or body.get("max_tokens") is not None:
+        raw_max = body.get("max_tokens")
+        if raw_max is None:
+            raise fail("max_tokens", "Field required")
+        max_tokens = _integer(raw_max, "max_tokens", low=1)
+
+    policy = ContentPolicy(images=recipe_view.images, documents=recipe_view.documents)
+    system = parse_system(body.get("system"))
+    turns = parse_messages(body.get("messages"), policy)
+    leading, turns = fold_inline_system(turns)
+    messages, prefill = to_chat_messages([*system, *leading], turns, signer)
+    tools, dropped = _tools(body.get("tools"))
+    choice, single = _tool_choice(body.get("tool_choice"), tools, dropped)
+    temperature = _number(body, "temperature", low=0.0, high=None)
+    top_p = _number(body, "top_p", low=0.0, high=1.0)
+    top_k = body.get("top_k")
+    if top_k is not None:
+        top_k = _integer(top_k, "top_k", low=-1)
+    stop = _stop(body.get("stop_sequences"))
+    thinking, budget = _thinking(body)
+    effort = _effort(body)
+
+    out: dict[str, Any] = {"model": recipe_view.served_model_name, "messages": messages}
+    if tools:
+        out["tools"] = tools
+        out["tool_choice"] = choice
+        if single:
+            out["parallel_tool_calls"] = False
+    if max_tokens is not None:
+        out["max_tokens"] = max_tokens
+    if temperature is not None:
+        out["temperature"] = temperature
+    if top_p is not None:
+        out["top_p"] = top_p
+    if top_k is not None:
+        out["top_k"] = top_k
+    if stop:
+        out["stop"] = stop
+    if thinking != "disabled" and effort is not None and recipe_view.reasoning_effort:
+        out["reasoning_effort"] = effort
+    if thinking == "enabled" and budget is not None and recipe_view.thinking_token_budget:
+        out["thinking_token_budget"] = budget
+    kwargs: dict[str, Any] = {}
+    if thinking is not None and recipe_view.reasoning_switch:
+        kwargs[recipe_view.reasoning_switch] = thinking != "disabled"
+    if kwargs:
+        out["chat_template_kwargs"] = kwargs
+    if prefill:
+        # Anthropic prefill: the reply continues the last assistant turn.
+        out["continue_final_message"] = True
+        out["add_generation_prompt"] = False
+    return out, max_tokens, single, tuple(stop)
+
+
+def to_chat_request(
+    body: object, *, recipe_view: RecipeView, signer: ThinkingSigner
+) -> ChatRequest:
+    """Map a parsed ``/v1/messages`` body to the upstream chat request.
+
+    Raises ``AnthropicError`` (400 ``invalid_request_error``) on malformed input, and never
+    any other exception. Unknown top-level fields (context_management, metadata,
+    output_config.format, service_tier, container, mcp_servers …) are accepted and dropped.
+    """
+    try:
+        data = _body_dict(body)
+        upstream, max_tokens, single, stop = build_chat_body(
+            data, recipe_view=recipe_view, signer=signer, require_max_tokens=True
+        )
+    except RecursionError:
+        raise AnthropicError.invalid_request("The request body is nested too deeply") from None
+    stream = data.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        raise fail("stream", "Input should be a valid boolean")
+    if stream:
+        upstream["stream"] = True
+        upstream["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
+    request = ChatRequest(
+        body=upstream,
+        client_model=str(data["model"]),
+        stream=bool(stream),
+        max_tokens=max_tokens,
+        single_tool_call=single,
+        stop_sequences=stop,
+    )
+    request._wire = checked_dumps(request.body)
+    return request
+
+
+def checked_dumps(body: dict[str, Any]) -> bytes:
+    """``_dumps``, with values JSON cannot carry (NaN, Infinity, deep nesting) as a 400."""
+    try:
+        return _dumps(body)
+    except RecursionError:
+        raise AnthropicError.invalid_request("The request body is nested too deeply") from None
+    except (ValueError, TypeError) as exc:
+        raise AnthropicError.invalid_request(
+            f"The request body contains a value that cannot be forwarded: {exc}"
+        ) from None

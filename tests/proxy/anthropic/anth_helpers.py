@@ -1,0 +1,221 @@
+"""Shared builders for the Anthropic translation tests (no I/O beyond reading captures)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from autosred.proxy.anthropic import (
+    ChatRequest,
+    Event,
+    MessageStreamTranslator,
+    RecipeView,
+    ThinkingSigner,
+    to_chat_request,
+)
+
+SIGNER = ThinkingSigner(b"test-key-0123456789abcdef")
+VIEW = RecipeView(served_model_name="qwen3-8b", reasoning_switch="enable_thinking")
+MODEL = "claude-sonnet-4-5"
+
+# The repository sits beside ../shared in CI; in a worktree it is reached through parents.
+_SHARED_CANDIDATES = (
+    Path(__file__).resolve().parents[3] / ".." / "shared",
+    Path(__file__).resolve().parents[3] / "shared",
+)
+
+
+def shared_dir() -> Path | None:
+    for candidate in _SHARED_CANDIDATES:
+        if (candidate / "captures" / "claude").is_dir():
+            return candidate.resolve()
+    return None
+
+
+def capture_bodies() -> list[tuple[str, dict[str, Any]]]:
+    """Every captured Claude Code request body, as (name, body)."""
+    shared = shared_dir()
+    if shared is None:
+        return []
+    bodies = []
+    for path in sorted((shared / "captures" / "claude").glob("*.bodies/*.json")):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        body = record.get("body", record) if isinstance(record, dict) else record
+        if isinstance(body, str):
+            body = json.loads(body)
+        bodies.append((f"{path.parent.name}/{path.name}", body))
+    return bodies
+
+
+def needs_captures() -> pytest.MarkDecorator:
+    return pytest.mark.skipif(
+        shared_dir() is None, reason="../shared/captures/claude is not present beside the repo"
+    )
+
+
+def request(body: dict[str, Any], view: RecipeView = VIEW) -> ChatRequest:
+    return to_chat_request(body, recipe_view=view, signer=SIGNER)
+
+
+def upstream(body: dict[str, Any], view: RecipeView = VIEW) -> dict[str, Any]:
+    return request(body, view).body
+
+
+def base(**fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": MODEL,
+        "max_tokens": 64,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    body.update(fields)
+    return body
+
+
+# -------------------------------------------------------------------------------- stream
+
+
+def chunk(
+    delta: dict[str, Any] | None = None,
+    *,
+    finish: str | None = None,
+    stop_reason: object = None,
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A vLLM ``chat.completion.chunk`` with one choice."""
+    data: dict[str, Any] = {
+        "id": "chatcmpl-abc",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "qwen3-8b",
+        "choices": [
+            {
+                "index": 0,
+                "delta": delta if delta is not None else {},
+                "logprobs": None,
+                "finish_reason": finish,
+                "stop_reason": stop_reason,
+            }
+        ],
+    }
+    if usage is not None:
+        data["usage"] = usage
+    return data
+
+
+def usage_chunk(prompt: int, completion: int, cached: int | None = None) -> dict[str, Any]:
+    """The trailing ``choices: []`` chunk that include_usage adds."""
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+    if cached is not None:
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return {
+        "id": "chatcmpl-abc",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "qwen3-8b",
+        "choices": [],
+        "usage": usage,
+    }
+
+
+def usage(prompt: int, completion: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def tool_delta(
+    index: int, *, id: str | None = None, name: str | None = None, args: str | None = None
+) -> dict[str, Any]:
+    call: dict[str, Any] = {"index": index}
+    if id is not None:
+        call["id"] = id
+        call["type"] = "function"
+    function: dict[str, Any] = {}
+    if name is not None:
+        function["name"] = name
+    if args is not None:
+        function["arguments"] = args
+    if function:
+        call["function"] = function
+    return {"tool_calls": [call]}
+
+
+def translator(**kwargs: Any) -> MessageStreamTranslator:
+    kwargs.setdefault("model", MODEL)
+    kwargs.setdefault("signer", SIGNER)
+    kwargs.setdefault("message_id", "msg_test")
+    return MessageStreamTranslator(**kwargs)
+
+
+def run(
+    chunks: Iterable[dict[str, Any]],
+    t: MessageStreamTranslator | None = None,
+    *,
+    close: bool = True,
+) -> list[Event]:
+    t = t or translator()
+    events: list[Event] = []
+    for item in chunks:
+        events.extend(t.feed(item))
+    if close:
+        events.extend(t.close())
+    return events
+
+
+def shapes(events: list[Event]) -> list[tuple[Any, ...]]:
+    """A compact view: (type, index, delta type or block type)."""
+    out: list[tuple[Any, ...]] = []
+    for event in events:
+        data = event.data
+        if event.type == "content_block_start":
+            out.append((event.type, data["index"], data["content_block"]["type"]))
+        elif event.type == "content_block_delta":
+            out.append((event.type, data["index"], data["delta"]["type"]))
+        elif event.type == "content_block_stop":
+            out.append((event.type, data["index"]))
+        else:
+            out.append((event.type,))
+    return out
+
+
+def sse(events: list[Event]) -> bytes:
+    return b"".join(event.encode() for event in events)
+
+
+def check_grammar(events: list[Event]) -> None:
+    """Case 15/17: message_start ping* (start delta* stop)* message_delta message_stop."""
+    types = [event.type for event in events]
+    assert types[0] == "message_start"
+    assert types.count("message_start") == 1
+    assert types[-2:] == ["message_delta", "message_stop"]
+    assert types.count("message_stop") == 1 and types.count("message_delta") == 1
+    open_index: int | None = None
+    expected = 0
+    for event in events[1:-2]:
+        data = event.data
+        assert data["type"] == event.type
+        if event.type == "ping":
+            continue
+        if event.type == "content_block_start":
+            assert open_index is None, "a block started while another is open"
+            assert data["index"] == expected
+            open_index = expected
+            expected += 1
+        elif event.type == "content_block_delta":
+            assert data["index"] == open_index, "delta for a block that is not open"
+        elif event.type == "content_block_stop":
+            assert data["index"] == open_index
+            open_index = None
+        else:
+            raise AssertionError(f"unexpected {event.type} inside the stream")
+    assert open_index is None, "a block was never stopped"
