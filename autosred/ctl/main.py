@@ -14,7 +14,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO, cast
 
@@ -104,7 +104,7 @@ def _add_commands(
     # Later issues: `claude`, `codex`, `watch` (see _HANDLERS).
 
 
-def socket_path(args: argparse.Namespace, env: dict[str, str] | os._Environ[str]) -> Path:
+def socket_path(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
     """--socket, else $AUTOSRED_ADMIN_SOCKET, else the default for this user."""
     given = cast(Path | None, getattr(args, "socket", None))
     if given is not None:
