@@ -246,7 +246,7 @@ async def _stream_progress(
             if not await _send_line(response, last):
                 return response
         final = ScaleDone(
-            model=name,
+            model=last.model,  # the model's own name, also when the URL used an alias
             state=last.state,
             elapsed_seconds=asyncio.get_running_loop().time() - started,
         )
