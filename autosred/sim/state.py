@@ -1,0 +1,84 @@
+"""The mutable state of one simulator instance (stored on its web.Application, never global)."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from autosred.sim.config import SimConfig
+from autosred.sim.generation import derive_id
+from autosred.sim.metrics import SimMetrics
+from autosred.sim.records import RequestLog
+from autosred.sim.replies import ReplySpec, Script
+from autosred.sim.tokenizer import ToyTokenizer
+
+
+@dataclass
+class Counters:
+    generations_started: int = 0
+    running: int = 0
+    max_running: int = 0
+    completed: int = 0
+    aborted: int = 0
+    failed: int = 0
+    prompt_tokens_total: int = 0
+    generation_tokens_total: int = 0
+    kv_tokens: int = 0
+    """Prompt + generated tokens of the running requests (the simulated KV-cache load)."""
+
+
+@dataclass
+class SimState:
+    config: SimConfig
+    tokenizer: ToyTokenizer = field(default_factory=ToyTokenizer)
+    log: RequestLog = field(default_factory=RequestLog)
+    counters: Counters = field(default_factory=Counters)
+    started_at: float = field(default_factory=time.time)
+    script: Script = field(init=False)
+    metrics: SimMetrics = field(init=False)
+    _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.script = Script(self.config.script)
+        self.metrics = SimMetrics(
+            model=self.config.model,
+            running=lambda: float(self.counters.running),
+            kv_usage=self.kv_usage,
+        )
+
+    @property
+    def model(self) -> str:
+        return self.config.model
+
+    def replace_script(self, specs: Iterable[ReplySpec]) -> None:
+        self.script = Script(specs)
+
+    def next_generation_number(self) -> int:
+        """A per-instance counter: with the seed it makes ids deterministic."""
+        return next(self._numbers)
+
+    def response_id(self, prefix: str, number: int) -> str:
+        return f"{prefix}-{derive_id(self.config.seed, number)}"
+
+    def kv_usage(self) -> float:
+        return min(1.0, self.counters.kv_tokens / self.config.kv_capacity)
+
+    def generation_started(self, prompt_tokens: int) -> None:
+        counters = self.counters
+        counters.generations_started += 1
+        counters.running += 1
+        counters.max_running = max(counters.max_running, counters.running)
+        counters.prompt_tokens_total += prompt_tokens
+        counters.kv_tokens += prompt_tokens
+        self.metrics.prompt_tokens(prompt_tokens)
+
+    def tokens_generated(self, count: int) -> None:
+        self.counters.generation_tokens_total += count
+        self.counters.kv_tokens += count
+        self.metrics.generation_tokens(count)
+
+    def generation_ended(self, held_tokens: int) -> None:
+        self.counters.running -= 1
+        self.counters.kv_tokens -= held_tokens
