@@ -9,6 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from autosred import __version__
 from autosred.sim.answers import dumps
+from autosred.sim.generation import derive_id
 from autosred.sim.state import SimState
 
 SIM_VERSION = f"0.0.0+autosred.sim.{__version__}"
@@ -41,7 +42,7 @@ def model_card(state: SimState) -> dict[str, Any]:
         "max_model_len": state.config.max_model_len,
         "permission": [
             {
-                "id": f"modelperm-{state.response_id('perm', 0).split('-', 1)[1]}",
+                "id": f"modelperm-{derive_id(state.config.seed, 'permission')}",
                 "object": "model_permission",
                 "created": created,
                 "allow_create_engine": False,

@@ -90,7 +90,8 @@ async def serve(config: SimConfig) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    log.info(banner(config, config.port))
+    # Whatever the log level, the first line says this is a simulator.
+    log.log(max(logging.INFO, log.getEffectiveLevel()), banner(config, config.port))
 
     if await _simulate_loading(config, stop):
         log.info("stopped while loading")
