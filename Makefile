@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= etc/autosred/demo.yaml
 
-.PHONY: run test lint typecheck layers pytest bench check-config clean
+.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,10 +30,13 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP)
+pytest: $(STAMP) test-deps
 	$(BIN)/pytest -q -n auto -p no:cacheprovider
 
-test: lint typecheck layers pytest
+test-deps:
+	bash tests/setup/install-test-deps.sh
+
+test: test-deps lint typecheck layers pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -124,6 +124,10 @@ def _set_group(path: Path, group: str | None, log: logging.Logger) -> None:
             "admin.socket_group_missing", extra={"fields": {"group": group, "path": str(path)}}
         )
         return
+    if path.stat().st_gid == gid:
+        # Already right (systemd's Group=autosre): no chown, which the unit's syscall filter
+        # would refuse anyway.
+        return
     try:
         os.chown(path, -1, gid)
     except PermissionError as exc:

@@ -104,13 +104,22 @@ def _add_commands(
     # Later issues: `claude`, `codex`, `watch` (see _HANDLERS).
 
 
+SYSTEM_SOCKET = default_socket_path(uid=0)
+
+
 def socket_path(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
-    """--socket, else $AUTOSRED_ADMIN_SOCKET, else the default for this user."""
+    """--socket, else $AUTOSRED_ADMIN_SOCKET, else this user's own daemon's socket when it
+    exists, else the system daemon's (a member of the autosre group runs no daemon of its own)."""
     given = cast(Path | None, getattr(args, "socket", None))
     if given is not None:
         return given
     from_env = env.get(SOCKET_ENV)
-    return Path(from_env) if from_env else default_socket_path()
+    if from_env:
+        return Path(from_env)
+    own = default_socket_path(env=env)
+    if own != SYSTEM_SOCKET and not own.exists() and SYSTEM_SOCKET.exists():
+        return SYSTEM_SOCKET
+    return own
 
 
 def _handler(command: str) -> Callable[[argparse.Namespace, Context], int]:

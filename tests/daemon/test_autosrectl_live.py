@@ -63,7 +63,9 @@ async def test_status_json_contract_and_scale_up_down(tmp_path: Path) -> None:
 async def test_scale_up_wait_reports_a_failed_wake(tmp_path: Path) -> None:
     recipe = sim_recipe(sim_args=["--fail-start", "weights not found"])
     async with running_daemon(tmp_path, base_config(tmp_path, [recipe])) as daemon:
-        code, _, err = await autosrectl("--socket", str(daemon.admin_socket), "scale", "up", "sim", "--wait")
+        code, _, err = await autosrectl(
+            "--socket", str(daemon.admin_socket), "scale", "up", "sim", "--wait"
+        )
         assert code == 1
         assert "weights not found" in err
 
@@ -79,7 +81,9 @@ async def test_reload_through_autosrectl_rejects_a_broken_config(tmp_path: Path)
 
 async def test_model_servers_die_with_a_sigkilled_daemon(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, base_config(tmp_path, [sim_recipe()])) as daemon:
-        code, _, err = await autosrectl("--socket", str(daemon.admin_socket), "scale", "up", "sim", "--wait")
+        code, _, err = await autosrectl(
+            "--socket", str(daemon.admin_socket), "scale", "up", "sim", "--wait"
+        )
         assert code == 0, err
         started = daemon.events_named("engine.child_started")
         assert started, daemon.log_path.read_text()

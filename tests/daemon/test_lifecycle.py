@@ -136,3 +136,20 @@ async def test_watchdog_pings_at_half_the_interval(tmp_path: Path) -> None:
         for _ in range(3):
             seen = await daemon.notify.wait_for("WATCHDOG=1", after=seen, timeout=2)
         assert loop.time() - started < 1.5
+
+
+async def test_wake_history_survives_a_restart(tmp_path: Path) -> None:
+    config = base_config(tmp_path, [sim_recipe(startup_delay=0.3)])
+    async with running_daemon(tmp_path, config) as daemon:
+        body = {"model": "sim", "messages": [{"role": "user", "content": "wake"}]}
+        async with aiohttp.ClientSession() as session:
+            async with session.post(daemon.api_url + "/v1/chat/completions", json=body) as r:
+                assert r.status == 200
+        first = (await daemon.model("sim"))["last_wake_seconds"]
+        daemon.signal(signal.SIGTERM)
+        assert await daemon.wait_exit() == 0
+    assert first is not None and first >= 0.3
+    async with running_daemon(tmp_path, config) as restarted:
+        model = await restarted.model("sim")
+        assert model["state"] == "stopped"
+        assert model["last_wake_seconds"] == first

@@ -26,7 +26,9 @@ async def test_static_engine_serves_a_running_server(tmp_path: Path) -> None:
         async with running_daemon(tmp_path, config) as daemon, aiohttp.ClientSession() as session:
             body = {
                 "model": "gpt-5",
-                "messages": [{"role": "user", "content": "#sim " + json.dumps({"text": "static ok"})}],
+                "messages": [
+                    {"role": "user", "content": "#sim " + json.dumps({"text": "static ok"})}
+                ],
             }
             async with session.post(daemon.api_url + "/v1/chat/completions", json=body) as response:
                 assert response.status == 200, await response.text()

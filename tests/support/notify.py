@@ -44,3 +44,4 @@ class NotifyListener:
         except asyncio.CancelledError:
             pass
         self._sock.close()
+        self.path.unlink(missing_ok=True)

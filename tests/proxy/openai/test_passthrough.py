@@ -78,9 +78,12 @@ async def test_openai_sdk_non_streaming_and_tool_calls(daemon: Daemon) -> None:
             }
         ],
     )
-    call = reply.choices[0].message.tool_calls
-    assert call is not None and call[0].function.name == "get_weather"
-    assert json.loads(call[0].function.arguments) == {"city": "Oslo", "days": 3}
+    calls = reply.choices[0].message.tool_calls
+    assert calls is not None
+    call = calls[0]
+    assert isinstance(call, openai.types.chat.ChatCompletionMessageFunctionToolCall)
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "Oslo", "days": 3}
     assert reply.choices[0].finish_reason == "tool_calls"
 
 
