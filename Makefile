@@ -21,8 +21,8 @@ check-config: $(STAMP)
 	$(BIN)/autosred --check-config --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check autosred tests bench
-	$(BIN)/ruff format --check autosred tests bench
+	$(BIN)/ruff check autosred tests $(wildcard bench)
+	$(BIN)/ruff format --check autosred tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
