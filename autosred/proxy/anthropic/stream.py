@@ -374,6 +374,7 @@ class MessageStreamTranslator:
     # ---------------------------------------------------------------------------- end
 
     def _end(self, events: list[Event]) -> None:
+        self._close_blocks(events)  # output after finish_reason (never from vLLM) still closes
         stop_reason, stop_sequence = stop_reason_of(
             self._finish, self._stop, tool_blocks=self._tool_blocks
         )
@@ -413,7 +414,6 @@ class MessageStreamTranslator:
             return []
         if error is None and self._finish is not None:
             events = self.start() if not self.started else []
-            self._close_blocks(events)
             self._end(events)
             return events
         return self._fail(error if error is not None else UpstreamError("closed"))

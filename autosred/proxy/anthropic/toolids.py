@@ -26,13 +26,15 @@ def client_tool_id(upstream_id: str) -> str:
 
 def upstream_tool_id(client_id: str) -> str:
     """The id to send upstream for a ``tool_use.id`` / ``tool_result.tool_use_id``."""
-    if client_id.startswith(_PLAIN) and len(client_id) > len(_PLAIN):
+    if client_id.startswith(_PLAIN) and _SAFE.fullmatch(client_id, len(_PLAIN)):
         return client_id[len(_PLAIN) :]
     if client_id.startswith(_B64) and len(client_id) > len(_B64):
         payload = client_id[len(_B64) :]
         try:
             raw = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
-            return raw.decode("utf-8")
+            decoded = raw.decode("utf-8")
         except (binascii.Error, ValueError):
             return client_id
+        # Only an id this module minted decodes back to itself; anything else is foreign.
+        return decoded if client_tool_id(decoded) == client_id else client_id
     return client_id
