@@ -207,3 +207,13 @@ def test_message_from_events_refuses_truncated_or_failed_streams() -> None:
     error = Event("error", {"type": "error", "error": {"type": "api_error", "message": "boom"}})
     with pytest.raises(ValueError, match="boom"):
         message_from_events([start, error])
+
+
+def test_case_44_non_streaming_thinking_block_comes_first_and_is_signed() -> None:
+    message = build(completion({"content": "Answer.", "reasoning": "Because."}))
+    assert message["content"][0] == {
+        "type": "thinking",
+        "thinking": "Because.",
+        "signature": SIGNER.sign("Because."),
+    }
+    assert message["content"][1] == {"type": "text", "text": "Answer."}
