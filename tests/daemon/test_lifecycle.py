@@ -100,6 +100,7 @@ async def test_sighup_with_a_broken_config_keeps_serving(tmp_path: Path) -> None
         daemon.signal(signal.SIGHUP)
         seen = await daemon.notify.wait_for("RELOADING=1", after=seen)
         await daemon.notify.wait_for("READY=1", after=seen)
+        assert any(line.startswith("MONOTONIC_USEC=") for line in daemon.notify.lines())
         rejected = daemon.events_named("daemon.reload_rejected")
         assert rejected, daemon.log_path.read_text()
         problems = " ".join(rejected[-1]["problems"])
