@@ -31,14 +31,15 @@ EXIT_INTERRUPTED = 130
 PROG = "autosrectl"
 
 # Command name -> "module:function", imported only when that command runs.
-# Later issues add `claude` and `codex` (launch the CLIs against the daemon) and `watch` (the
-# live view in autosred.watch): register them here and give them a parser in _add_commands.
+# Later issues add `codex` (launch the Codex CLI against the daemon, like `claude`) and `watch`
+# (the live view in autosred.watch): register them here and give them a parser in _add_commands.
 _HANDLERS = {
     "status": "autosred.ctl.commands:status",
     "models": "autosred.ctl.commands:models",
     "scale": "autosred.ctl.commands:scale",
     "reload": "autosred.ctl.commands:reload",
     "version": "autosred.ctl.commands:version",
+    "claude": "autosred.ctl.claude:claude",
 }
 
 
@@ -101,7 +102,20 @@ def _add_commands(
         help="re-read config and recipes (exit 1 when the new config is rejected)",
     )
     commands.add_parser("version", parents=[common], help="client and daemon versions")
-    # Later issues: `claude`, `codex`, `watch` (see _HANDLERS).
+    claude = commands.add_parser(
+        "claude",
+        help="wake the model, then run Claude Code against autosred (arguments go to claude)",
+        description="Wake the model, then exec Claude Code with ANTHROPIC_BASE_URL, "
+        "ANTHROPIC_AUTH_TOKEN ($AUTOSRE_CLIENT_TOKEN) and --model (the user's, else "
+        "$AUTOSRE_CLAUDE_LABEL, else the first claude-* id on /v1/models). Every argument "
+        "after `claude` is Claude Code's, untouched.",
+        # Everything after `claude` belongs to Claude Code (--help and --model included): no
+        # argument starts with NUL, so this parser reads none of them as an option.
+        prefix_chars="\0",
+        add_help=False,
+    )
+    claude.add_argument("claude_args", nargs=argparse.REMAINDER, metavar="CLAUDE ARGS")
+    # Later issues: `codex`, `watch` (see _HANDLERS).
 
 
 SYSTEM_SOCKET = default_socket_path(uid=0)
