@@ -15,6 +15,8 @@ REQUIRED=(
     "systemd-analyze  systemd"         # tests/packaging: verify + security of autosred.service
     "systemd-sysusers systemd"         # tests/packaging: sysusers file in a scratch root
     "systemd-tmpfiles systemd"         # tests/packaging: tmpfiles file in a scratch root
+    "node             nodejs"          # tests/claude: the pinned clients of tests/clients
+    "npm              npm"             # tests/claude: installs them (npm ci, below)
 )
 
 missing_packages=()
@@ -49,12 +51,30 @@ if [ ${#missing_packages[@]} -gt 0 ]; then
 fi
 
 # ---- npm clients (Claude Code, Codex CLI, MCP Inspector) -------------------------------
-# RESERVED: the conformance tests will install their pinned npm clients here, from
-# tests/clients/package.json (owned by the conformance work, not created here), e.g.
-#   command -v node >/dev/null || <add "node nodejs" and "npm npm" to REQUIRED above>
-#   [ tests/clients/node_modules/.installed -nt tests/clients/package-lock.json ] \
-#       || (cd tests/clients && npm ci --no-audit --no-fund && touch node_modules/.installed)
-# Keep it idempotent and skip the network when node_modules is current, like the above.
+# The real clients the conformance tests drive, pinned in tests/clients/package.json and its
+# lock. `npm ci` runs only when node_modules is missing or older than the lock (or package.json);
+# otherwise this section touches no network and takes milliseconds. node and npm come from
+# REQUIRED above; without them (not root) the client tests skip themselves with a message.
+clients_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../clients" && pwd)"
+stamp="$clients_dir/node_modules/.installed"
+if [ -f "$clients_dir/package-lock.json" ]; then
+    if [ -f "$stamp" ] && [ "$stamp" -nt "$clients_dir/package-lock.json" ] \
+        && [ "$stamp" -nt "$clients_dir/package.json" ]; then
+        :   # current
+    elif ! command -v npm >/dev/null 2>&1; then
+        echo "install-test-deps.sh: npm not found; the real-client tests will be skipped" >&2
+    else
+        echo "install-test-deps.sh: npm ci in $clients_dir" >&2
+        (cd "$clients_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        # Claude Code's postinstall copies the native binary over bin/claude.exe; an npm that
+        # skips install scripts leaves a stub, so run it explicitly when --version fails.
+        claude="$clients_dir/node_modules/.bin/claude"
+        if [ -e "$claude" ] && ! "$claude" --version >/dev/null 2>&1; then
+            (cd "$clients_dir/node_modules/@anthropic-ai/claude-code" && node install.cjs >&2)
+        fi
+        touch "$stamp"
+    fi
+fi
 # -----------------------------------------------------------------------------------------
 
 exit 0
