@@ -177,8 +177,9 @@ def api_base_url(address: str) -> str:
 
 def discover_label(base_url: str, token: str, *, timeout: float = MODELS_TIMEOUT) -> str:
     """The first ``claude-*`` id of ``GET {base_url}/v1/models`` (asked in the Anthropic
-    shape; both shapes list ``data[].id``)."""
-    url = f"{base_url}/v1/models"
+    shape, one page of up to 1000 like Claude Code's own model discovery; both shapes list
+    ``data[].id``)."""
+    url = f"{base_url}/v1/models?limit=1000"
     headers = {
         "anthropic-version": ANTHROPIC_VERSION,
         "Authorization": f"Bearer {token}",
