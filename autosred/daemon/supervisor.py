@@ -25,9 +25,11 @@ from autosred.daemon import logs
 from autosred.daemon.checks import check_runtime
 from autosred.daemon.control import DaemonControl
 from autosred.daemon.engines import build_engine
+from autosred.daemon.keys import thinking_key
 from autosred.daemon.notify import Notifier
 from autosred.engines.base import Engine
 from autosred.metrics import CONTENT_TYPE, Metrics
+from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.app import make_api_app
 from autosred.recipes import Catalog, load_catalog
 from autosred.scaler import ModelGate, ModelState, Snapshot
@@ -129,8 +131,14 @@ class Supervisor:
 
     async def _start_api(self, gate: ModelGate) -> web.AppRunner:
         settings = self._settings
+        key = thinking_key(settings.resolved_state_dir(), log=self._log)
         app = make_api_app(
-            gate=gate, metrics=self._metrics, settings=settings.api, log=self._log.getChild("proxy")
+            gate=gate,
+            metrics=self._metrics,
+            settings=settings.api,
+            log=self._log.getChild("proxy"),
+            signer=ThinkingSigner(key),
+            ping_interval=settings.scaler.keepalive_interval,
         )
         # handler_cancellation: a client that hangs up cancels its handler, which closes the
         # upstream request at once so vLLM frees the sequence's KV cache.

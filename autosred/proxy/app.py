@@ -1,10 +1,17 @@
-"""The api listener's application: every surface on one aiohttp app (also bound as codex)."""
+"""The api listener's application: every surface on one aiohttp app (also bound as codex).
+
+The surfaces never import each other; this module composes them, and decides which error
+envelope an answer the app gives itself (unknown path, wrong method, body too large, missing
+token) is written in: the Anthropic one for ``/v1/messages*`` and Anthropic clients, the
+OpenAI one otherwise. Each surface's own handlers write their own envelope.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
@@ -12,29 +19,66 @@ from aiohttp.typedefs import Middleware
 
 from autosred.config import ApiSettings
 from autosred.metrics import Metrics
-from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext
+from autosred.proxy.anthropic import handler as anthropic
+from autosred.proxy.anthropic import models as anthropic_models
+from autosred.proxy.anthropic.respond import error_response as anthropic_error
+from autosred.proxy.anthropic.respond import for_status as anthropic_status
+from autosred.proxy.anthropic.signature import ThinkingSigner
+from autosred.proxy.context import (
+    CLIENT_NAME_KEY,
+    PROXY,
+    REQUEST_ID_KEY,
+    ProxyContext,
+    new_request_id,
+    request_id,
+)
+from autosred.proxy.modelinfo import ModelInfo
 from autosred.proxy.openai import passthrough
-from autosred.proxy.openai.errors import error_response
+from autosred.proxy.openai.errors import error_response as openai_error
 from autosred.proxy.upstream import make_session
 from autosred.scaler import ModelGate
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+_OPENAI_PATHS = ("/v1/chat/", "/v1/completions", "/v1/embeddings", "/v1/responses")
+_OPEN_PATHS = frozenset({"/", "/health", "/api/hello"})
+"""Answered without a client token: connectivity preflights (Claude Code sends HEAD / and
+HEAD /api/hello, and treats anything but 200 as "proxy down") and the health probe."""
+
 
 def make_api_app(
-    *, gate: ModelGate, metrics: Metrics, settings: ApiSettings, log: logging.Logger
+    *,
+    gate: ModelGate,
+    metrics: Metrics,
+    settings: ApiSettings,
+    log: logging.Logger,
+    signer: ThinkingSigner | None = None,
+    ping_interval: float = 10.0,
 ) -> web.Application:
-    ctx = ProxyContext(gate=gate, metrics=metrics, settings=settings, log=log)
+    """``signer``: the daemon's persistent thinking-signature key (default: a key that lives
+    as long as the app). ``ping_interval``: seconds between Anthropic ``ping`` events while a
+    stream waits for its first token."""
+    ctx = ProxyContext(
+        gate=gate, metrics=metrics, settings=settings, log=log, model_info=ModelInfo(log=log)
+    )
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[_error_envelope, _client_auth(settings)],
+        middlewares=[_request_ids, _error_envelope(log), _client_auth(settings)],
     )
     app[PROXY] = ctx
     app.cleanup_ctx.append(_upstream_session)
-    app.router.add_route("HEAD", "/", _ok)
+    app.on_response_prepare.append(_stamp_request_id)
+    app.router.add_get("/", _ok)  # GET and HEAD
+    app.router.add_get("/api/hello", _ok)
     app.router.add_get("/health", _health)
-    app.router.add_get("/v1/models", passthrough.list_models)
+    app.router.add_get("/v1/models", _list_models)
+    app.router.add_get("/v1/models/{model_id}", _get_model)
     passthrough.add_routes(app)
+    anthropic.add_routes(
+        app,
+        signer=signer or ThinkingSigner(secrets.token_bytes(32)),
+        ping_interval=ping_interval,
+    )
     return app
 
 
@@ -56,33 +100,97 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok", "models": models})
 
 
+def _speaks_anthropic(request: web.Request) -> bool:
+    """Whether the client expects Anthropic-shaped answers: by path, else by the headers every
+    Anthropic SDK sends (``anthropic-version``, ``x-api-key``) and OpenAI clients never do."""
+    path = request.path
+    if path.startswith("/v1/messages") or path == "/v1/complete":
+        return True
+    if path.startswith(_OPENAI_PATHS):
+        return False
+    return "anthropic-version" in request.headers or "x-api-key" in request.headers
+
+
+async def _list_models(request: web.Request) -> web.Response:
+    if _speaks_anthropic(request):
+        return await anthropic_models.list_models(request)
+    return await passthrough.list_models(request)
+
+
+async def _get_model(request: web.Request) -> web.Response:
+    if _speaks_anthropic(request):
+        return await anthropic_models.get_model(request)
+    return await passthrough.get_model(request)
+
+
+def _error(
+    request: web.Request, status: int, message: str, *, openai_type: str | None = None
+) -> web.Response:
+    if _speaks_anthropic(request):
+        return anthropic_error(anthropic_status(status, message), request_id(request))
+    return openai_error(status, message, type_=openai_type)
+
+
+# ------------------------------------------------------------------------------ middlewares
+
+
 @web.middleware
-async def _error_envelope(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """aiohttp's own errors (unknown path, wrong method, body too large) in the OpenAI shape."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        return error_response(
-            exc.status, exc.reason if exc.status != 413 else exc.text or exc.reason
-        )
+async def _request_ids(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request[REQUEST_ID_KEY] = new_request_id()
+    return await handler(request)
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer names its request (Anthropic's ``request-id`` header), streams included."""
+    response.headers["request-id"] = request_id(request)
+
+
+def _error_envelope(log: logging.Logger) -> Middleware:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            if exc.status == 404:
+                message = f"{request.method} {request.path} is not served here"
+            elif exc.status == 405:
+                message = f"{request.method} is not allowed on {request.path}"
+            elif exc.status == 413:
+                message = exc.text or exc.reason
+            else:
+                message = exc.reason
+            response = _error(request, exc.status, message)
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+            return response
+        except Exception:
+            # A bug must still answer in the surface's envelope (and be logged with its
+            # traceback), not as aiohttp's text/plain 500.
+            log.exception(
+                "proxy.handler_crashed",
+                extra={"fields": {"path": request.path, "request_id": request_id(request)}},
+            )
+            return _error(request, 500, "internal error in the daemon; see its log")
+
+    return middleware
 
 
 def _client_auth(settings: ApiSettings) -> Middleware:
-    """With client tokens configured every request but HEAD / and /health needs one of them,
+    """With client tokens configured every request but the open paths needs one of them,
     as ``Authorization: Bearer`` or ``x-api-key`` (Claude Code may send both)."""
     tokens = {client.token_sha256.lower(): client.name for client in settings.clients}
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not tokens or request.path in ("/", "/health", "/api/hello"):
+        if not tokens or request.path in _OPEN_PATHS:
             request[CLIENT_NAME_KEY] = "-"
             return await handler(request)
         name = _match_token(request, tokens)
         if name is None:
-            return error_response(
-                401, "missing or invalid client token", type_="authentication_error"
+            return _error(
+                request, 401, "missing or invalid client token", openai_type="authentication_error"
             )
         request[CLIENT_NAME_KEY] = name
         return await handler(request)

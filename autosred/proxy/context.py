@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -10,6 +11,7 @@ from aiohttp import web
 
 from autosred.config import ApiSettings
 from autosred.metrics import Metrics
+from autosred.proxy.modelinfo import ModelInfo
 from autosred.scaler import ModelGate
 
 
@@ -19,6 +21,8 @@ class ProxyContext:
     metrics: Metrics
     settings: ApiSettings
     log: logging.Logger
+    model_info: ModelInfo
+    """Context lengths and token counts of the model servers (cached per endpoint)."""
     session: aiohttp.ClientSession | None = field(default=None)
 
     @property
@@ -31,3 +35,20 @@ class ProxyContext:
 PROXY: web.AppKey[ProxyContext] = web.AppKey("proxy", ProxyContext)
 CLIENT_NAME_KEY = "autosred.client"
 """request[CLIENT_NAME_KEY]: the name of the client token used, or "-" without tokens."""
+REQUEST_ID_KEY = "autosred.request_id"
+"""request[REQUEST_ID_KEY]: this request's id, sent back in the ``request-id`` header, in error
+envelopes, and upstream as ``X-Request-Id`` (vLLM logs it), so one id follows a request."""
+
+
+def new_request_id() -> str:
+    """``req_`` and 24 hex digits: the shape of Anthropic's request ids."""
+    return "req_" + secrets.token_hex(12)
+
+
+def request_id(request: web.Request) -> str:
+    """The id the api app gave ``request`` on arrival (a fresh one outside that app)."""
+    value = request.get(REQUEST_ID_KEY)
+    if not isinstance(value, str):
+        value = new_request_id()
+        request[REQUEST_ID_KEY] = value
+    return value

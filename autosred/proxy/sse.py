@@ -25,3 +25,39 @@ def waking_comment(info: WaitInfo) -> bytes:
     eta = f"{info.eta_seconds:.0f}s" if info.eta_seconds is not None else "unknown"
     phase = info.phase or "queued"
     return f": waking model={info.model} phase={phase} eta={eta}\n\n".encode()
+
+
+class SSEDecoder:
+    """Upstream SSE bytes -> the ``data`` of each event, in order (sans-IO).
+
+    Network reads split lines anywhere, so an incomplete line waits for the next ``feed``.
+    Comments and the ``event``/``id``/``retry`` fields are ignored: the OpenAI-style streams read
+    here carry everything in ``data``. Several ``data`` lines of one event are joined by "\\n",
+    as the SSE spec says; an event cut off before its blank line is never returned.
+    """
+
+    __slots__ = ("_data", "_partial")
+
+    def __init__(self) -> None:
+        self._partial = b""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        buffer = self._partial + chunk if self._partial else chunk
+        end = buffer.rfind(b"\n")
+        if end < 0:
+            self._partial = buffer
+            return []
+        self._partial = buffer[end + 1 :]
+        events: list[bytes] = []
+        data = self._data
+        for raw in buffer[:end].split(b"\n"):
+            line = raw[:-1] if raw.endswith(b"\r") else raw
+            if not line:
+                if data:
+                    events.append(data[0] if len(data) == 1 else b"\n".join(data))
+                    data.clear()
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                data.append(value[1:] if value.startswith(b" ") else value)
+        return events

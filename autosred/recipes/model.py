@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from autosred.config import Duration
+from autosred.recipes.priority import PriorityRule
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 
@@ -20,6 +21,26 @@ def _split_command(value: object) -> object:
 
 
 Command = Annotated[list[str], BeforeValidator(_split_command)]
+
+
+class Reasoning(BaseModel):
+    """How Anthropic ``thinking`` / ``output_config.effort`` reach the model's chat template.
+
+    Model families switch reasoning differently, so this is per recipe: Qwen3 and GLM templates
+    read ``enable_thinking``, DeepSeek-V3.1+ reads ``thinking``; gpt-oss reads
+    ``reasoning_effort``; newer vLLM caps reasoning with ``thinking_token_budget``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    template_switch: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """``chat_template_kwargs`` key set true/false from ``thinking.type`` (enabled/adaptive vs
+    disabled); None: the template's own default is left alone."""
+    effort: bool = True
+    """Forward ``output_config.effort`` as vLLM's ``reasoning_effort``."""
+    budget: bool = False
+    """Forward ``thinking.budget_tokens`` as vLLM's ``thinking_token_budget`` (vLLM builds
+    without it reject the field)."""
 
 
 class Recipe(BaseModel):
@@ -55,6 +76,18 @@ class Recipe(BaseModel):
     """process engine: a fixed port; by default a free one is picked at each start."""
     url: str | None = None
     """static engine: this recipe's server, overriding engine.url."""
+    reasoning: Reasoning = Reasoning()
+    """How requested thinking reaches the chat template (see Reasoning)."""
+    images: Literal["forward", "placeholder", "reject"] = "forward"
+    """Image input: forward to the model; or, for a text-only model, replace each image by a
+    placeholder text, or reject the request (400)."""
+    documents: Literal["placeholder", "reject"] = "placeholder"
+    """PDF and URL documents (text documents are always forwarded as text): a placeholder
+    text, or reject the request (400)."""
+    priority: list[PriorityRule] = []
+    """Rules mapping a request to vLLM's ``priority`` (first match wins; none: not sent). Only
+    for a server run with ``--scheduling-policy priority``: vLLM rejects a non-zero priority
+    otherwise."""
 
     @model_validator(mode="after")
     def _check(self) -> Recipe:

@@ -4,7 +4,8 @@ Request side: ``to_chat_request`` / ``serialise`` / ``clamp_max_tokens`` (reques
 ``to_tokenize_request`` / ``estimate_prompt_tokens`` (count.py).
 Response side: ``MessageStreamTranslator`` (stream.py, ``feed``/``close`` -> ``Event``),
 ``message_from_completion`` and ``message_from_events`` (message.py).
-Errors: ``AnthropicError``, ``UpstreamError``, ``map_upstream_error`` (errors.py).
+Errors: ``AnthropicError``, ``map_upstream_error`` (errors.py) of an ``UpstreamError``
+(proxy/upstream.py, shared by the surfaces).
 Thinking signatures: ``ThinkingSigner`` (signature.py).
 """
 
@@ -15,7 +16,6 @@ from autosred.proxy.anthropic.count import (
 )
 from autosred.proxy.anthropic.errors import (
     AnthropicError,
-    UpstreamError,
     map_upstream_error,
     new_request_id,
     rewrite_context_overflow,
@@ -32,6 +32,7 @@ from autosred.proxy.anthropic.request import (
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
 from autosred.proxy.anthropic.toolids import client_tool_id, upstream_tool_id
+from autosred.proxy.upstream import UpstreamError
 
 __all__ = [
     "AnthropicError",

@@ -39,6 +39,13 @@ def to_tokenize_request(
         )
     except RecursionError:
         raise AnthropicError.invalid_request("The request body is nested too deeply") from None
+    out = tokenize_body(chat)
+    checked_dumps(out)
+    return out
+
+
+def tokenize_body(chat: dict[str, Any]) -> dict[str, Any]:
+    """The ``/tokenize`` body rendering exactly the prompt of upstream chat body ``chat``."""
     out: dict[str, Any] = {"model": chat["model"], "messages": chat["messages"]}
     if "tools" in chat:
         out["tools"] = chat["tools"]
@@ -53,7 +60,6 @@ def to_tokenize_request(
         out["continue_final_message"] = True
     else:
         out["add_generation_prompt"] = True
-    checked_dumps(out)
     return out
 
 

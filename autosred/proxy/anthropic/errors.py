@@ -12,8 +12,9 @@ import json
 import math
 import re
 import secrets
-from dataclasses import dataclass
 from typing import Any, Literal
+
+from autosred.proxy.upstream import UpstreamError
 
 ErrorType = Literal[
     "invalid_request_error",
@@ -93,29 +94,7 @@ class AnthropicError(Exception):
 
 
 # --------------------------------------------------------------------------------------------
-# Upstream failures
-
-
-UpstreamFailure = Literal["http", "connect", "timeout", "closed", "protocol", "aborted"]
-
-
-@dataclass(frozen=True, slots=True)
-class UpstreamError:
-    """What went wrong talking to vLLM, as the (I/O-owning) handler saw it.
-
-    kind: ``http`` a non-2xx reply (``status`` and ``body`` set) or an in-band ``{"error":…}``
-    chunk; ``connect`` refused/unreachable/connect timeout; ``timeout`` a read timeout after
-    connecting; ``closed`` the stream ended early; ``protocol`` unparseable bytes; ``aborted``
-    vLLM aborted the request.
-    """
-
-    kind: UpstreamFailure
-    status: int | None = None
-    body: Any = None
-    detail: str = ""
-
-    def to_anthropic(self, *, requested_max_tokens: int | None = None) -> AnthropicError:
-        return map_upstream_error(self, requested_max_tokens=requested_max_tokens)
+# Upstream failures (UpstreamError lives in proxy/upstream.py: every surface reports them)
 
 
 def upstream_message(body: Any) -> str:

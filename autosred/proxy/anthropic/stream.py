@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from autosred.proxy.anthropic.errors import AnthropicError, UpstreamError
+from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
 from autosred.proxy.anthropic.events import (
     MESSAGE_STOP,
     PING,
@@ -42,6 +42,7 @@ from autosred.proxy.anthropic.message import (
 from autosred.proxy.anthropic.request import ChatRequest
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.toolids import client_tool_id
+from autosred.proxy.upstream import UpstreamError
 
 _NONE, _TEXT, _THINKING, _TOOL = 0, 1, 2, 3
 _STREAM_ERROR_TYPES = frozenset(
@@ -163,6 +164,12 @@ class MessageStreamTranslator:
             },
         }
         return [Event("message_start", {"type": "message_start", "message": message}), PING]
+
+    def expect_input_tokens(self, count: int) -> None:
+        """The prompt size ``message_start`` reports if it goes out before the first upstream
+        chunk (long prefill, case 24); the final ``message_delta`` carries the real count."""
+        if not self.started:
+            self._prompt = count
 
     def ping(self) -> list[Event]:
         """A keep-alive while waiting for upstream (nothing once the stream has ended)."""
@@ -400,7 +407,7 @@ class MessageStreamTranslator:
     def _fail(self, error: UpstreamError | AnthropicError) -> list[Event]:
         self.finished = True
         if isinstance(error, UpstreamError):
-            error = error.to_anthropic(requested_max_tokens=self._max_tokens)
+            error = map_upstream_error(error, requested_max_tokens=self._max_tokens)
         # After a 200 the type is all a client can steer on: overloaded/api errors are retried,
         # invalid_request (e.g. "prompt is too long" after an early message_start) and
         # rate_limit keep their meaning; the rest are api errors of this stream.

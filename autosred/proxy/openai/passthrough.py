@@ -19,6 +19,7 @@ from autosred.proxy.exchange import Exchange
 from autosred.proxy.openai.errors import error_body, error_response, from_upstream
 from autosred.proxy.sse import open_event_stream, waking_comment
 from autosred.proxy.upstream import UPSTREAM_CONNECT_ERRORS
+from autosred.recipes import Recipe, request_priority
 from autosred.scaler import Backend, ModelUnavailable, UnknownModel, WaitInfo
 
 _RELAYED_HEADERS = ("Content-Type",)
@@ -52,7 +53,16 @@ async def forward(request: web.Request, *, path: str) -> web.StreamResponse:
         exchange.finish(404)
         return error_response(404, exc.message, param="model", code="model_not_found")
     exchange.model = recipe.name
-    if recipe.served_model_name != requested:
+    client = request.get(CLIENT_NAME_KEY, "-")
+    priority = request_priority(
+        recipe.priority, model=requested, headers=request.headers, client=client
+    )
+    # The raw bytes go up untouched unless something must change (the fast path).
+    rewrite = recipe.served_model_name != requested
+    if priority is not None and body.get("priority") != priority:
+        body["priority"] = priority  # the operator's rule wins over the client's own value
+        rewrite = True
+    if rewrite:
         body["model"] = recipe.served_model_name
         raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     streaming = body.get("stream") is True
@@ -165,20 +175,37 @@ async def _write_in_band(response: web.StreamResponse, message: str, *, code: in
         pass  # the client is gone: there is nobody left to tell
 
 
+def _card(name: str, recipe: Recipe, created: int) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "id": name,
+        "object": "model",
+        "created": created,
+        "owned_by": "autosred",
+        "root": recipe.served_model_name,
+    }
+    if recipe.max_model_len is not None:
+        card["max_model_len"] = recipe.max_model_len
+    return card
+
+
 async def list_models(request: web.Request) -> web.Response:
     ctx = request.app[PROXY]
     created = int(time.time())
-    data = []
-    for recipe in ctx.gate.catalog:
-        for name in recipe.client_names():
-            entry: dict[str, Any] = {
-                "id": name,
-                "object": "model",
-                "created": created,
-                "owned_by": "autosred",
-                "root": recipe.served_model_name,
-            }
-            if recipe.max_model_len is not None:
-                entry["max_model_len"] = recipe.max_model_len
-            data.append(entry)
+    data = [
+        _card(name, recipe, created)
+        for recipe in ctx.gate.catalog
+        for name in recipe.client_names()
+    ]
     return web.json_response({"object": "list", "data": data})
+
+
+async def get_model(request: web.Request) -> web.Response:
+    """``GET /v1/models/{id}``: any name the daemon resolves, aliases and globs included."""
+    ctx = request.app[PROXY]
+    name = request.match_info["model_id"]
+    recipe = ctx.gate.catalog.resolve(name)
+    if recipe is None:
+        return error_response(
+            404, f"model {name!r} is not served here", param="model", code="model_not_found"
+        )
+    return web.json_response(_card(name, recipe, int(time.time())))
