@@ -21,7 +21,7 @@ running it; no flag beyond ``-p`` is needed):
   ...); ``--output-format stream-json`` needs ``--verbose`` and prints every message, thinking
   blocks with their signatures included.
 
-A start takes well under a second; the whole file of tests about ten seconds.
+A Claude Code run takes under a second here; each test, daemon start included, 1.5-3 s.
 """
 
 from __future__ import annotations
@@ -115,41 +115,52 @@ class ClaudeEnv:
         return [r for r in await self.sim_requests() if not _is_title(r)]
 
     async def claude(self, *args: str, prompt: str) -> ClaudeRun:
-        env = {
-            "PATH": os.environ.get("PATH", os.defpath),
-            "LANG": "C.UTF-8",
-            "HOME": str(self.home),
-            "CLAUDE_CONFIG_DIR": str(self.home / ".claude"),
-            "TMPDIR": str(self.home / "tmp"),
-            "ANTHROPIC_BASE_URL": self.daemon.api_url,
-            "ANTHROPIC_AUTH_TOKEN": "x",
-            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "DISABLE_TELEMETRY": "1",
-            "CLAUDE_CODE_MAX_RETRIES": "2",
-        }
-        process = await asyncio.create_subprocess_exec(
-            str(CLAUDE),
-            "-p",
-            prompt,
-            "--model",
-            MODEL,
-            *args,
-            cwd=self.project,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+        env = scratch_env(
+            self.home,
+            ANTHROPIC_BASE_URL=self.daemon.api_url,
+            ANTHROPIC_AUTH_TOKEN="x",
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
         )
-        try:
-            out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, 9)
-            await process.wait()
-            raise AssertionError(f"Claude Code did not finish within {RUN_TIMEOUT:g} s") from None
-        assert process.returncode is not None
-        return ClaudeRun(process.returncode, out.decode(), err.decode())
+        command = [str(CLAUDE), "-p", prompt, "--model", MODEL, *args]
+        return await run_headless(command, cwd=self.project, env=env)
+
+
+def scratch_env(home: Path, **extra: str) -> dict[str, str]:
+    """A clean environment for Claude Code: PATH and a scratch home, nothing of the user's."""
+    (home / "tmp").mkdir(parents=True, exist_ok=True)
+    env = {
+        "PATH": os.environ.get("PATH", os.defpath),
+        "LANG": "C.UTF-8",
+        "HOME": str(home),
+        "CLAUDE_CONFIG_DIR": str(home / ".claude"),
+        "TMPDIR": str(home / "tmp"),
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "2",
+    }
+    env.update(extra)
+    return env
+
+
+async def run_headless(command: list[str], *, cwd: Path, env: dict[str, str]) -> ClaudeRun:
+    """Run with stdin closed; kill the whole process group past RUN_TIMEOUT."""
+    process = await asyncio.create_subprocess_exec(
+        *command,
+        cwd=cwd,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, 9)
+        await process.wait()
+        raise AssertionError(f"{command[0]} did not finish within {RUN_TIMEOUT:g} s") from None
+    assert process.returncode is not None
+    return ClaudeRun(process.returncode, out.decode(), err.decode())
 
 
 def _is_title(record: dict[str, Any]) -> bool:
@@ -167,7 +178,7 @@ async def claude_env(tmp_path: Path) -> AsyncIterator[ClaudeEnv]:
     daemon_dir = tmp_path / "daemon"
     daemon_dir.mkdir()
     home = tmp_path / "home"
-    (home / "tmp").mkdir(parents=True)
+    home.mkdir()
     project = tmp_path / "project"
     project.mkdir()
     async with running_daemon(daemon_dir, base_config(daemon_dir, [recipe])) as daemon:
