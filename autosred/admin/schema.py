@@ -168,6 +168,8 @@ class ModelStatus:
             "last_wake_seconds": self.last_wake_seconds,
             "idle_in_seconds": self.idle_in_seconds,
             "last_error": self.last_error,
+            # The contract's name for why a model is failed: present only in that state.
+            "reason": self.last_error if self.state == "failed" else None,
             "endpoint": self.endpoint,
         }
 

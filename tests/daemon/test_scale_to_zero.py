@@ -127,6 +127,7 @@ async def test_failed_wake_reaches_every_held_client(tmp_path: Path) -> None:
         model = await daemon.model("sim")
         assert model["state"] == "failed"
         assert "CUDA out of memory" in (model["last_error"] or "")
+        assert "CUDA out of memory" in (model["reason"] or "")
 
 
 async def test_client_disconnect_aborts_the_upstream_request(tmp_path: Path) -> None:
