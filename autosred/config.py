@@ -139,6 +139,18 @@ class ScalerSettings(Section):
     """Seconds between keep-alive comments while a streaming request is held."""
     idle_check_interval: Duration = 1.0
     """Upper bound on how late an idle scale-down may happen after its deadline."""
+    gpu_capacity: int | None = Field(default=None, ge=1)
+    """GPUs the models share (recipes' gpu.count). null: NVML's device count, or 1 without
+    NVML. Waking a model that does not fit switches out the least recently used one."""
+    min_residency: Duration = 30.0
+    """A model that woke is not switched out for another for at least this long, so two
+    clients alternating between models do not thrash; the other model's requests wait."""
+    switch_drain_timeout: Duration = 60.0
+    """On a switch, the outgoing model's in-flight requests get this long to finish before it
+    is stopped regardless."""
+    vram_release_timeout: Duration = 60.0
+    """After a model stopped, how long a wake waits for its GPU memory to be released before
+    giving up (503 with Retry-After)."""
 
 
 class ShutdownSettings(Section):

@@ -5,8 +5,29 @@ Each metric is a typed attribute so call sites are checked by mypy and renamed b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class GpuSample(Protocol):
+    """What metrics read of one GPU (autosred.gpu.GpuReading fits; gpu is a sibling layer)."""
+
+    @property
+    def index(self) -> int: ...
+    @property
+    def memory_total_bytes(self) -> int: ...
+    @property
+    def memory_free_bytes(self) -> int: ...
+    @property
+    def utilization_percent(self) -> int | None: ...
+    @property
+    def temperature_celsius(self) -> int | None: ...
+    @property
+    def power_watts(self) -> float | None: ...
+
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
@@ -85,6 +106,46 @@ class Metrics:
             ["client", "model", "direction"],
             registry=r,
         )
+
+        self.gpu_memory_total = Gauge(
+            "autosred_gpu_memory_total_bytes", "GPU memory, by GPU index.", ["gpu"], registry=r
+        )
+        self.gpu_memory_used = Gauge(
+            "autosred_gpu_memory_used_bytes",
+            "GPU memory in use by any process (not only autosred's), by GPU index.",
+            ["gpu"],
+            registry=r,
+        )
+        self.gpu_memory_free = Gauge(
+            "autosred_gpu_memory_free_bytes", "Free GPU memory, by GPU index.", ["gpu"], registry=r
+        )
+        self.gpu_utilization = Gauge(
+            "autosred_gpu_utilization_ratio",
+            "GPU busy fraction (NVML), by GPU.",
+            ["gpu"],
+            registry=r,
+        )
+        self.gpu_temperature = Gauge(
+            "autosred_gpu_temperature_celsius", "GPU temperature, by GPU.", ["gpu"], registry=r
+        )
+        self.gpu_power = Gauge(
+            "autosred_gpu_power_watts", "GPU power draw, by GPU.", ["gpu"], registry=r
+        )
+
+    def set_gpu_readings(self, readings: Sequence[GpuSample]) -> None:
+        for reading in readings:
+            gpu = str(reading.index)
+            self.gpu_memory_total.labels(gpu=gpu).set(reading.memory_total_bytes)
+            self.gpu_memory_free.labels(gpu=gpu).set(reading.memory_free_bytes)
+            self.gpu_memory_used.labels(gpu=gpu).set(
+                reading.memory_total_bytes - reading.memory_free_bytes
+            )
+            if reading.utilization_percent is not None:
+                self.gpu_utilization.labels(gpu=gpu).set(reading.utilization_percent / 100)
+            if reading.temperature_celsius is not None:
+                self.gpu_temperature.labels(gpu=gpu).set(reading.temperature_celsius)
+            if reading.power_watts is not None:
+                self.gpu_power.labels(gpu=gpu).set(reading.power_watts)
 
     def set_engine_state(self, model: str, state: str) -> None:
         for candidate in ENGINE_STATES:

@@ -28,6 +28,7 @@ from autosred.daemon.engines import build_engine
 from autosred.daemon.keys import thinking_key
 from autosred.daemon.notify import Notifier
 from autosred.engines.base import Engine
+from autosred.gpu import GpuReader
 from autosred.metrics import CONTENT_TYPE, Metrics
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.app import make_api_app
@@ -76,6 +77,7 @@ class Supervisor:
         self._background: set[asyncio.Task[None]] = set()
         self._ready = False
         self._gate_: ModelGate | None = None
+        self._gpu = GpuReader(log=log)
 
     @property
     def _gate(self) -> ModelGate:
@@ -89,6 +91,8 @@ class Supervisor:
         engine = build_engine(settings, self._catalog, log=self._log.getChild("engine"))
         state_dir = settings.resolved_state_dir()
         history = WakeHistory(state_dir / "wake-history.json", log=self._log)
+        gpu = GpuReader(log=self._log.getChild("gpu"))
+        self._gpu = gpu
         gate = ModelGate(
             catalog=self._catalog,
             engine=engine,
@@ -96,6 +100,7 @@ class Supervisor:
             metrics=self._metrics,
             settings=settings.scaler,
             log=self._log.getChild("scaler"),
+            gpu=gpu,
             on_change=self._on_model_change,
         )
         self._gate_ = gate
@@ -163,7 +168,11 @@ class Supervisor:
         assert self._settings.metrics.listen is not None
         metrics = self._metrics
 
+        gpu = self._gpu
+
         async def render(request: web.Request) -> web.Response:
+            # GPU telemetry is read at scrape time: no background polling.
+            metrics.set_gpu_readings(await asyncio.to_thread(gpu.read))
             return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
         async def healthz(request: web.Request) -> web.Response:
@@ -317,6 +326,7 @@ class Supervisor:
             await engine.aclose()
         except Exception:
             self._log.exception("daemon.engine_close_failed")
+        self._gpu.close()
         for runner in runners[1:]:
             await runner.cleanup()
         self._log.info("daemon.stopped")

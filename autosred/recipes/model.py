@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from autosred.config import Duration
 from autosred.recipes.priority import PriorityRule
@@ -43,6 +51,46 @@ class Reasoning(BaseModel):
     without it reject the field)."""
 
 
+class GpuNeeds(BaseModel):
+    """What a model needs of the host's GPUs; used to share them between recipes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(default=1, ge=0)
+    """GPUs the server uses (nvidia.com/gpu in Kubernetes). Models whose counts together
+    exceed scaler.gpu_capacity do not run at once: waking one switches the other out. 0: the
+    model needs no GPU (a remote or CPU server) and never takes part in switching."""
+    min_free_vram_gib: float | None = Field(default=None, gt=0)
+    """Wake only when this much GPU memory is free (NVML; memory used outside autosred
+    counts). None, or no NVML on the host: not checked."""
+
+
+_IMAGE = r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$"
+_QUANTITY = r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?|[mkMGTPE])?$"
+
+
+class ServiceSpec(BaseModel):
+    """The Service in front of a recipe's pod (kubernetes engine)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cluster_ip: str | None = None
+    """Pin the Service's ClusterIP (an address in the cluster's service range), so clients
+    configured with it survive the Service being recreated; null: Kubernetes assigns one."""
+    port: int = Field(default=8000, ge=1, le=65535)
+    """The Service's port (it forwards to the container's port)."""
+
+    @field_validator("cluster_ip")
+    @classmethod
+    def _check_ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IP address") from None
+        return value
+
+
 class Recipe(BaseModel):
     """One model deployment. Keys are documented in etc/autosred/recipes.d/README.yaml."""
 
@@ -71,11 +119,31 @@ class Recipe(BaseModel):
     """process engine: argv of the server, with {port}, {host}, {name}, {served_model_name},
     {model} and {python} substituted. A string is split like a shell would."""
     env: dict[str, str] = {}
-    """process engine: extra environment of the child."""
+    """Extra environment of the server: the process engine's child, the kubernetes
+    engine's container."""
     port: int | None = Field(default=None, ge=1, le=65535)
-    """process engine: a fixed port; by default a free one is picked at each start."""
+    """process engine: a fixed port (by default a free one is picked at each start);
+    kubernetes engine: the container's port (default 8000)."""
     url: str | None = None
     """static engine: this recipe's server, overriding engine.url."""
+    image: str | None = Field(default=None, pattern=_IMAGE)
+    """kubernetes engine: the server's container image, by tag (vllm/vllm-openai:v0.24.0) or
+    pinned by digest (…@sha256:…). The digest a tag resolved to is recorded on the
+    Deployment once seen; a pod later running another digest is reported as drift."""
+    vllm_args: Command = []
+    """Arguments after ``vllm serve MODEL --served-model-name … --host … --port …`` (the
+    kubernetes container's args; the process engine's command when ``command`` is unset). A
+    string is split like a shell would."""
+    service: ServiceSpec = ServiceSpec()
+    """kubernetes engine: the model's Service (``cluster_ip`` pinned or assigned, ``port``)."""
+    hf_cache: str | None = Field(default="/var/cache/autosred/huggingface", pattern=r"^/")
+    """kubernetes engine: host directory mounted as the container's Hugging Face cache (so a
+    model is downloaded once per node); null: no cache volume."""
+    shm_size: str = Field(default="8Gi", pattern=_QUANTITY)
+    """kubernetes engine: size of the in-memory /dev/shm (vLLM's workers share tensors there)."""
+    runtime_class: str | None = None
+    """kubernetes engine: the pod's runtimeClassName, e.g. ``nvidia`` on a k3s node whose
+    default container runtime is not NVIDIA's; null: the cluster's default."""
     reasoning: Reasoning = Reasoning()
     """How requested thinking reaches the chat template (see Reasoning)."""
     images: Literal["forward", "placeholder", "reject"] = "forward"
@@ -84,6 +152,8 @@ class Recipe(BaseModel):
     documents: Literal["placeholder", "reject"] = "placeholder"
     """PDF and URL documents (text documents are always forwarded as text): a placeholder
     text, or reject the request (400)."""
+    gpu: GpuNeeds = GpuNeeds()
+    """GPU needs: ``count`` and ``min_free_vram_gib`` (see GpuNeeds)."""
     priority: list[PriorityRule] = []
     """Rules mapping a request to vLLM's ``priority`` (first match wins; none: not sent). Only
     for a server run with ``--scheduling-policy priority``: vLLM rejects a non-zero priority

@@ -23,6 +23,7 @@ from autosred.engines.base import Engine, Observed, WakeFailed, WakeProgress
 from autosred.metrics import Metrics
 from autosred.recipes import Recipe
 from autosred.scaler.history import WakeHistory
+from autosred.scaler.residency import GpuUnavailable, Residency
 from autosred.scaler.state import ModelState, ModelUnavailable, Snapshot
 
 _DEFAULT_RETRY_AFTER = 10.0
@@ -74,6 +75,16 @@ class _IdleCheck:
 
 
 @dataclass(frozen=True)
+class _Evict:
+    pass
+
+
+@dataclass(frozen=True)
+class _EvictDeadline:
+    generation: int
+
+
+@dataclass(frozen=True)
 class _WakeStep:
     generation: int
     progress: WakeProgress
@@ -84,6 +95,7 @@ class _WakeDone:
     generation: int
     seconds: float
     error: str | None
+    kind: str = "wake_failed"
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,8 @@ _Message = (
     | _UpdateRecipe
     | _Retire
     | _IdleCheck
+    | _Evict
+    | _EvictDeadline
     | _WakeStep
     | _WakeDone
     | _StopDone
@@ -124,12 +138,14 @@ class ModelController:
         recipe: Recipe,
         engine: Engine,
         history: WakeHistory,
+        residency: Residency,
         metrics: Metrics,
         settings: ScalerSettings,
         log: logging.Logger,
         on_change: Callable[[Snapshot], None],
     ) -> None:
         self._recipe = recipe
+        self._residency = residency
         self._engine = engine
         self._history = history
         self._metrics = metrics
@@ -147,6 +163,8 @@ class ModelController:
         self._wake_started: float | None = None
         self._last_error: str | None = None
         self._stop_requested = False
+        self._evicting = False
+        self._evict_timer: asyncio.TimerHandle | None = None
         self._retiring = False
         self._idle_deadline: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -183,6 +201,10 @@ class ModelController:
         ack: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
         self._inbox.put_nowait(_ScaleDown(ack))
         return ack
+
+    def evict(self) -> None:
+        """Another model needs the GPUs: drain (bounded) and stop; hold new requests."""
+        self._inbox.put_nowait(_Evict())
 
     def report_unreachable(self) -> None:
         """A surface could not connect: the owner checks whether the server died."""
@@ -230,6 +252,7 @@ class ModelController:
         if observation is not None and observation.state is Observed.RUNNING:
             self._endpoint = self._engine.endpoint(self._recipe)
             self._state = ModelState.READY
+            self._residency.adopt(self._recipe)
             self._log.info("scaler.adopted", extra={"fields": {"model": self._recipe.name}})
             self._arm_idle_timer()
         self._publish()
@@ -273,12 +296,23 @@ class ModelController:
                     self._begin_stop("removed")
             case _IdleCheck():
                 self._on_idle_check()
+            case _Evict():
+                self._on_evict()
+            case _EvictDeadline(generation):
+                if generation == self._generation and self._state is ModelState.READY:
+                    self._log.warning(
+                        "scaler.switch_cut_short",
+                        extra={
+                            "fields": {"model": self._recipe.name, "in_flight": self._in_flight}
+                        },
+                    )
+                    self._begin_stop("switch")
             case _WakeStep(generation, progress):
                 if generation == self._generation and self._state is ModelState.STARTING:
                     self._phase, self._detail = progress.phase, progress.detail
-            case _WakeDone(generation, seconds, error):
+            case _WakeDone(generation, seconds, error, kind):
                 if generation == self._generation:
-                    self._on_wake_done(seconds, error)
+                    self._on_wake_done(seconds, error, kind)
             case _StopDone(generation, reason):
                 if generation == self._generation and self._on_stop_done(reason):
                     return True
@@ -297,7 +331,7 @@ class ModelController:
                 )
             )
             return
-        if self._state is ModelState.READY and self._endpoint is not None:
+        if self._state is ModelState.READY and self._endpoint is not None and not self._evicting:
             self._grant(future, self._endpoint)
             return
         live = [waiter for waiter in self._waiters if not waiter.done()]
@@ -318,6 +352,7 @@ class ModelController:
 
     def _grant(self, future: asyncio.Future[URL], endpoint: URL) -> None:
         self._in_flight += 1
+        self._residency.used(self._recipe.name)
         self._cancel_idle_timer()
         future.set_result(endpoint)
 
@@ -326,6 +361,8 @@ class ModelController:
             return
         if self._retiring:
             self._begin_stop("removed")
+        elif self._evicting:
+            self._begin_stop("switch")
         elif self._stop_requested:
             self._begin_stop("admin")
         else:
@@ -337,6 +374,20 @@ class ModelController:
             self._begin_wake("admin")
         elif self._state is ModelState.READY and self._in_flight == 0:
             self._arm_idle_timer()
+
+    def _on_evict(self) -> None:
+        if self._state in (ModelState.STOPPED, ModelState.FAILED):
+            self._residency.released(self._recipe.name)
+        elif self._state is ModelState.READY and not self._evicting:
+            self._evicting = True
+            if self._in_flight == 0:
+                self._begin_stop("switch")
+            else:
+                self._evict_timer = asyncio.get_running_loop().call_later(
+                    self._settings.switch_drain_timeout,
+                    self._inbox.put_nowait,
+                    _EvictDeadline(self._generation),
+                )
 
     def _on_idle_check(self) -> None:
         self._idle_timer = None
@@ -371,20 +422,34 @@ class ModelController:
         started = loop.time()
         last = WakeProgress("starting")
         error: str | None = None
+        kind = "wake_failed"
+
+        def waiting(reason: str) -> None:
+            self._inbox.put_nowait(_WakeStep(generation, WakeProgress("waiting for GPU", reason)))
+
+        claim = self._residency.request(recipe, on_reason=waiting)
         try:
             async with asyncio.timeout(recipe.wake_budget or None):
+                await claim.granted
                 async for progress in self._engine.start(recipe):
                     last = progress
                     self._inbox.put_nowait(_WakeStep(generation, progress))
         except TimeoutError:
             # The last progress detail says why (e.g. "not answering at URL: refused").
             where = f"{last.phase}: {last.detail}" if last.detail else last.phase
+            if not claim.granted.done() or claim.granted.cancelled():
+                where = f"waiting for GPU: {claim.reason}"
             error = (
                 f"{recipe.name} did not become ready within its wake budget of "
                 f"{recipe.wake_budget:g} s (last phase: {where})"
             )
+        except GpuUnavailable as exc:
+            error, kind = exc.reason, "gpu"
         except WakeFailed as exc:
             error = exc.reason
+        except asyncio.CancelledError:
+            self._residency.withdraw(claim)
+            raise
         except Exception as exc:
             self._log.exception("scaler.wake_crashed", extra={"fields": {"model": recipe.name}})
             error = f"{recipe.name} could not be started: {exc!r}"
@@ -396,9 +461,10 @@ class ModelController:
                 self._log.exception(
                     "scaler.cleanup_failed", extra={"fields": {"model": recipe.name}}
                 )
-        self._inbox.put_nowait(_WakeDone(generation, loop.time() - started, error))
+            self._residency.withdraw(claim)
+        self._inbox.put_nowait(_WakeDone(generation, loop.time() - started, error, kind))
 
-    def _on_wake_done(self, seconds: float, error: str | None) -> None:
+    def _on_wake_done(self, seconds: float, error: str | None, kind: str) -> None:
         name = self._recipe.name
         self._phase, self._detail, self._wake_started = None, "", None
         if error is not None:
@@ -410,12 +476,13 @@ class ModelController:
                 "scaler.wake_failed",
                 extra={"fields": {"model": name, "seconds": round(seconds, 3), "reason": error}},
             )
-            self._fail_waiters(error, kind="wake_failed")
+            self._fail_waiters(error, kind=kind)
             self._stop_requested = False
             return
         self._state = ModelState.READY
         self._endpoint = self._engine.endpoint(self._recipe)
         self._history.record(name, seconds)
+        self._residency.ready(name)
         self._metrics.wake_duration.labels(model=name, outcome="ready").observe(seconds)
         self._log.info(
             "scaler.ready",
@@ -452,6 +519,11 @@ class ModelController:
         self._state = ModelState.STOPPED
         self._endpoint = None
         self._stop_requested = False
+        self._evicting = False
+        if self._evict_timer is not None:
+            self._evict_timer.cancel()
+            self._evict_timer = None
+        self._residency.released(self._recipe.name)
         self._log.info(
             "scaler.stopped", extra={"fields": {"model": self._recipe.name, "reason": reason}}
         )
@@ -546,6 +618,8 @@ class ModelController:
 
     def _shutdown(self) -> None:
         self._cancel_idle_timer()
+        if self._evict_timer is not None:
+            self._evict_timer.cancel()
         for task in self._children:
             task.cancel()
         self._fail_waiters("autosred is shutting down", kind="shutting_down")

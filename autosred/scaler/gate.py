@@ -19,10 +19,12 @@ from yarl import URL
 
 from autosred.config import ScalerSettings
 from autosred.engines.base import Engine
+from autosred.gpu import GpuReader
 from autosred.metrics import Metrics
 from autosred.recipes import Catalog, Recipe
 from autosred.scaler.controller import ModelController
 from autosred.scaler.history import WakeHistory
+from autosred.scaler.residency import Residency
 from autosred.scaler.state import ModelState, ModelUnavailable, Snapshot
 
 
@@ -73,6 +75,7 @@ class ModelGate:
         metrics: Metrics,
         settings: ScalerSettings,
         log: logging.Logger,
+        gpu: GpuReader | None = None,
         on_change: Callable[[Snapshot], None] | None = None,
     ) -> None:
         self._catalog = catalog
@@ -87,6 +90,35 @@ class ModelGate:
         self._leases = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._gpu = gpu
+        self._residency = Residency(
+            capacity=settings.gpu_capacity or self._gpu_count(),
+            settings=settings,
+            free_memory=self._free_gpu_memory,
+            evict=self._evict,
+            log=log,
+        )
+
+    def _gpu_count(self) -> int:
+        if self._gpu is None or not self._gpu.available:
+            return 1
+        return max(1, len(self._gpu.read()))
+
+    async def _free_gpu_memory(self) -> int | None:
+        """Free memory over the host's GPUs (NVML blocks briefly: read in a thread)."""
+        if self._gpu is None or not self._gpu.available:
+            return None
+        readings = await asyncio.to_thread(self._gpu.read)
+        return sum(reading.memory_free_bytes for reading in readings) if readings else None
+
+    def _evict(self, name: str) -> None:
+        controller = self._controllers.get(name)
+        if controller is not None:
+            controller.evict()
+
+    @property
+    def residency(self) -> Residency:
+        return self._residency
 
     @property
     def catalog(self) -> Catalog:
@@ -105,6 +137,7 @@ class ModelGate:
             recipe=recipe,
             engine=self._engine,
             history=self._history,
+            residency=self._residency,
             metrics=self._metrics,
             settings=self._settings,
             log=self._log,
@@ -235,6 +268,7 @@ class ModelGate:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._residency.close()
 
     def states(self) -> dict[str, ModelState]:
         return {snapshot.name: snapshot.state for snapshot in self.snapshots()}
