@@ -77,6 +77,7 @@ class Supervisor:
         self._background: set[asyncio.Task[None]] = set()
         self._ready = False
         self._gate_: ModelGate | None = None
+        self._last_status = ""
         self._gpu = GpuReader(log=log)
 
     @property
@@ -297,14 +298,20 @@ class Supervisor:
         task.add_done_callback(self._background.discard)
 
     def _on_model_change(self, snapshot: Snapshot) -> None:
+        # Every lease publishes a snapshot; systemd hears only when the summary line changes.
         if self._ready:
-            self._notifier.status(self._status_line(self._gate))
+            line = self._status_line(self._gate)
+            if line != self._last_status:
+                self._last_status = line
+                self._notifier.status(line)
 
     def _status_line(self, gate: ModelGate) -> str:
+        """systemctl status' one line: the models' states (not in-flight counts, which change
+        with every request)."""
         states = gate.snapshots()
         ready = sum(1 for s in states if s.state is ModelState.READY)
-        busy = sum(s.in_flight for s in states)
-        return f"{ready}/{len(states)} models ready, {busy} requests in flight"
+        detail = ", ".join(f"{s.name} {s.state.value}" for s in states)
+        return f"{ready}/{len(states)} models ready: {detail}"
 
     async def _shutdown(
         self, gate: ModelGate, engine: Engine, runners: list[web.BaseRunner]

@@ -218,6 +218,8 @@ class ModelGate:
     async def _acquire(self, controller: ModelController, on_wait: OnWait | None) -> URL:
         loop = asyncio.get_running_loop()
         future = controller.acquire()
+        if future.done():
+            return future.result()  # granted at once: the model is ready
         started = loop.time()
         patience = self._settings.keepalive_after
         try:
