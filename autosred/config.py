@@ -130,6 +130,21 @@ class EngineSettings(Section):
     """process: seconds between SIGTERM and SIGKILL when stopping a child."""
     host: str = "127.0.0.1"
     """process: the address children bind and the daemon connects to."""
+    kubeconfig: Path | None = Path("/etc/rancher/k3s/k3s.yaml")
+    """kubernetes: credentials for the API server. When the file does not exist and the
+    daemon runs in a pod, the pod's service account is used; null: the service account only."""
+    namespace: str = Field(default="default", pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+    """kubernetes: the namespace of the models' Deployments and Services."""
+    reach: Literal["pod", "service"] = "pod"
+    """kubernetes: how the daemon reaches a model server: pod (its pod IP, the default: right
+    on a k3s node, and no wait for the Service's endpoints) or service (its ClusterIP)."""
+    pod_stop_timeout: Duration = 90.0
+    """kubernetes: after scaling to 0, how long a stop waits for the pod to be gone."""
+    api_timeout: Duration = 10.0
+    """kubernetes: seconds one call to the API server may take."""
+    api_retry: Duration = 10.0
+    """kubernetes: for how long a call is retried (exponential backoff, honouring
+    Retry-After) while the API server is unreachable or answers 429/5xx."""
 
 
 class ScalerSettings(Section):

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from autosred.config import ConfigError, Settings, describe_validation_error, read_yaml_mapping
+from autosred.recipes.builtin import EXTENDS, expand
 from autosred.recipes.model import Recipe
 
 
@@ -81,7 +82,12 @@ def _validate(
             errors.append(f"{source}: {where.rstrip('.') or 'recipe'}: expected a mapping")
             continue
         try:
-            valid.append(Recipe.model_validate(item))
+            data = expand(item)
+        except ValueError as exc:
+            errors.append(f"{source}: {where}{EXTENDS}: {exc}")
+            continue
+        try:
+            valid.append(Recipe.model_validate(data))
         except ValidationError as exc:
             errors += describe_validation_error(exc, source=source, prefix=where)
     return valid
