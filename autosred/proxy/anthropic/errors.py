@@ -206,7 +206,7 @@ _PASS_4XX = frozenset({401, 403, 404, 429})
 #     "This model's maximum context length is M tokens. However, your request has N input
 #      tokens. …"
 #     "This model's maximum context length is M tokens. However, you requested O output tokens
-#      and your prompt contains at least N input tokens, for a total of at least T tokens. …"
+#      and your prompt contains [at least ]N input tokens, for a total of [at least ]T tokens. …"
 #     "This model's maximum context length is M tokens. However, you requested O output tokens
 #      and your prompt contains C characters (more than X characters, which is the upper bound
 #      for I input tokens). …"
@@ -235,7 +235,8 @@ _PROMPT_PATTERNS = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
         rf"You passed {_INT} input tokens",
-        rf"prompt contains at least {_INT} input tokens",
+        # "at least" only when vLLM stopped tokenising early; the exact count otherwise
+        rf"prompt contains (?:at least )?{_INT} input tokens",
         rf"request has {_INT} input tokens",
         rf"\({_INT} in the messages",
         rf"requested {_INT} tokens in the messages",

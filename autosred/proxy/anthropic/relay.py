@@ -183,13 +183,13 @@ class MessageRelay:
 
     # ------------------------------------------------------------------------------ stream
 
-    async def _read(
+    async def _first_read(
         self, content: aiohttp.StreamReader, translator: MessageStreamTranslator, emit: Emit
     ) -> bytes:
-        """The next bytes; before the first chunk, a ``ping`` (message_start first) every
-        ``ping_interval`` so a long prefill does not look like a dead connection (case 24)."""
+        """The first bytes; meanwhile a ``ping`` (message_start first) every ``ping_interval``
+        so that a long prefill does not look like a dead connection (case 24)."""
         interval = self._ping_interval
-        while interval is not None and not translator.started:
+        while interval is not None:
             timer = asyncio.timeout(interval)
             try:
                 async with timer:
@@ -210,14 +210,22 @@ class MessageRelay:
         decoder = SSEDecoder()
         failure: UpstreamError | None = None
         done = False
+        first = True
         while not done:
             try:
-                data = await self._read(upstream.content, translator, emit)
+                if first:
+                    data = await self._first_read(upstream.content, translator, emit)
+                    first = False
+                else:
+                    data = await upstream.content.readany()
             except aiohttp.ServerTimeoutError:
                 failure = UpstreamError("timeout")
                 break
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
-                failure = UpstreamError("closed", detail=str(exc))
+                # After finish_reason only the usage chunk is missing: end the message with
+                # the running usage (case 21) rather than fail a complete answer.
+                if not translator.finishing:
+                    failure = UpstreamError("closed", detail=str(exc))
                 break
             if not data:
                 break

@@ -165,6 +165,11 @@ class MessageStreamTranslator:
         }
         return [Event("message_start", {"type": "message_start", "message": message}), PING]
 
+    @property
+    def finishing(self) -> bool:
+        """Whether ``finish_reason`` arrived: the content is complete, only usage may follow."""
+        return self._finish is not None
+
     def expect_input_tokens(self, count: int) -> None:
         """The prompt size ``message_start`` reports if it goes out before the first upstream
         chunk (long prefill, case 24); the final ``message_delta`` carries the real count."""

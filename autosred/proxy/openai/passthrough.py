@@ -14,7 +14,7 @@ import aiohttp
 from aiohttp import web
 
 from autosred.proxy.body import BadRequest, read_json_object, required_model
-from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext
+from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext, request_id
 from autosred.proxy.exchange import Exchange
 from autosred.proxy.openai.errors import error_body, error_response, from_upstream
 from autosred.proxy.sse import open_event_stream, waking_comment
@@ -111,7 +111,9 @@ async def _exchange_with(
     url = backend.url / path
     try:
         upstream = await ctx.upstream.post(
-            url, data=raw, headers={"Content-Type": "application/json"}
+            url,
+            data=raw,
+            headers={"Content-Type": "application/json", "X-Request-Id": request_id(request)},
         )
     except UPSTREAM_CONNECT_ERRORS as exc:
         backend.report_unreachable()

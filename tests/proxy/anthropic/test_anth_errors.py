@@ -147,6 +147,13 @@ OVERFLOWS = [
         "decrease input length or max_tokens and try again",
     ),
     (
+        "This model's maximum context length is 4096 tokens. However, you requested 64 output "
+        "tokens and your prompt contains 5000 input tokens, for a total of 5064 tokens. Please "
+        "reduce the length of the input prompt or the number of requested output tokens. "
+        "(parameter=input_tokens, value=5000)",
+        "prompt is too long: 5000 tokens > 4096 maximum",
+    ),
+    (
         "'max_tokens' or 'max_completion_tokens' is too large: 8000. This model's maximum "
         "context length is 4096 tokens and your request has 2778 input tokens (8000 > 4096 - "
         "2778).",
