@@ -31,8 +31,8 @@ EXIT_INTERRUPTED = 130
 PROG = "autosrectl"
 
 # Command name -> "module:function", imported only when that command runs.
-# Later issues add `codex` (launch the Codex CLI against the daemon, like `claude`) and `watch`
-# (the live view in autosred.watch): register them here and give them a parser in _add_commands.
+# A later issue adds `watch` (the live view in autosred.watch): register it here and give it a
+# parser in _add_commands.
 _HANDLERS = {
     "status": "autosred.ctl.commands:status",
     "models": "autosred.ctl.commands:models",
@@ -40,6 +40,7 @@ _HANDLERS = {
     "reload": "autosred.ctl.commands:reload",
     "version": "autosred.ctl.commands:version",
     "claude": "autosred.ctl.claude:claude",
+    "codex": "autosred.ctl.codex:codex",
 }
 
 
@@ -115,7 +116,19 @@ def _add_commands(
         add_help=False,
     )
     claude.add_argument("claude_args", nargs=argparse.REMAINDER, metavar="CLAUDE ARGS")
-    # Later issues: `codex`, `watch` (see _HANDLERS).
+    codex = commands.add_parser(
+        "codex",
+        help="wake the model, then run the Codex CLI against autosred (arguments go to codex)",
+        description="Wake the model, then exec the Codex CLI with a fresh CODEX_HOME whose "
+        "config.toml is yours plus the model provider autosred (the codex listener, "
+        "wire_api responses, token $AUTOSRE_CLIENT_TOKEN) and the model (your -m, else "
+        "$AUTOSRE_CODEX_MODEL, else the first gpt-* id on /v1/models). Every argument after "
+        "`codex` is Codex's, untouched.",
+        prefix_chars="\0",  # as for `claude`: every argument is Codex's
+        add_help=False,
+    )
+    codex.add_argument("codex_args", nargs=argparse.REMAINDER, metavar="CODEX ARGS")
+    # A later issue: `watch` (see _HANDLERS).
 
 
 SYSTEM_SOCKET = default_socket_path(uid=0)

@@ -15,7 +15,7 @@ REQUIRED=(
     "systemd-analyze  systemd"         # tests/packaging: verify + security of autosred.service
     "systemd-sysusers systemd"         # tests/packaging: sysusers file in a scratch root
     "systemd-tmpfiles systemd"         # tests/packaging: tmpfiles file in a scratch root
-    "node             nodejs"          # tests/claude: the pinned clients of tests/clients
+    "node             nodejs"          # tests/claude, tests/codex: the pinned clients
     "npm              npm"             # tests/claude: installs them (npm ci, below)
 )
 
@@ -65,12 +65,19 @@ if [ -f "$clients_dir/package-lock.json" ]; then
         echo "install-test-deps.sh: npm not found; the real-client tests will be skipped" >&2
     else
         echo "install-test-deps.sh: npm ci in $clients_dir" >&2
-        (cd "$clients_dir" && npm ci --no-audit --no-fund --loglevel=error >&2)
+        (cd "$clients_dir" && npm ci --include=optional --no-audit --no-fund --loglevel=error >&2)
         # Claude Code's postinstall copies the native binary over bin/claude.exe; an npm that
         # skips install scripts leaves a stub, so run it explicitly when --version fails.
         claude="$clients_dir/node_modules/.bin/claude"
         if [ -e "$claude" ] && ! "$claude" --version >/dev/null 2>&1; then
             (cd "$clients_dir/node_modules/@anthropic-ai/claude-code" && node install.cjs >&2)
+        fi
+        # Codex's native binary is an optional dependency (@openai/codex-linux-x64 …), hence
+        # --include=optional above (an npm configured with omit=optional would leave a `codex`
+        # that cannot start). No binary for this platform: say so once, here.
+        codex="$clients_dir/node_modules/.bin/codex"
+        if [ -e "$codex" ] && ! "$codex" --version >/dev/null 2>&1; then
+            echo "install-test-deps.sh: $codex --version fails; the Codex tests will fail" >&2
         fi
         touch "$stamp"
     fi
