@@ -283,14 +283,16 @@ class Registry:
         grace_period: int | None = None,
         propagation: str | None = None,
     ) -> JSON:
-        """Returns what the API server returns: the pod (now terminating, or gone), or a
-        Status for other kinds."""
+        """Returns what the API server returns: the pod (now terminating, or gone), the
+        deleted Service, or a Status for other kinds."""
         current = self.store.get(resource, namespace, name)
         if resource == PODS:
             return self._delete_pod(current, grace_period)
         if resource in (DEPLOYMENTS, REPLICASETS):
             self._delete_dependents(current, propagation)
         gone = self.store.remove(resource, namespace, name)
+        if resource == SERVICES:
+            return gone  # the Service registry answers with the deleted object, like pods
         details: JSON = {"name": name, "kind": resource.plural, "uid": gone["metadata"]["uid"]}
         if resource.group:
             details["group"] = resource.group
