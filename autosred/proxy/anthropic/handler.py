@@ -130,11 +130,6 @@ async def messages(request: web.Request) -> web.StreamResponse:
         else:
             reply, status = await _complete(ctx, recipe, relay, rid)
         return reply
-    except ConnectionError:
-        # The client hung up mid-write (handler cancellation covers the rest): the upstream
-        # request is already closed; there is nobody left to answer.
-        ctx.log.info("anthropic.client_gone", extra={"fields": {"request_id": rid}})
-        raise
     finally:
         exchange.finish(status)
         _count_tokens(ctx, client, recipe.name, relay.usage)
@@ -177,21 +172,28 @@ async def _stream(
 
     retry_after: str | int | None = None
     try:
-        async with ctx.gate.lease(recipe.name, on_wait=keep_alive) as backend:
-            await relay.run(backend, emit)
+        try:
+            async with ctx.gate.lease(recipe.name, on_wait=keep_alive) as backend:
+                await relay.run(backend, emit)
+            await response.write_eof()
+            # A stream that ended in an error event still had its 200; it is counted apart.
+            return response, 200 if relay.usage is not None else "stream_error"
+        except ModelUnavailable as exc:
+            error, retry_after = from_unavailable(exc)
+        except EarlyFailure as exc:
+            error, retry_after = exc.error, exc.retry_after
+        if not response.prepared:
+            reply = error_response(error, request_id(request), retry_after=retry_after)
+            return reply, error.status
+        # The 200 is gone (keep-alive comments during a wake): the error travels in band.
+        await response.write(error_event(error.type, error.message, request_id(request)).encode())
         await response.write_eof()
-        # A stream that ended in an error event still had its 200; it is counted apart.
-        return response, 200 if relay.usage is not None else "stream_error"
-    except ModelUnavailable as exc:
-        error, retry_after = from_unavailable(exc)
-    except EarlyFailure as exc:
-        error, retry_after = exc.error, exc.retry_after
-    if not response.prepared:
-        return error_response(error, request_id(request), retry_after=retry_after), error.status
-    # The 200 is gone (keep-alive comments during a wake): the error travels in band.
-    await response.write(error_event(error.type, error.message, request_id(request)).encode())
-    await response.write_eof()
-    return response, error.status
+        return response, error.status
+    except ConnectionError:
+        # The client hung up while we wrote (handler cancellation covers the rest); the
+        # upstream request is already closed. Nobody is left to answer, so no error either.
+        ctx.log.info("anthropic.client_gone", extra={"fields": {"request_id": request_id(request)}})
+        return response, "aborted"
 
 
 async def _complete(

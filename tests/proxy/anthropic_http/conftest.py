@@ -1,9 +1,10 @@
 """One real daemon per test worker for the whole package, in front of autosred-sim.
 
 Recipes (each a simulated vLLM run by the process engine):
-  sim      the main model: claude-* aliases, label claude-sonnet-4-5, context 4096 read from
-           the server's /v1/models (not stated in the recipe), enable_thinking switch, priority
-           rules for haiku-class names, the title request's beta header and the batch client;
+  sim      the main model: claude-* aliases, label claude-sonnet-4-5, a 200k context read
+           from the server's /v1/models (not stated in the recipe), enable_thinking switch,
+           priority rules for haiku-class names, the title request's beta header and the
+           batch client;
   text     a text-only model: images and PDFs rejected, the `thinking` switch, budget
            forwarded, effort not; context 2048 stated in the recipe;
   notok    a server whose /tokenize cannot serve the recipe's model (count_tokens estimates);
@@ -25,6 +26,7 @@ import pytest_asyncio
 from tests.proxy.anthropic_http.support import BATCH_TOKEN, TOKEN, Api, sha256
 from tests.support.daemon import SIM_COMMAND, Daemon, base_config, running_daemon, sim_recipe
 
+SIM_CONTEXT = 200_000
 PRIORITY_RULES = [
     {"model": "*haiku*", "priority": 10},
     {"header": {"name": "anthropic-beta", "value": "*structured-outputs-*"}, "priority": 5},
@@ -35,9 +37,9 @@ PRIORITY_RULES = [
 def daemon_config(tmp_path: Path) -> dict[str, Any]:
     main = sim_recipe(
         "sim",
-        aliases=["claude-*", "sim-alias"],
+        aliases=["claude-*", "sim-alias", "gpt-4o"],
         claude_label="claude-sonnet-4-5",
-        sim_args=["--max-model-len", "4096"],
+        sim_args=["--max-model-len", str(SIM_CONTEXT)],
         reasoning={"template_switch": "enable_thinking"},
         priority=PRIORITY_RULES,
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.proxy.anthropic_http.conftest import SIM_CONTEXT
 from tests.proxy.anthropic_http.support import (
     ANTHROPIC_HEADERS,
     MODEL,
@@ -229,7 +230,7 @@ async def test_case_11_sampling_passed_and_max_tokens_clamped(api: Api) -> None:
         temperature=0.3,
         top_p=0.9,
         top_k=40,
-        max_tokens=100_000,
+        max_tokens=1_000_000,
         metadata={"user_id": '{"device_id":"x","session_id":"y"}'},
     )
     reply = await api.message(payload)
@@ -237,8 +238,8 @@ async def test_case_11_sampling_passed_and_max_tokens_clamped(api: Api) -> None:
     record = await api.upstream(reply.request_id)
     sent = record["body"]
     assert (sent["temperature"], sent["top_p"], sent["top_k"]) == (0.3, 0.9, 40)
-    # The context (4096) comes from the server's /v1/models; the prompt from /tokenize.
-    assert sent["max_tokens"] == 4096 - record["prompt_tokens"]
+    # The context comes from the server's /v1/models; the prompt from /tokenize.
+    assert sent["max_tokens"] == SIM_CONTEXT - record["prompt_tokens"]
     assert "metadata" not in sent
 
 
