@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= etc/autosred/demo.yaml
 
-.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean
+.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: test-deps lint typecheck layers pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# The fake one-node k3s (tests/fakes/cluster) in the foreground; see README.md.
+FAKE_K3S_PORT ?= 16443
+fake-k3s: $(STAMP)
+	$(BIN)/python -m tests.fakes.cluster --port $(FAKE_K3S_PORT) --kubeconfig-out runtime/fake-k3s/kubeconfig.yaml
 
 clean:
 	rm -rf $(VENV) runtime .mypy_cache .ruff_cache .pytest_cache
