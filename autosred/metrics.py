@@ -100,6 +100,13 @@ class Metrics:
             ["model", "kind"],
             registry=r,
         )
+        self.drift = Gauge(
+            "autosred_drift_fields",
+            "Fields in which the running model server differs from its recipe (0: none), as "
+            "last checked (kubernetes engine: at adoption, after each wake, on autosrectl drift).",
+            ["model"],
+            registry=r,
+        )
         self.tokens = Counter(
             "autosred_tokens",
             "Tokens by client (token name), model and direction (input/output).",
@@ -160,7 +167,7 @@ class Metrics:
                 self.engine_state.remove(model, candidate)
             except KeyError:
                 pass
-        for gauge in (self.in_flight, self.held):
+        for gauge in (self.in_flight, self.held, self.drift):
             try:
                 gauge.remove(model)
             except KeyError:

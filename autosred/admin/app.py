@@ -9,6 +9,9 @@ GET    /v1/models                   ModelList
 GET    /v1/models/{name}            ModelStatus (404 lists the model names)
 POST   /v1/models/{name}/scale      ScaleRequest -> Progress, or with ``wait`` an NDJSON
                                     stream of Progress ending with ScaleDone or an error
+GET    /v1/models/{name}/drift      DriftReport (the recipe's rendered spec vs what runs)
+GET    /v1/recipes/{name}/helm-values
+                                    HelmValues (the recipe as helm/autosre values)
 POST   /v1/reload                   ReloadResult (``ok: false``: config rejected)
 =====  ===========================  ==================================================
 
@@ -77,6 +80,8 @@ def make_app(
     app.router.add_get("/v1/models", _models)
     app.router.add_get("/v1/models/{name}", _model)
     app.router.add_post("/v1/models/{name}/scale", _scale)
+    app.router.add_get("/v1/models/{name}/drift", _drift)
+    app.router.add_get("/v1/recipes/{name}/helm-values", _helm_values)
     app.router.add_post("/v1/reload", _reload)
     return app
 
@@ -179,6 +184,15 @@ async def _model(request: web.Request) -> web.Response:
         if model.name == name:
             return _json(model.to_json())
     raise ControlError.unknown_model(name, (m.name for m in models))
+
+
+async def _drift(request: web.Request) -> web.Response:
+    report = await request.app[CONTROL].drift(request.match_info["name"])
+    return _json(report.to_json())
+
+
+async def _helm_values(request: web.Request) -> web.Response:
+    return _json(request.app[CONTROL].helm_values(request.match_info["name"]).to_json())
 
 
 async def _reload(request: web.Request) -> web.Response:

@@ -12,6 +12,8 @@ from typing import Protocol
 from autosred.admin.schema import (
     ERROR_STATUS,
     ApiError,
+    DriftReport,
+    HelmValues,
     ModelStatus,
     Progress,
     ReloadResult,
@@ -83,6 +85,16 @@ class Control(Protocol):
         Same shape as ``scale_up``: first the state after the request was taken; with ``wait``
         progress until it yields ``stopped``; a failed stop raises ControlError.
         """
+        ...
+
+    async def drift(self, model: str) -> DriftReport:
+        """The model's recipe, rendered, against what runs (field by field). Unknown model:
+        ControlError.unknown_model; the engine cannot be asked: ControlError ``unavailable``."""
+        ...
+
+    def helm_values(self, model: str) -> HelmValues:
+        """The model's recipe as helm/autosre values. Unknown model: ControlError.unknown_model;
+        a recipe the chart cannot render (no image or model): ControlError ``bad_request``."""
         ...
 
     async def reload(self) -> ReloadResult:

@@ -377,6 +377,102 @@ class VersionInfo:
         return cls(version=_str(d, "version", what), api_version=_int(d, "api_version", what))
 
 
+@dataclass(frozen=True)
+class DriftField:
+    """One field in which what runs differs from the recipe (values as text)."""
+
+    field: str
+    """A path such as ``container.args``, ``container.env.HF_TOKEN``, ``image.digest``."""
+    recipe: str
+    live: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"field": self.field, "recipe": self.recipe, "live": self.live}
+
+    @classmethod
+    def from_json(cls, data: object) -> DriftField:
+        what = "drift field"
+        d = _obj(data, what)
+        return cls(
+            field=_str(d, "field", what), recipe=_str(d, "recipe", what), live=_str(d, "live", what)
+        )
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    """``GET /v1/models/{name}/drift``: the recipe's rendered spec against what runs."""
+
+    model: str
+    engine: str
+    checked: bool
+    """False when there is nothing to compare (an engine that renders no spec, or the model
+    was never deployed); ``message`` says which."""
+    message: str = ""
+    recipe_hash: str | None = None
+    live_hash: str | None = None
+    pod: str | None = None
+    """The pod compared, when one runs."""
+    fields: list[DriftField] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.fields)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "engine": self.engine,
+            "checked": self.checked,
+            "drifted": self.drifted,
+            "message": self.message,
+            "recipe_hash": self.recipe_hash,
+            "live_hash": self.live_hash,
+            "pod": self.pod,
+            "fields": [item.to_json() for item in self.fields],
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> DriftReport:
+        what = "drift"
+        d = _obj(data, what)
+        return cls(
+            model=_str(d, "model", what),
+            engine=_str(d, "engine", what),
+            checked=_get(d, "checked", bool, what),
+            message=_opt_str(d, "message", what) or "",
+            recipe_hash=_opt_str(d, "recipe_hash", what),
+            live_hash=_opt_str(d, "live_hash", what),
+            pod=_opt_str(d, "pod", what),
+            fields=[DriftField.from_json(f) for f in _get(d, "fields", list, what)]
+            if "fields" in d
+            else [],
+        )
+
+
+@dataclass(frozen=True)
+class HelmValues:
+    """``GET /v1/recipes/{name}/helm-values``: a recipe as values of the helm/autosre chart."""
+
+    model: str
+    values: dict[str, Any]
+    """The chart's values for this recipe alone (``{"models": [...]}``)."""
+    yaml: str
+    """The same, as a values file (rendered by the daemon: autosrectl needs no YAML library)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.model, "values": dict(self.values), "yaml": self.yaml}
+
+    @classmethod
+    def from_json(cls, data: object) -> HelmValues:
+        what = "helm values"
+        d = _obj(data, what)
+        return cls(
+            model=_str(d, "model", what),
+            values=dict(_obj(d.get("values"), f"{what}.values")),
+            yaml=_str(d, "yaml", what),
+        )
+
+
 # Error types the admin API uses, with the HTTP status each is sent with.
 ERROR_STATUS: dict[str, int] = {
     "bad_request": 400,

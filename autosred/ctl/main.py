@@ -39,6 +39,8 @@ _HANDLERS = {
     "scale": "autosred.ctl.commands:scale",
     "reload": "autosred.ctl.commands:reload",
     "version": "autosred.ctl.commands:version",
+    "drift": "autosred.ctl.kube:drift",
+    "recipe": "autosred.ctl.kube:recipe",
     "claude": "autosred.ctl.claude:claude",
     "codex": "autosred.ctl.codex:codex",
 }
@@ -103,6 +105,23 @@ def _add_commands(
         help="re-read config and recipes (exit 1 when the new config is rejected)",
     )
     commands.add_parser("version", parents=[common], help="client and daemon versions")
+    drift = commands.add_parser(
+        "drift",
+        parents=[common],
+        help="what differs between recipes and what runs (field by field)",
+        description="Compare each model's recipe, rendered, with the live Deployment and pod "
+        "(args, image and its digest, env, resources, probes, volumes).",
+    )
+    drift.add_argument("model", metavar="MODEL", nargs="?", help="one model (default: all)")
+    drift.add_argument("--exit-code", action="store_true", help="exit 1 when any model has drifted")
+    recipe = commands.add_parser("recipe", parents=[common], help="show what a recipe renders to")
+    recipe_commands = recipe.add_subparsers(dest="recipe_command", metavar="WHAT", required=True)
+    helm = recipe_commands.add_parser(
+        "helm-values",
+        parents=[common],
+        help="the recipe as values for the helm/autosre chart (YAML)",
+    )
+    helm.add_argument("model", metavar="NAME")
     claude = commands.add_parser(
         "claude",
         help="wake the model, then run Claude Code against autosred (arguments go to claude)",

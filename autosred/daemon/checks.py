@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from autosred.config import Settings, is_loopback_host, split_listen
 from autosred.recipes import Catalog
+from autosred.recipes.render import process_command
 
 
 def check_runtime(settings: Settings, catalog: Catalog, *, source: str) -> list[str]:
@@ -29,9 +30,18 @@ def check_runtime(settings: Settings, catalog: Catalog, *, source: str) -> list[
                 f"their own url: {', '.join(missing)}"
             )
     if settings.engine.kind == "process":
-        missing = [recipe.name for recipe in catalog if not recipe.command]
+        missing = [recipe.name for recipe in catalog if process_command(recipe) is None]
         if missing:
             problems.append(
-                f"{source}: recipes: the process engine needs a command for: {', '.join(missing)}"
+                f"{source}: recipes: the process engine needs a command (or a model to run "
+                f"with vllm serve) for: {', '.join(missing)}"
             )
+    if settings.engine.kind == "kubernetes":
+        for key in ("image", "model"):
+            missing = [recipe.name for recipe in catalog if not getattr(recipe, key)]
+            if missing:
+                problems.append(
+                    f"{source}: recipes: the kubernetes engine needs {key} for: "
+                    f"{', '.join(missing)}"
+                )
     return problems

@@ -6,9 +6,21 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import yaml
+
 from autosred import __version__
 from autosred.admin.control import ControlError
-from autosred.admin.schema import ModelStatus, Progress, ReloadResult, Status
+from autosred.admin.schema import (
+    DriftField,
+    DriftReport,
+    HelmValues,
+    ModelStatus,
+    Progress,
+    ReloadResult,
+    Status,
+)
+from autosred.engines.base import DriftSource, EngineUnavailable
+from autosred.recipes import Recipe, render
 from autosred.scaler import ModelGate, ModelState, Snapshot, UnknownModel
 from autosred.scaler.controller import ModelController
 
@@ -101,6 +113,53 @@ class DaemonControl:
                     raise ControlError.of("wake_failed", snapshot.last_error or "the wake failed")
         finally:
             controller.unsubscribe(queue)
+
+    async def drift(self, model: str) -> DriftReport:
+        recipe = self._recipe(model)
+        engine = self._gate.engine
+        if not isinstance(engine, DriftSource):
+            return DriftReport(
+                model=recipe.name,
+                engine=engine.kind,
+                checked=False,
+                message=f"the {engine.kind} engine does not deploy from the recipe: "
+                "there is no rendered spec to compare",
+            )
+        try:
+            result = await engine.drift(recipe)
+        except EngineUnavailable as exc:
+            raise ControlError.of("unavailable", exc.reason) from exc
+        if not result.deployed:
+            message = "not deployed (no Deployment yet)"
+        elif result.drifted:
+            message = f"{len(result.fields)} field(s) differ from the recipe"
+        else:
+            message = "matches the recipe"
+        return DriftReport(
+            model=recipe.name,
+            engine=engine.kind,
+            checked=result.deployed,
+            message=message,
+            recipe_hash=result.recipe_hash or None,
+            live_hash=result.live_hash,
+            pod=result.pod,
+            fields=[DriftField(f.field, f.recipe, f.live) for f in result.fields],
+        )
+
+    def helm_values(self, model: str) -> HelmValues:
+        recipe = self._recipe(model)
+        try:
+            values = {"models": [render.helm_values(recipe)]}
+        except render.RenderError as exc:
+            raise ControlError.of("bad_request", str(exc)) from exc
+        text = yaml.safe_dump(values, sort_keys=False, default_flow_style=False)
+        return HelmValues(model=recipe.name, values=values, yaml=text)
+
+    def _recipe(self, model: str) -> Recipe:
+        try:
+            return self._gate.resolve(model)
+        except UnknownModel as exc:
+            raise ControlError.unknown_model(model, [r.name for r in self._gate.catalog]) from exc
 
     async def reload(self) -> ReloadResult:
         return await self._reload()

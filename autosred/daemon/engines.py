@@ -6,17 +6,28 @@ import logging
 
 from autosred.config import ConfigError, Settings
 from autosred.engines.base import Engine
+from autosred.engines.kubernetes import KubernetesEngine, check_names
 from autosred.engines.process import ProcessEngine
 from autosred.engines.static import StaticEngine
+from autosred.kube import KubeError
+from autosred.metrics import Metrics
 from autosred.recipes import Catalog
 
 
-def build_engine(settings: Settings, catalog: Catalog, *, log: logging.Logger) -> Engine:
+def build_engine(
+    settings: Settings, catalog: Catalog, *, log: logging.Logger, metrics: Metrics | None = None
+) -> Engine:
     kind = settings.engine.kind
     if kind == "static":
         return StaticEngine(settings=settings.engine, log=log, recipes=catalog)
     if kind == "process":
         return ProcessEngine(settings=settings.engine, log=log)
-    raise ConfigError(
-        [f"engine.kind: {kind!r} is not available in this version (use 'static' or 'process')"]
-    )
+    if kind == "kubernetes":
+        problems = check_names(catalog)
+        if problems:
+            raise ConfigError([f"recipes: {problem}" for problem in problems])
+        try:
+            return KubernetesEngine(settings=settings.engine, log=log, metrics=metrics)
+        except KubeError as exc:
+            raise ConfigError([exc.message]) from exc
+    raise ConfigError([f"engine.kind: {kind!r} is not available in this version"])

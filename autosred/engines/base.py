@@ -9,11 +9,12 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from yarl import URL
 
 from autosred.recipes import Recipe
+from autosred.recipes.drift import DriftResult, FieldDrift
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,31 @@ class Observed(enum.Enum):
     FAILED = "failed"
 
 
+class EngineUnavailable(Exception):
+    """What runs the model servers cannot be asked now (e.g. the Kubernetes API server is
+    unreachable): the state is unknown, not stopped. ``reason`` is fit to show a user."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Observation:
     state: Observed
     detail: str = ""
+    drift: tuple[FieldDrift, ...] = ()
+    """RUNNING: the fields in which what runs differs from the recipe (kubernetes engine;
+    empty when it matches or the engine cannot tell)."""
+
+
+@runtime_checkable
+class DriftSource(Protocol):
+    """An engine that renders the model server from the recipe and can compare what runs."""
+
+    async def drift(self, recipe: Recipe) -> DriftResult:
+        """Field-level differences; raises EngineUnavailable when it cannot look."""
+        ...
 
 
 class Engine(Protocol):

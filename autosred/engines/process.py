@@ -43,6 +43,7 @@ from autosred.engines.base import Observation, Observed, WakeFailed, WakeProgres
 from autosred.engines.health import DEFAULT_TIMEOUT, HealthChecker, health_url
 from autosred.engines.ports import pick_free_port, port_unavailable
 from autosred.recipes import Recipe
+from autosred.recipes.render import process_command
 
 PLACEHOLDERS = ("port", "host", "name", "served_model_name", "model", "python")
 """What ``recipe.command`` may contain in braces; ``{{`` and ``}}`` are literal braces."""
@@ -67,10 +68,15 @@ class _Strict(dict[str, str]):
 
 
 def render_command(recipe: Recipe, *, host: str, port: int) -> list[str]:
-    """``recipe.command`` with ``{port} {host} {name} {served_model_name} {model} {python}``
-    substituted in each argument; raises WakeFailed naming a bad argument."""
-    if not recipe.command:
-        raise WakeFailed(f"{recipe.name}: the recipe has no command to run (process engine)")
+    """``recipe.command`` (else ``vllm serve`` from model and vllm_args) with ``{port} {host}
+    {name} {served_model_name} {model} {python}`` substituted in each argument; raises
+    WakeFailed naming a bad argument."""
+    command = process_command(recipe)
+    if not command:
+        raise WakeFailed(
+            f"{recipe.name}: the recipe has no command to run and no model for vllm serve "
+            "(process engine)"
+        )
     values = _Strict(
         port=str(port),
         host=host,
@@ -81,7 +87,7 @@ def render_command(recipe: Recipe, *, host: str, port: int) -> list[str]:
     if recipe.model is not None:
         values["model"] = recipe.model
     argv = []
-    for arg in recipe.command:
+    for arg in command:
         try:
             argv.append(arg.format_map(values))
         except KeyError as exc:

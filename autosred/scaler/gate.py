@@ -128,6 +128,11 @@ class ModelGate:
     def engine_kind(self) -> str:
         return self._engine.kind
 
+    @property
+    def engine(self) -> Engine:
+        """For read-only questions (drift); changes go through the model's owner task."""
+        return self._engine
+
     async def start(self) -> None:
         for recipe in self._catalog:
             self._add(recipe)

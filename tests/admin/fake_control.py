@@ -16,7 +16,16 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from autosred.admin.control import ControlError
-from autosred.admin.schema import ModelState, ModelStatus, Progress, ReloadResult, Status
+from autosred.admin.schema import (
+    DriftField,
+    DriftReport,
+    HelmValues,
+    ModelState,
+    ModelStatus,
+    Progress,
+    ReloadResult,
+    Status,
+)
 
 DEFAULT_PHASES = (("scheduling", ""), ("pulling image", "3 GiB"), ("loading weights", ""))
 
@@ -129,6 +138,26 @@ class FakeControl:
 
     async def reload(self) -> ReloadResult:
         return self.reload_result
+
+    async def drift(self, model: str) -> DriftReport:
+        m = self._lookup(model)
+        return DriftReport(
+            model=m.name,
+            engine="kubernetes",
+            checked=True,
+            recipe_hash="a" * 64,
+            live_hash="b" * 64,
+            pod=f"{m.name}-5d9c7-x2x4q",
+            fields=[DriftField("container.args", '["--x"]', '["--y"]')],
+        )
+
+    def helm_values(self, model: str) -> HelmValues:
+        m = self._lookup(model)
+        return HelmValues(
+            model=m.name,
+            values={"models": [{"recipe": m.name}]},
+            yaml=f"models:\n- recipe: {m.name}\n",
+        )
 
     # --- internals --------------------------------------------------------------------------
 

@@ -1,0 +1,256 @@
+"""The kubernetes engine against the fake k3s, through the official client over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from autosred.config import EngineSettings
+from autosred.engines.base import EngineUnavailable, Observed, WakeFailed, WakeProgress
+from autosred.engines.kubernetes import KubernetesEngine
+from autosred.metrics import Metrics
+from autosred.recipes import Recipe
+from autosred.recipes.render import (
+    DIGEST_ANNOTATION,
+    HASH_ANNOTATION,
+    IMAGE_ANNOTATION,
+    recipe_hash,
+)
+from tests.fakes.cluster import UNSCHEDULABLE_MESSAGE, FakeCluster, running_cluster
+from tests.fakes.cluster.resources import DEPLOYMENTS
+
+FAST: dict[str, Any] = {
+    "pull_delay": 0.05,
+    "start_delay": 0.2,
+    "schedule_delay": 0.0,
+    "backoff": 0.3,
+    "probe_interval": 0.05,
+}
+SELECTOR = "autosred.io/recipe=m1"
+
+MakeEngine = Callable[..., KubernetesEngine]
+
+
+def recipe(**overrides: Any) -> Recipe:
+    data: dict[str, Any] = {
+        "name": "m1",
+        "served_model_name": "m1-served",
+        "model": "org/m1",
+        "image": "vllm/vllm-openai:v0.24.0",
+        "vllm_args": ["--max-model-len", "4096"],
+        "wake_budget": "30s",
+    }
+    data.update(overrides)
+    return Recipe.model_validate(data)
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path) -> AsyncIterator[FakeCluster]:
+    async with running_cluster(tmp_path, **FAST) as running:
+        yield running
+
+
+@pytest.fixture
+async def make_engine(cluster: FakeCluster) -> AsyncIterator[MakeEngine]:
+    engines: list[KubernetesEngine] = []
+
+    def make(**settings: Any) -> KubernetesEngine:
+        values: dict[str, Any] = {
+            "kind": "kubernetes",
+            "kubeconfig": cluster.kubeconfig,
+            "health_interval": 0.05,
+            "api_retry": 1.0,
+            "api_timeout": 5.0,
+            "pod_stop_timeout": 15.0,
+        }
+        values.update(settings)
+        engine = KubernetesEngine(
+            settings=EngineSettings(**values),
+            log=logging.getLogger("tests.engines.kubernetes"),
+            metrics=Metrics(),
+        )
+        engines.append(engine)
+        return engine
+
+    yield make
+    for engine in engines:
+        await engine.aclose()
+
+
+async def wake(engine: KubernetesEngine, r: Recipe) -> list[WakeProgress]:
+    steps = []
+    async with asyncio.timeout(30):
+        async for step in engine.start(r):
+            steps.append(step)
+    return steps
+
+
+async def served_models(url: str) -> list[str]:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{url}/v1/models") as response:
+            body = await response.json()
+    return [item["id"] for item in body["data"]]
+
+
+async def test_wake_from_zero_reports_each_phase(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    engine = make_engine()
+    r = recipe()
+    assert (await engine.observe(r)).state is Observed.STOPPED
+    steps = await wake(engine, r)
+    phases = [step.phase for step in steps]
+    for expected in (
+        "deploying",
+        "scaling up",
+        "scheduled",
+        "pulling image",
+        "container started",
+        "engine loading",
+        "ready",
+    ):
+        assert expected in phases, phases
+    assert phases[-1] == "ready"
+    order = [phases.index(p) for p in ("scheduled", "pulling image", "engine loading", "ready")]
+    assert order == sorted(order)
+    pulling = next(step for step in steps if step.phase == "pulling image")
+    assert "vllm/vllm-openai:v0.24.0" in pulling.detail
+    url = engine.endpoint(r)
+    assert url.host is not None and url.host.startswith("127.") and url.port == 8000
+    assert await served_models(str(url)) == ["m1-served"]
+    (pod,) = [p for p in cluster.pods(label_selector=SELECTOR)]
+    assert pod["metadata"]["annotations"][HASH_ANNOTATION] == recipe_hash(r)
+    observed = await engine.observe(r)
+    assert observed.state is Observed.RUNNING and observed.drift == ()
+
+
+async def test_stop_scales_to_zero_and_waits_for_the_pod(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    engine = make_engine()
+    r = recipe()
+    await wake(engine, r)
+    await engine.stop(r)
+    assert cluster.pods(label_selector=SELECTOR) == []
+    assert (await engine.observe(r)).state is Observed.STOPPED
+    with pytest.raises(RuntimeError, match="no endpoint yet"):
+        engine.endpoint(r)
+    await engine.stop(r)  # idempotent
+    await engine.stop(recipe(name="never-deployed"))
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("Unschedulable", f"pod m1-.* cannot be scheduled: {UNSCHEDULABLE_MESSAGE}"),
+        ("ImagePullBackOff", "pod m1-.* cannot pull image vllm/vllm-openai:v0.24.0: "),
+        ("CrashLoopBackOff", "pod m1-.*: container vllm"),
+        ("OOMKilled", "pod m1-.*: container vllm .*OOMKilled"),
+    ],
+)
+async def test_failures_end_the_wake_within_seconds(
+    cluster: FakeCluster, make_engine: MakeEngine, mode: str, expected: str
+) -> None:
+    cluster.control(fail=mode)
+    engine = make_engine()
+    started = time.monotonic()
+    with pytest.raises(WakeFailed, match=expected) as caught:
+        await wake(engine, recipe())
+    assert time.monotonic() - started < 5, caught.value.reason
+    await engine.stop(recipe())
+    assert cluster.pods(label_selector=SELECTOR) == []
+
+
+async def test_a_new_engine_adopts_the_running_pod(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    r = recipe()
+    await wake(make_engine(), r)
+    (pod,) = cluster.pods(label_selector=SELECTOR)
+    fresh = make_engine()
+    observed = await fresh.observe(r)
+    assert observed.state is Observed.RUNNING, observed.detail
+    assert observed.drift == ()
+    assert fresh.endpoint(r).host == pod["status"]["podIP"]
+    # The recipe changed meanwhile: still running, with the drift named.
+    changed = await fresh.observe(recipe(vllm_args=["--max-model-len", "8192"]))
+    assert changed.state is Observed.RUNNING
+    assert [item.field for item in changed.drift][:2] == ["container.args", "pod.recipe-hash"]
+    assert "differs from the recipe in container.args" in changed.detail
+
+
+async def test_a_changed_recipe_is_patched_at_the_next_wake(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    engine = make_engine()
+    await wake(engine, recipe())
+    await engine.stop(recipe())
+    changed = recipe(vllm_args=["--max-model-len", "8192"], env={"A": "1"})
+    await wake(engine, changed)
+    (pod,) = cluster.pods(label_selector=SELECTOR)
+    assert pod["metadata"]["annotations"][HASH_ANNOTATION] == recipe_hash(changed)
+    assert pod["spec"]["containers"][0]["args"][-1] == "8192"
+    result = await engine.drift(changed)
+    assert result.deployed and not result.drifted
+
+
+async def test_drift_names_fields_and_records_the_digest(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    metrics = Metrics()
+    engine = make_engine()
+    engine._metrics = metrics
+    r = recipe()
+    assert not (await engine.drift(r)).deployed
+    await wake(engine, r)
+    annotations = cluster_deployment(cluster)["metadata"]["annotations"]
+    assert annotations[IMAGE_ANNOTATION] == "vllm/vllm-openai:v0.24.0"
+    assert annotations[DIGEST_ANNOTATION].startswith("sha256:")
+    assert not (await engine.drift(r)).drifted
+    result = await engine.drift(recipe(image="vllm/vllm-openai:v0.25.0", env={"X": "y"}))
+    fields = {item.field: (item.recipe, item.live) for item in result.fields}
+    assert fields["container.image"] == ("vllm/vllm-openai:v0.25.0", "vllm/vllm-openai:v0.24.0")
+    assert fields["container.env.X"] == ("y", "(none)")
+    sample = metrics.registry.get_sample_value("autosred_drift_fields", {"model": "m1"})
+    assert sample == len(result.fields)
+
+
+def cluster_deployment(cluster: FakeCluster) -> dict[str, Any]:
+    return dict(cluster.store.get(DEPLOYMENTS, "default", "m1"))
+
+
+async def test_api_server_down(cluster: FakeCluster, make_engine: MakeEngine) -> None:
+    engine = make_engine(api_retry=0.5)
+    cluster.control(api_down="503")
+    started = time.monotonic()
+    with pytest.raises(WakeFailed, match=r"^m1: "):
+        await wake(engine, recipe())
+    with pytest.raises(EngineUnavailable):
+        await engine.observe(recipe())
+    assert time.monotonic() - started < 5
+    cluster.control(api_down=False)
+    assert (await engine.observe(recipe())).state is Observed.STOPPED
+
+
+async def test_reach_service_uses_the_pinned_cluster_ip(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    # The fake routes ClusterIPs in 127.43.0.0/16 (loopback) to Ready pods, as kube-proxy does.
+    engine = make_engine(reach="service")
+    r = recipe(service={"cluster_ip": "127.43.7.7", "port": 8080})
+    await wake(engine, r)
+    assert str(engine.endpoint(r)) == "http://127.43.7.7:8080"
+    assert await served_models(str(engine.endpoint(r))) == ["m1-served"]
+    await engine.stop(r)  # one GPU on the fake node
+    assigned = recipe(name="m2", served_model_name="m2-served")
+    await wake(engine, assigned)
+    url = engine.endpoint(assigned)
+    assert url.host is not None and url.host.startswith("127.43.")
+    assert await served_models(str(url)) == ["m2-served"]
