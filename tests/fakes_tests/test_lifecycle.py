@@ -178,3 +178,32 @@ async def test_service_with_loopback_cluster_ip_reaches_the_ready_pod(
                 break
             await asyncio.sleep(0.05)
         assert await health() == 200
+
+
+async def test_deleted_pods_are_replaced_and_grace_zero_is_immediate(
+    cluster: FakeCluster, kube: Kube
+) -> None:
+    await kube(kube.apps.create_namespaced_deployment, NS, deployment("m", replicas=1))
+    first = (await kube.pod_events(label_selector="app=m", until=ready))[-1][1]
+    log = await kube(kube.core.read_namespaced_pod_log, first.metadata.name, NS, tail_lines=5)
+    assert "SIMULATED" in log or "ready" in log
+
+    terminating = await kube(kube.core.delete_namespaced_pod, first.metadata.name, NS)
+    assert terminating.metadata.deletion_timestamp is not None
+    assert terminating.metadata.deletion_grace_period_seconds == 30
+    # The ReplicaSet replaces it; with one GPU the new pod runs once the old one is gone.
+    second = (
+        await kube.pod_events(
+            label_selector="app=m",
+            until=lambda t, p: ready(t, p) and p.metadata.name != first.metadata.name,
+        )
+    )[-1][1]
+    assert [p["metadata"]["name"] for p in cluster.pods()] == [second.metadata.name]
+
+    pid = cluster.sims()[second.metadata.name]
+    gone = await kube(
+        kube.core.delete_namespaced_pod, second.metadata.name, NS, grace_period_seconds=0
+    )
+    assert gone.metadata.name == second.metadata.name
+    assert second.metadata.name not in [p["metadata"]["name"] for p in cluster.pods()]
+    await eventually(lambda: not _alive(pid))

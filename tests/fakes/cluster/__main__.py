@@ -70,9 +70,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="fake-k3s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="fake-k3s: %(message)s")
     try:
         return asyncio.run(serve(args))
     except OSError as exc:
