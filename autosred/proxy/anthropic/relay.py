@@ -21,7 +21,11 @@ from typing import Any
 import aiohttp
 
 from autosred.metrics import Metrics
-from autosred.proxy.anthropic.count import estimate_prompt_tokens, tokenize_body
+from autosred.proxy.anthropic.count import (
+    estimate_prompt_tokens,
+    prompt_tokens_ceiling,
+    tokenize_body,
+)
 from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
 from autosred.proxy.anthropic.events import Event
 from autosred.proxy.anthropic.request import ChatRequest, checked_dumps, clamp_max_tokens, serialise
@@ -89,10 +93,10 @@ class MessageRelay:
         requested = chat.max_tokens
         if requested is not None:
             limit = await self._info.max_model_len(self._session, backend)
-            if limit is not None:
+            # Cheapest first: a byte bound, then the estimate (both err high), and only a
+            # request that might not fit pays for an exact count (a /tokenize round trip).
+            if limit is not None and requested + prompt_tokens_ceiling(serialise(chat)) > limit:
                 estimate = estimate_prompt_tokens(chat.body)
-                # The estimate errs high, so only a request that might not fit pays for an
-                # exact count (one /tokenize round trip).
                 if requested + estimate > limit:
                     counted = await self._info.count_tokens(
                         self._session, backend, checked_dumps(tokenize_body(chat.body))

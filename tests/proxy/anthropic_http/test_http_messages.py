@@ -240,6 +240,8 @@ async def test_case_11_sampling_passed_and_max_tokens_clamped(api: Api) -> None:
     assert (sent["temperature"], sent["top_p"], sent["top_k"]) == (0.3, 0.9, 40)
     # The context comes from the server's /v1/models; the prompt from /tokenize.
     assert sent["max_tokens"] == SIM_CONTEXT - record["prompt_tokens"]
+    # The context length was read once for this server, not per request.
+    assert len(await api.sim_records(path="/v1/models")) == 1
     assert "metadata" not in sent
 
 
