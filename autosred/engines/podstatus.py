@@ -127,7 +127,9 @@ def failure(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) ->
     if terminated is None and int(status.get("restartCount") or 0) > 0:
         terminated = (status.get("lastState") or {}).get("terminated")
     if terminated is not None:
-        return f"pod {name}: container {CONTAINER} {_termination(terminated)} while starting"
+        return (
+            f"pod {name}: container {CONTAINER} {_termination(terminated, when=' while starting')}"
+        )
     pod_status = pod.get("status") or {}
     if pod_status.get("phase") == "Failed":
         why = pod_status.get("reason") or "Failed"
@@ -150,7 +152,7 @@ def _names_failure(message: str) -> bool:
     )
 
 
-def _termination(terminated: Mapping[str, Any]) -> str:
+def _termination(terminated: Mapping[str, Any], *, when: str = "") -> str:
     code = terminated.get("exitCode")
     reason = terminated.get("reason") or "Error"
     if reason == "OOMKilled":
@@ -160,7 +162,7 @@ def _termination(terminated: Mapping[str, Any]) -> str:
     else:
         text = f"exited with code {code} ({reason})"
     message = _clip(terminated.get("message"))
-    return f"{text}: {message}" if message else text
+    return f"{text}{when}: {message}" if message else f"{text}{when}"
 
 
 def _clip(message: object) -> str:
