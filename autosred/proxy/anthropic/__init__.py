@@ -7,6 +7,11 @@ Response side: ``MessageStreamTranslator`` (stream.py, ``feed``/``close`` -> ``E
 Errors: ``AnthropicError``, ``map_upstream_error`` (errors.py) of an ``UpstreamError``
 (proxy/upstream.py, shared by the surfaces).
 Thinking signatures: ``ThinkingSigner`` (signature.py).
+
+HTTP (the api app mounts it): handler.py (``/v1/messages``, ``/v1/messages/count_tokens``,
+through the gate), relay.py (one request against a leased model server: max_tokens clamping,
+priority, the upstream stream relayed as events), models.py (``/v1/models`` in the Anthropic
+shape), respond.py (error answers).
 """
 
 from autosred.proxy.anthropic.count import (
