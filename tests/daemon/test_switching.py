@@ -61,7 +61,10 @@ def two_models(tmp_path: Path, **scaler: Any) -> dict[str, Any]:
 
 
 async def test_switch_drains_the_running_model_then_wakes_the_other(tmp_path: Path) -> None:
-    async with running_daemon(tmp_path, two_models(tmp_path)) as daemon, aiohttp.ClientSession() as session:
+    async with (
+        running_daemon(tmp_path, two_models(tmp_path)) as daemon,
+        aiohttp.ClientSession() as session,
+    ):
         assert await ask(session, daemon, "alpha", "alpha here") == "alpha here"
         long = chat("alpha", directive(text="a" * 40, tokens_per_second=20), stream=True)
         async with session.post(daemon.api_url + "/v1/chat/completions", json=long) as streaming:
@@ -74,12 +77,17 @@ async def test_switch_drains_the_running_model_then_wakes_the_other(tmp_path: Pa
         states = {m["name"]: m["state"] for m in (await daemon.status())["models"]}
         assert states == {"alpha": "stopped", "beta": "ready"}
         order = event_order(daemon)
-        assert order.index(("scaler.switch_out", "alpha")) < order.index(("scaler.stopped", "alpha"))
+        assert order.index(("scaler.switch_out", "alpha")) < order.index(
+            ("scaler.stopped", "alpha")
+        )
         stopped_alpha = order.index(("scaler.stopped", "alpha"))
         started_beta = order.index(("engine.child_started", "beta"))
         assert stopped_alpha < started_beta
         metrics = await daemon.metrics()
-        assert metric_value(metrics, "autosred_scale_events_total", model="alpha", reason="switch") == 1
+        assert (
+            metric_value(metrics, "autosred_scale_events_total", model="alpha", reason="switch")
+            == 1
+        )
 
 
 async def test_min_residency_holds_the_switch(tmp_path: Path) -> None:
@@ -111,11 +119,16 @@ async def test_a_stream_that_will_not_end_is_cut_after_the_drain_timeout(tmp_pat
 
 async def test_gpu_memory_gates_the_wake(tmp_path: Path) -> None:
     nvml = tmp_path / "nvml.json"
-    nvml.write_text(json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 10}]}))
+    nvml.write_text(
+        json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 10}]})
+    )
     recipe = sim_recipe(gpu={"count": 1, "min_free_vram_gib": 30})
     config = base_config(tmp_path, [recipe], scaler={"vram_release_timeout": 0.5})
     env = {"PYTHONPATH": str(FAKE_NVML), "AUTOSRED_FAKE_NVML": str(nvml)}
-    async with running_daemon(tmp_path, config, env=env) as daemon, aiohttp.ClientSession() as session:
+    async with (
+        running_daemon(tmp_path, config, env=env) as daemon,
+        aiohttp.ClientSession() as session,
+    ):
         async with session.post(
             daemon.api_url + "/v1/chat/completions", json=chat("sim", "hello")
         ) as response:
@@ -128,13 +141,17 @@ async def test_gpu_memory_gates_the_wake(tmp_path: Path) -> None:
         metrics = await daemon.metrics()
         assert metric_value(metrics, "autosred_gpu_memory_free_bytes", gpu="0") == 10 * 1024**3
 
-        nvml.write_text(json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 60}]}))
+        nvml.write_text(
+            json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 60}]})
+        )
         assert await ask(session, daemon, "sim", "enough memory now") == "enough memory now"
 
 
 async def test_a_switch_waits_for_the_memory_to_be_released(tmp_path: Path) -> None:
     nvml = tmp_path / "nvml.json"
-    nvml.write_text(json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 60}]}))
+    nvml.write_text(
+        json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 60}]})
+    )
     big = {"count": 1, "min_free_vram_gib": 50}
     config = base_config(
         tmp_path,
@@ -142,14 +159,21 @@ async def test_a_switch_waits_for_the_memory_to_be_released(tmp_path: Path) -> N
         scaler={"min_residency": 0, "vram_release_timeout": 20},
     )
     env = {"PYTHONPATH": str(FAKE_NVML), "AUTOSRED_FAKE_NVML": str(nvml)}
-    async with running_daemon(tmp_path, config, env=env) as daemon, aiohttp.ClientSession() as session:
+    async with (
+        running_daemon(tmp_path, config, env=env) as daemon,
+        aiohttp.ClientSession() as session,
+    ):
         await ask(session, daemon, "alpha", "alpha")
         # alpha's server "holds" 50 GiB; NVML keeps showing it even after alpha stops.
-        nvml.write_text(json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 10}]}))
+        nvml.write_text(
+            json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 10}]})
+        )
         switched = asyncio.create_task(ask(session, daemon, "beta", "beta after release"))
         await daemon.wait_state("alpha", "stopped")
         waiting = await daemon.model("beta")
         assert waiting["state"] == "starting" and waiting["phase"] == "waiting for GPU"
         assert not switched.done()
-        nvml.write_text(json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 70}]}))
+        nvml.write_text(
+            json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 70}]})
+        )
         assert await switched == "beta after release"
