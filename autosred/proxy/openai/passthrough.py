@@ -23,6 +23,8 @@ from autosred.recipes import Recipe, request_priority
 from autosred.scaler import Backend, ModelUnavailable, UnknownModel, WaitInfo
 
 _RELAYED_HEADERS = ("Content-Type",)
+CLIENT_CLOSED = 499
+"""Status recorded (not sent) for a request whose client left mid-answer, as nginx does."""
 
 
 def add_routes(app: web.Application) -> None:
@@ -141,7 +143,11 @@ async def _exchange_with(
         try:
             async for chunk in upstream.content.iter_any():
                 exchange.first_byte()
-                await response.write(chunk)
+                try:
+                    await response.write(chunk)
+                except ConnectionResetError:
+                    # The client hung up; leaving the block closes the upstream request.
+                    return CLIENT_CLOSED
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
             ctx.metrics.upstream_errors.labels(model=backend.recipe.name, kind="disconnect").inc()
             ctx.log.warning(
