@@ -2,18 +2,23 @@
 
 It does as little as possible per byte so that the load generator stays cheap: one request
 per exchange on a kept-alive connection, chunked transfer decoding, and SSE events counted as
-occurrences of ``\\ndata:`` in the raw bytes (no line splitting, no JSON parsing).
+occurrences of a line prefix in the raw bytes (no line splitting, no JSON parsing): ``data:``
+for OpenAI chat chunks (one ``data:`` line each, ``[DONE]`` included), ``event:`` for the
+Anthropic Messages and OpenAI Responses streams (one ``event:`` line per event, followed by
+its ``data:`` line).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-_EVENT = b"\ndata:"
-_TAIL = len(_EVENT) - 1
+DATA = "data:"
+EVENT = "event:"
+MARKERS = (DATA, EVENT)
+"""The line prefixes that may count as one SSE event."""
 
 OnEvents = Callable[[int], None]
 """Called with how many SSE ``data:`` events just arrived (when more than none)."""
@@ -28,13 +33,16 @@ class Target:
     def authority(self) -> str:
         return f"{self.host}:{self.port}"
 
-    def post(self, path: str, body: bytes) -> bytes:
-        """The complete bytes of a JSON POST that asks for an event stream."""
+    def post(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> bytes:
+        """The complete bytes of a JSON POST that asks for an event stream (``headers``:
+        more header lines, e.g. ``anthropic-version``)."""
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
         head = (
             f"POST {path} HTTP/1.1\r\n"
             f"Host: {self.authority}\r\n"
             "Content-Type: application/json\r\n"
             "Accept: text/event-stream\r\n"
+            f"{extra}"
             f"Content-Length: {len(body)}\r\n"
             "\r\n"
         )
@@ -45,7 +53,7 @@ class Target:
 class Reply:
     status: int
     events: int
-    """SSE ``data:`` events in the body (``[DONE]`` included)."""
+    """SSE events in the body: lines that start with the exchange's marker."""
     sent_at: float
     first_byte_at: float
     """perf_counter() when the first byte of the response (its status line) arrived."""
@@ -78,15 +86,18 @@ class Connection:
             self._writer.transport.abort()
         self._reader = self._writer = None
 
-    async def exchange(self, request: bytes, on_events: OnEvents | None = None) -> Reply:
-        """Send ``request`` and read the whole response; a failure closes the connection."""
+    async def exchange(
+        self, request: bytes, on_events: OnEvents | None = None, *, marker: str = DATA
+    ) -> Reply:
+        """Send ``request`` and read the whole response, counting the lines that start with
+        ``marker`` as events; a failure closes the connection."""
         try:
-            return await self._exchange(request, on_events)
+            return await self._exchange(request, on_events, marker)
         except BaseException:
             self.close()
             raise
 
-    async def _exchange(self, request: bytes, on_events: OnEvents | None) -> Reply:
+    async def _exchange(self, request: bytes, on_events: OnEvents | None, marker: str) -> Reply:
         reader, writer = await self._open()
         sent_at = time.perf_counter()
         writer.write(request)
@@ -98,7 +109,7 @@ class Connection:
         except ValueError as exc:
             raise ProtocolError(f"bad status line: {head[:40]!r}") from exc
         lowered = head.lower()
-        counter = _EventCounter(on_events)
+        counter = _EventCounter(on_events, marker)
         if b"transfer-encoding: chunked" in lowered:
             await _read_chunked(reader, counter)
         else:
@@ -121,9 +132,13 @@ class Connection:
 
 
 class _EventCounter:
-    __slots__ = ("_on_events", "_tail", "events", "first_event_at")
+    __slots__ = ("_event", "_on_events", "_tail", "_tail_size", "events", "first_event_at")
 
-    def __init__(self, on_events: OnEvents | None) -> None:
+    def __init__(self, on_events: OnEvents | None, marker: str) -> None:
+        if marker not in MARKERS:
+            raise ValueError(f"event marker {marker!r} is not one of {MARKERS}")
+        self._event = b"\n" + marker.encode("ascii")
+        self._tail_size = len(self._event) - 1
         self._on_events = on_events
         self._tail = b"\n"  # the body starts a line
         self.events = 0
@@ -132,8 +147,9 @@ class _EventCounter:
     def feed(self, data: bytes) -> None:
         # An event marker may straddle two pieces: count whole ones inside `data`, plus those
         # that start in the previous piece's last bytes (too short to hold a whole marker).
-        found = data.count(_EVENT) + (self._tail + data[:_TAIL]).count(_EVENT)
-        self._tail = (self._tail + data)[-_TAIL:] if len(data) < _TAIL else data[-_TAIL:]
+        event, size = self._event, self._tail_size
+        found = data.count(event) + (self._tail + data[:size]).count(event)
+        self._tail = (self._tail + data)[-size:] if len(data) < size else data[-size:]
         if found:
             if self.first_event_at is None:
                 self.first_event_at = time.perf_counter()

@@ -24,6 +24,9 @@ from typing import Any
 
 MODEL = "bench"
 SERVED = "bench-served"
+MAX_MODEL_LEN = 131072
+"""The simulator's context window: Claude Code asks for max_tokens 32000, which fits without
+clamping (as with the 128k-context models it is used with)."""
 
 
 class StartError(RuntimeError):
@@ -79,7 +82,7 @@ def http_get_status(host: str, port: int, path: str, timeout: float = 2.0) -> in
         connection.close()
 
 
-def _stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+def stop_process(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     if process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
@@ -134,8 +137,11 @@ class Daemon:
         return split_address(self.listeners["api"])
 
 
-def _wait_until(what: str, ready: Any, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30.0
+def wait_until(
+    what: str, ready: Any, process: subprocess.Popen[bytes], log: Path, *, timeout: float = 30.0
+) -> None:
+    """Poll ``ready()`` until it is true; StartError when ``process`` exits or time runs out."""
+    deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -146,7 +152,7 @@ def _wait_until(what: str, ready: Any, process: subprocess.Popen[bytes], log: Pa
         except (OSError, StartError, ValueError) as exc:
             last = exc
         time.sleep(0.05)
-    raise StartError(f"{what} not ready after 30 s ({last}):\n{log.read_text()[-3000:]}")
+    raise StartError(f"{what} not ready after {timeout:g} s ({last}):\n{log.read_text()[-3000:]}")
 
 
 @contextlib.contextmanager
@@ -162,6 +168,8 @@ def running_sim(workdir: Path) -> Iterator[Sim]:
         str(port),
         "--model",
         SERVED,
+        "--max-model-len",
+        str(MAX_MODEL_LEN),
         "--log-level",
         "WARNING",
     ]
@@ -171,12 +179,12 @@ def running_sim(workdir: Path) -> Iterator[Sim]:
             command, stdout=out, stderr=out, env=_clean_env(), start_new_session=True
         )
     try:
-        _wait_until(
+        wait_until(
             "autosred-sim", lambda: http_get_status(host, port, "/health") == 200, process, log
         )
         yield Sim(process=process, host=host, port=port, command=command)
     finally:
-        _stop(process)
+        stop_process(process)
 
 
 def daemon_config(workdir: Path, sim: Sim) -> dict[str, Any]:
@@ -239,10 +247,10 @@ def running_daemon(workdir: Path, sim: Sim, *, loop: str = "asyncio") -> Iterato
         return all(model["state"] == "ready" for model in status["models"])
 
     try:
-        _wait_until("autosred", ready, process, log)
+        wait_until("autosred", ready, process, log)
         status = daemon.status()
         daemon.pid = int(status["pid"])
         daemon.listeners = dict(status["listeners"])
         yield daemon
     finally:
-        _stop(process)
+        stop_process(process)

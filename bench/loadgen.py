@@ -6,20 +6,29 @@ while the load runs, then ``{"event": "result", ...}``. Modes (the SPEC's ``mode
 
 ``throughput``
     ``concurrency`` closed-loop workers, each on its own kept-alive connection, send ``body``
-    to ``path`` back to back. After ``warmup`` seconds a measurement window of ``duration``
-    seconds opens: SSE events received inside it, and requests that end inside it, are
-    counted. At the end of the window every stream still open is dropped.
+    to ``path`` back to back. ``warmup`` seconds after every worker has received its first
+    event (or ``open_timeout`` seconds, default 10, after the start) a measurement window of
+    ``duration`` seconds opens: SSE events received inside it, and requests that end inside
+    it, are counted. At the end of the window every stream still open is dropped.
 ``ttfb``
     ``pairs`` rounds of one request to each of ``targets`` (in turn, the order alternating each
-    round to cancel drift), sequentially, each target on its own kept-alive connection.
-    Reports per request the time to the first response byte and to the first SSE event.
+    round to cancel drift), sequentially, each target on its own kept-alive connection. A
+    target may carry its own ``path``, ``body``, ``headers`` and ``event_marker`` (default: the
+    spec's). Reports per request the time to the first response byte and to the first SSE
+    event.
 ``hold``
     ``concurrency`` streams opened at once; when all have delivered their first event it
     prints ``{"event": "open"}`` and keeps reading until a line arrives on stdin, then drops
     the streams.
 
-Requests whose status is not 200, or (``expect_events``) whose event count differs, count as
-errors. ``cpu_seconds`` is this process's own CPU time over the measured part.
+Every mode sends ``body`` (JSON) to ``path`` with the optional extra ``headers``, and counts
+as one event each line of the response that starts with ``event_marker``: ``data:`` (the
+default; OpenAI chat chunks) or ``event:`` (Anthropic Messages, OpenAI Responses). Instead of
+those four, a spec (or a ttfb target) may name a request kind of `bench.routes`:
+``{"request": "chat" | "messages" | "responses", "model": M, "reply": {#sim reply spec},
+"token": T}`` (`bench.routes.expand`). Requests
+whose status is not 200, or (``expect_events``) whose event count differs, count as errors.
+``cpu_seconds`` is this process's own CPU time over the measured part.
 """
 
 from __future__ import annotations
@@ -32,7 +41,8 @@ import sys
 import time
 from typing import Any
 
-from bench.client import Connection, Target
+from bench.client import DATA, Connection, Target
+from bench.routes import expand
 
 
 def emit(event: str, **fields: Any) -> None:
@@ -53,44 +63,72 @@ def _body(spec: dict[str, Any]) -> bytes:
     return json.dumps(spec["body"], separators=(",", ":")).encode()
 
 
+def _request(target: Target, spec: dict[str, Any]) -> bytes:
+    headers = {str(k): str(v) for k, v in dict(spec.get("headers") or {}).items()}
+    return target.post(str(spec["path"]), _body(spec), headers)
+
+
+def _marker(spec: dict[str, Any]) -> str:
+    return str(spec.get("event_marker", DATA))
+
+
 async def throughput(spec: dict[str, Any]) -> dict[str, Any]:
     target = _target(spec)
-    request = target.post(str(spec["path"]), _body(spec))
+    request = _request(target, spec)
+    marker = _marker(spec)
     expected: int | None = spec.get("expect_events")
     concurrency = int(spec["concurrency"])
-    begin = time.perf_counter()
-    window_start = begin + float(spec["warmup"])
-    window_end = window_start + float(spec["duration"])
-    counts = {"events": 0, "requests": 0, "errors": 0, "started": 0}
+    # The window opens `warmup` seconds after every worker has had its first event (at most
+    # `open_timeout` seconds after the start): a slow proxy's first requests are set up first.
+    window = {"start": float("inf"), "end": float("inf")}
+    counts = {"events": 0, "requests": 0, "errors": 0, "started": 0, "streaming": 0}
+    streaming = asyncio.Event()
 
-    def on_events(found: int) -> None:
-        now = time.perf_counter()
-        if window_start <= now < window_end:
-            counts["events"] += found
+    def in_window(moment: float) -> bool:
+        return window["start"] <= moment < window["end"]
 
     async def worker() -> None:
         connection = Connection(target)
+        first = True
+
+        def on_events(found: int) -> None:
+            nonlocal first
+            if first:
+                first = False
+                counts["streaming"] += 1
+                if counts["streaming"] == concurrency:
+                    streaming.set()
+            if in_window(time.perf_counter()):
+                counts["events"] += found
+
         try:
-            while time.perf_counter() < window_end:
+            while time.perf_counter() < window["end"]:
                 counts["started"] += 1
                 try:
-                    reply = await connection.exchange(request, on_events)
+                    reply = await connection.exchange(request, on_events, marker=marker)
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     counts["errors"] += 1
                     await asyncio.sleep(0.01)
                     continue
                 if reply.status != 200 or (expected is not None and reply.events != expected):
                     counts["errors"] += 1
-                elif window_start <= reply.ended_at < window_end:
+                elif in_window(reply.ended_at):
                     counts["requests"] += 1
         finally:
             connection.close()
 
+    begin = time.perf_counter()
     workers = [asyncio.create_task(worker()) for _ in range(concurrency)]
-    await asyncio.sleep(max(0.0, window_start - time.perf_counter()))
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(float(spec.get("open_timeout", 10.0))):
+            await streaming.wait()
+    opened = time.perf_counter() - begin
+    await asyncio.sleep(float(spec["warmup"]))
+    window["start"] = time.perf_counter()
+    window["end"] = window["start"] + float(spec["duration"])
     cpu_start = own_cpu_seconds()
     emit("window_start")
-    await asyncio.sleep(max(0.0, window_end - time.perf_counter()))
+    await asyncio.sleep(max(0.0, window["end"] - time.perf_counter()))
     emit("window_end")
     cpu = own_cpu_seconds() - cpu_start
     for task in workers:
@@ -102,28 +140,33 @@ async def throughput(spec: dict[str, Any]) -> dict[str, Any]:
         "requests": counts["requests"],
         "errors": counts["errors"],
         "cpu_seconds": cpu,
+        "opened_seconds": opened,
     }
 
 
 async def ttfb(spec: dict[str, Any]) -> dict[str, Any]:
-    targets = [Target(str(t["host"]), int(t["port"])) for t in spec["targets"]]
-    requests = [t.post(str(spec["path"]), _body(spec)) for t in targets]
+    # Each target's own settings over the spec's.
+    specs = [{**spec, **target} for target in spec["targets"]]
+    targets = [_target(one) for one in specs]
+    requests = [_request(target, one) for target, one in zip(targets, specs, strict=True)]
+    markers = [_marker(one) for one in specs]
+    expected: list[int | None] = [one.get("expect_events") for one in specs]
     connections = [Connection(t) for t in targets]
-    expected: int | None = spec.get("expect_events")
     first_byte: list[list[float]] = [[] for _ in targets]
     first_event: list[list[float]] = [[] for _ in targets]
-    errors = 0
+    errors = [0 for _ in targets]
     cpu_start = own_cpu_seconds()
     try:
         for _ in range(2):  # connect, and let both paths allocate what they keep
             for index, connection in enumerate(connections):
-                await connection.exchange(requests[index])
+                await connection.exchange(requests[index], marker=markers[index])
         for round_ in range(int(spec["pairs"])):
             order = range(len(targets)) if round_ % 2 == 0 else reversed(range(len(targets)))
             for index in order:
-                reply = await connections[index].exchange(requests[index])
-                if reply.status != 200 or (expected is not None and reply.events != expected):
-                    errors += 1
+                reply = await connections[index].exchange(requests[index], marker=markers[index])
+                wanted = expected[index]
+                if reply.status != 200 or (wanted is not None and reply.events != wanted):
+                    errors[index] += 1
                 first_byte[index].append(reply.first_byte_at - reply.sent_at)
                 event_at = reply.first_event_at if reply.first_event_at else reply.ended_at
                 first_event[index].append(event_at - reply.sent_at)
@@ -133,14 +176,16 @@ async def ttfb(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "first_byte": first_byte,
         "first_event": first_event,
-        "errors": errors,
+        "errors": sum(errors),
+        "errors_per_target": errors,
         "cpu_seconds": own_cpu_seconds() - cpu_start,
     }
 
 
 async def hold(spec: dict[str, Any]) -> dict[str, Any]:
     target = _target(spec)
-    request = target.post(str(spec["path"]), _body(spec))
+    request = _request(target, spec)
+    marker = _marker(spec)
     concurrency = int(spec["concurrency"])
     opened = asyncio.Event()
     state = {"open": 0, "events": 0, "errors": 0}
@@ -159,7 +204,7 @@ async def hold(spec: dict[str, Any]) -> dict[str, Any]:
                     opened.set()
 
         try:
-            reply = await connection.exchange(request, on_events)
+            reply = await connection.exchange(request, on_events, marker=marker)
             if reply.status != 200:
                 state["errors"] += 1
         except (OSError, asyncio.IncompleteReadError, ValueError):
@@ -190,7 +235,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m bench.loadgen 'SPEC-JSON'", file=sys.stderr)
         return 2
-    spec = json.loads(argv[0])
+    spec = expand(json.loads(argv[0]))
+    if "targets" in spec:
+        spec["targets"] = [expand(target) for target in spec["targets"]]
     mode = MODES[spec["mode"]]
     with contextlib.suppress(KeyboardInterrupt):
         result = asyncio.run(mode(spec))

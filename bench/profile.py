@@ -1,10 +1,13 @@
 """`python -m bench.profile`: py-spy the daemon while it relays the benchmark's streams.
 
     .venv/bin/pip install py-spy
-    python -m bench.profile [--concurrency 64] [--seconds 15] [--output /tmp/daemon]
+    python -m bench.profile [--route openai|anthropic|responses] [--concurrency 64]
+                            [--seconds 15] [--output /tmp/daemon]
 
 Starts a simulator and a daemon as `bench.run` does, drives ``--concurrency`` closed-loop
-200-chunk streams through the daemon, and records the daemon with ``py-spy record`` (native
+200-chunk streams through the daemon on ``--route`` (`bench.routes`: the OpenAI pass-through,
+/v1/messages with Claude Code's request, /v1/responses with Codex's), and records the daemon
+with ``py-spy record`` (native
 frames off, idle frames off, ``--nonblocking`` so that sampling does not pause it). Writes the
 collapsed stacks (``--format raw``, the input of flame graph tools) to OUTPUT, and prints the
 functions with the most samples, by own time and inclusive.
@@ -90,6 +93,7 @@ def _short(frame: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
+    parser.add_argument("--route", choices=["openai", "anthropic", "responses"], default="openai")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--daemon-loop", choices=["asyncio", "uvloop"], default="asyncio")
@@ -102,9 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             running_sim(workdir) as sim,
             running_daemon(workdir, sim, loop=args.daemon_loop) as daemon,
         ):
-            events = scenarios.expected_events(sim, daemon, settings.chunks)
+            reply = scenarios.stream_reply(settings.chunks)
+            (route,) = scenarios.build_routes([args.route], sim, daemon, {}, reply)
+            events = scenarios.expected_events([route])[route.key]
             spec = scenarios.throughput_spec(
-                sim, daemon, "daemon", args.concurrency, events=events, settings=settings
+                route, args.concurrency, events=events, settings=settings
             )
             recorder: list[threading.Thread] = []
 
@@ -120,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 thread.join()
     seconds = float(result["duration"])
     print(
-        f"concurrency {args.concurrency}: {result['events'] / seconds:,.0f} chunks/s, "
-        f"{result['requests'] / seconds:.1f} req/s through the daemon (while profiled)"
+        f"{args.route}, concurrency {args.concurrency}: {result['events'] / seconds:,.0f} "
+        f"events/s, {result['requests'] / seconds:.1f} req/s through the daemon (while profiled)"
     )
     print(f"collapsed stacks: {args.output}")
     print(summarize(args.output))

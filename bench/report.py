@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.competitors import Competitor
 from bench.ctl import TARGET_MS, CommandTiming, ImportEntry
 from bench.procinfo import Machine
 from bench.scenarios import AddedTtfb, Memory, Settings, Throughput
@@ -17,6 +18,13 @@ BEGIN = "<!-- bench:results:begin (written by python -m bench.run; edits here ar
 END = "<!-- bench:results:end -->"
 RATIO_TARGET = 0.8
 TTFB_TARGET_MS = 2.0
+SURFACE_RATIO_TARGET = 0.6
+"""Anthropic and Responses streaming through the daemon vs direct (issues 3 and 5)."""
+SURFACE_TTFB_TARGET_MS = 3.0
+CCR_RATIO_TARGET = 1.2
+"""The daemon's /v1/messages vs claude-code-router's, stream for stream."""
+CPU_PER_EVENT_TARGET_US = 20.0
+"""The daemon's CPU time per relayed Anthropic event."""
 BUSY_CORES = 0.25
 """Other load (cores) above which the throughput section warns that the machine was busy."""
 
@@ -28,8 +36,17 @@ class Results:
     settings: Settings
     load_average: tuple[float, float, float]
     daemon_loop: str = "asyncio"
-    events_per_stream: int = 0
-    throughput: list[tuple[Throughput, Throughput]] = field(default_factory=list)
+    parts: frozenset[str] = frozenset()
+    routes: dict[str, str] = field(default_factory=dict)
+    """Measured routes: key -> label, in order."""
+    events: dict[str, int] = field(default_factory=dict)
+    """Events per stream of each route (the throughput streams)."""
+    ttfb_events: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    """Routes left out, and why."""
+    competitors: list[Competitor] = field(default_factory=list)
+    throughput: list[dict[str, Throughput]] = field(default_factory=list)
+    """One per concurrency level: route key -> its figures."""
     ttfb: AddedTtfb | None = None
     memory: Memory = field(default_factory=Memory)
     ctl: list[CommandTiming] = field(default_factory=list)
@@ -37,6 +54,12 @@ class Results:
     daemon_command: str = ""
     daemon_config: dict[str, Any] = field(default_factory=dict)
     elapsed: float = 0.0
+
+
+def _divide(numerator: float, denominator: float) -> float:
+    if denominator == 0:
+        return float("inf") if numerator else float("nan")
+    return numerator / denominator
 
 
 def _verdict(met: bool) -> str:
@@ -58,6 +81,8 @@ def render(results: Results) -> str:
     kind = "quick run (`--quick`)" if results.quick else "full run"
     if results.daemon_loop != "asyncio":
         kind += f", daemon on {results.daemon_loop} (`--daemon-loop {results.daemon_loop}`)"
+    if set(results.parts) != set(ALL_PARTS):
+        kind += f", parts `--only {','.join(p for p in ALL_PARTS if p in results.parts)}`"
     one, five, _ = results.load_average
     lines = [
         f"### Results: {machine.date}, {kind}",
@@ -67,31 +92,59 @@ def render(results: Results) -> str:
         f"- Load average when the run started: {one:.2f} (1 min), {five:.2f} (5 min); the "
         "`other` CPU column shows what else ran during each measurement.",
         f"- Whole run: {results.elapsed:.0f} s.",
-        "",
     ]
+    lines += [f"- Skipped: {reason}" for reason in results.skipped.values()]
+    lines.append("")
     lines += _throughput_section(results)
     lines += _ttfb_section(results)
     lines += _memory_section(results)
     lines += _ctl_section(results)
+    lines += _anthropic_section(results)
+    lines += _responses_section(results)
     lines += _commands_section(results)
     return "\n".join(lines).rstrip() + "\n"
 
 
+def _busy_note(measured: list[Throughput]) -> list[str]:
+    busiest = max((t.cores("other") for t in measured), default=0.0)
+    if busiest <= BUSY_CORES:
+        return []
+    return [
+        f"Note: other processes used up to {busiest:.2f} cores during these windows (see "
+        "`other`); on this machine that is CPU the simulator, the proxies and the load "
+        "generator did not get, so the figures are below those of a quiet machine.",
+        "",
+    ]
+
+
+def _pairs(results: Results, key: str) -> list[tuple[Throughput, Throughput]]:
+    """(direct, ``key``) at each concurrency where both were measured."""
+    return [
+        (level["direct"], level[key])
+        for level in results.throughput
+        if "direct" in level and key in level
+    ]
+
+
 def _throughput_section(results: Results) -> list[str]:
+    pairs = _pairs(results, "openai")
+    if not pairs:
+        return []
     s = results.settings
+    events = results.events["direct"]
     lines = [
         f"#### 1. Streaming relay: {s.chunks}-chunk streams, direct vs through the daemon",
         "",
         f"Closed loop: N clients, each on a kept-alive connection, request a stream of {s.chunks} "
-        f"text chunks ({results.events_per_stream} `data:` events with the role chunk and "
-        f"`[DONE]`) again and again. {s.duration:g} s measured per path and concurrency, in "
-        f"{s.rounds} alternating runs (after {s.warmup:g} s of warm-up each). chunks/s counts "
-        "`data:` events received in the window. CPU: average cores used during the window "
-        "(`other`: the rest of the machine, from /proc/stat).",
+        f"text chunks ({events} `data:` events with the role chunk and "
+        f"`[DONE]`) again and again. {s.duration:g} s measured per route and concurrency, in "
+        f"{s.rounds} runs in turn with the other routes (after {s.warmup:g} s of warm-up each). "
+        "chunks/s counts `data:` events received in the window. CPU: average cores used during "
+        "the window (`other`: the rest of the machine, from /proc/stat).",
         "",
     ]
     rows = []
-    for direct, through in results.throughput:
+    for direct, through in pairs:
         ratio = through.events_per_second / direct.events_per_second
         rows.append(
             [
@@ -122,37 +175,30 @@ def _throughput_section(results: Results) -> list[str]:
         "errors",
     ]
     lines += [*_table(header, rows), ""]
-    busiest = max((t.cores("other") for pair in results.throughput for t in pair), default=0.0)
-    if busiest > BUSY_CORES:
-        lines += [
-            f"Note: other processes used up to {busiest:.2f} cores during these windows (see "
-            "`other`); on this machine that is CPU the simulator, the daemon and the load "
-            "generator did not get, so the figures are below those of a quiet machine.",
-            "",
-        ]
-    return lines
+    return lines + _busy_note([t for pair in pairs for t in pair])
 
 
 def _ttfb_section(results: Results) -> list[str]:
     ttfb = results.ttfb
-    if ttfb is None:
+    if ttfb is None or "openai" not in ttfb.routes:
         return []
     s = results.settings
     lines = [
         "#### 2. Added time to first byte",
         "",
-        f"{ttfb.pairs} sequential pairs of {s.ttfb_chunks}-chunk streams, one direct and one "
-        "through the daemon per pair, the order alternating; each path on its own kept-alive "
-        "connection. Added = daemon minus direct, per pair. First byte: the status line; "
-        f"first event: the first `data:` line. Errors: {ttfb.errors}.",
+        f"{ttfb.pairs} sequential rounds of {s.ttfb_chunks}-chunk streams, one request per "
+        f"route ({', '.join(ttfb.labels.values())}), the order alternating; each route on its "
+        "own kept-alive connection. Added = through the daemon minus direct, in the same round. "
+        "First byte: the status line; first event: the first `data:` line. "
+        f"Errors: {ttfb.total_errors}.",
         "",
     ]
     rows = []
     for label, values, target in (
-        ("added, first byte", ttfb.added_first_byte_ms, True),
-        ("added, first event", ttfb.added_first_event_ms, False),
-        ("direct, first byte", ttfb.direct_first_byte_ms, False),
-        ("through the daemon, first byte", ttfb.daemon_first_byte_ms, False),
+        ("added, first byte", ttfb.added("openai"), True),
+        ("added, first event", ttfb.added("openai", event=True), False),
+        ("direct, first byte", ttfb.first_byte_ms["direct"], False),
+        ("through the daemon, first byte", ttfb.first_byte_ms["openai"], False),
     ):
         mid, p99 = ttfb.summary(values)
         verdict = f"< {TTFB_TARGET_MS:g} ms median: {_verdict(mid < TTFB_TARGET_MS)}"
@@ -160,7 +206,224 @@ def _ttfb_section(results: Results) -> list[str]:
     return [*lines, *_table(["", "median (ms)", "p99 (ms)", "target"], rows), ""]
 
 
+def _surface_rows(results: Results, keys: list[str]) -> list[list[str]]:
+    """One row per route and concurrency: the figures of the surface sections."""
+    rows = []
+    for level in results.throughput:
+        direct = level.get("direct")
+        if direct is None:
+            continue
+        for key in ["direct", *keys]:
+            measured = level.get(key)
+            if measured is None:
+                continue
+            proxy = measured.proxy
+            ratio = "1" if key == "direct" else f"**{measured.ratio(direct):.2f}x**"
+            cpu = "" if proxy is None else f"{measured.cpu_per_event_us():.1f}"
+            if measured.events == 0:
+                cpu = "n/a (no event in the windows)"
+            rows.append(
+                [
+                    str(measured.concurrency),
+                    measured.label,
+                    str(measured.events_per_stream),
+                    f"{measured.requests_per_second:.1f}",
+                    f"{measured.events_per_second:,.0f}",
+                    ratio,
+                    cpu,
+                    " / ".join(
+                        "-" if p is None else f"{measured.cores(p):.2f}"
+                        for p in ("sim", proxy, "loadgen", "other")
+                    ),
+                    str(measured.errors),
+                ]
+            )
+    return rows
+
+
+SURFACE_HEADER = [
+    "concurrency",
+    "route",
+    "events per stream",
+    "streams/s",
+    "events/s",
+    "vs direct, stream for stream",
+    "proxy CPU per event (µs)",
+    "CPU cores: sim / proxy / loadgen / other",
+    "errors",
+]
+
+
+def _event_definition(results: Results) -> str:
+    s = results.settings
+    return (
+        f"Each stream is one answer of {s.chunks} text chunks from the simulator. An *event* is "
+        "one SSE event as the client receives it, counted by the load generator in the raw "
+        "bytes: in the direct OpenAI chat stream one `data:` line (the role chunk, each text "
+        "chunk, `[DONE]`); in an Anthropic Messages or OpenAI Responses stream one `event:` "
+        "line (`message_start`, `ping`, `content_block_start`, each `content_block_delta`, ...; "
+        "`response.created`, ..., each `response.output_text.delta`, ...), each of which comes "
+        "with exactly one `data:` line. Dialects need different numbers of events for the same "
+        "answer (the `events per stream` column), so the ratio to direct is taken stream for "
+        "stream: (events/s / events per stream) over direct's, i.e. how many answers of "
+        f"{s.chunks} chunks per second each route delivers. events/s is the raw count. "
+        "`proxy CPU per event`: the CPU time (user + system, from /proc) of the process "
+        "between client and simulator (the daemon, LiteLLM's or claude-code-router's, with "
+        "any child processes) inside the measurement windows, over the events the clients "
+        "received. Closed loop, each client on its own kept-alive connection; "
+        f"{s.duration:g} s measured per route and concurrency in {s.rounds} runs, taken in "
+        "turn with every other route (rotated and reversed from run to run) after "
+        f"{s.warmup:g} s of warm-up each; `streams/s` counts streams completed inside the "
+        "window."
+    )
+
+
+def _surface_ttfb(results: Results, keys: list[str], marker: str) -> list[str]:
+    ttfb = results.ttfb
+    keys = [key for key in keys if ttfb is not None and key in ttfb.routes]
+    if ttfb is None or not keys:
+        return []
+    s = results.settings
+    rows = []
+    for key in keys:
+        mid, p99 = ttfb.summary(ttfb.added(key))
+        event_mid, event_p99 = ttfb.summary(ttfb.added(key, event=True))
+        own, _ = ttfb.summary(ttfb.first_byte_ms[key])
+        target = ""
+        if key in ("anthropic", "responses"):
+            met = mid < SURFACE_TTFB_TARGET_MS
+            target = f"< {SURFACE_TTFB_TARGET_MS:g} ms median: {_verdict(met)}"
+        rows.append(
+            [
+                ttfb.labels[key],
+                f"{mid:.3f}",
+                f"{p99:.3f}",
+                f"{event_mid:.3f}",
+                f"{event_p99:.3f}",
+                f"{own:.3f}",
+                str(ttfb.errors[key]),
+                target,
+            ]
+        )
+    direct_mid, _ = ttfb.summary(ttfb.first_byte_ms["direct"])
+    header = [
+        "route",
+        "added first byte, median (ms)",
+        "p99 (ms)",
+        "added first event, median (ms)",
+        "p99 (ms)",
+        "first byte, median (ms)",
+        "errors",
+        "target",
+    ]
+    return [
+        f"Added time to first byte: {ttfb.pairs} sequential rounds of one {s.ttfb_chunks}-chunk "
+        "stream per route (the order alternating), each route on its own kept-alive "
+        "connection; added = the route minus direct in the same round. First byte: the status "
+        f"line; first event: the first `{marker}` line. Direct's own first byte: "
+        f"{direct_mid:.3f} ms median.",
+        "",
+        *_table(header, rows),
+        "",
+    ]
+
+
+def _anthropic_section(results: Results) -> list[str]:
+    keys: list[str] = [key for key in ("anthropic", "litellm", "ccr") if key in results.routes]
+    if "anthropic" not in keys:
+        return []
+    lines = [
+        "#### 5. Anthropic Messages streaming: through the daemon vs direct, and the alternatives",
+        "",
+        "The request is the shape Claude Code sends on a main turn (`POST /v1/messages`, "
+        "`stream: true`, system blocks with the billing header and `cache_control`, thinking "
+        "enabled, one tool, metadata, `anthropic-version`/`anthropic-beta` headers; "
+        "`bench/routes.py`), to the daemon and to the other translators in front of the same "
+        "simulator; direct is the simulator's own OpenAI chat stream of the same answer. "
+        + _event_definition(results),
+        "",
+    ]
+    for competitor in results.competitors:
+        lines.append(
+            f"- {competitor.name}: `{competitor.command}`; " + "; ".join(competitor.notes) + "."
+        )
+    for key in ("litellm", "ccr"):
+        if key in results.skipped:
+            lines.append(f"- Skipped: {results.skipped[key]}")
+    lines += ["", *_table(SURFACE_HEADER, _surface_rows(results, keys)), ""]
+    lines += _anthropic_targets(results)
+    lines += _surface_ttfb(results, keys, "event:")
+    measured = [t for level in results.throughput for k, t in level.items() if k in keys]
+    return lines + _busy_note(measured)
+
+
+def _anthropic_targets(results: Results) -> list[str]:
+    rows = []
+    for level in results.throughput:
+        if "anthropic" not in level or "direct" not in level:
+            continue
+        ours = level["anthropic"]
+        ratio = ours.ratio(level["direct"])
+        cpu = ours.cpu_per_event_us()
+        row = [
+            str(ours.concurrency),
+            f"**{ratio:.2f}x** ({_verdict(ratio >= SURFACE_RATIO_TARGET)})",
+        ]
+        for key, target in (("ccr", CCR_RATIO_TARGET), ("litellm", None)):
+            if key in level:
+                versus = _divide(ours.streams_per_second, level[key].streams_per_second)
+                verdict = f" ({_verdict(versus >= target)})" if target else ""
+                row.append(f"**{versus:.2f}x**{verdict}")
+            else:
+                row.append("skipped")
+        row.append(f"**{cpu:.1f}** ({_verdict(cpu <= CPU_PER_EVENT_TARGET_US)})")
+        rows.append(row)
+    header = [
+        "concurrency",
+        f"daemon vs direct (target >= {SURFACE_RATIO_TARGET}x)",
+        f"daemon vs claude-code-router (target >= {CCR_RATIO_TARGET}x)",
+        "daemon vs LiteLLM",
+        f"daemon CPU per event, µs (target <= {CPU_PER_EVENT_TARGET_US:g})",
+    ]
+    return ["Targets (issue 3), stream for stream:", "", *_table(header, rows), ""]
+
+
+def _responses_section(results: Results) -> list[str]:
+    if "responses" not in results.parts:
+        return []
+    lines = ["#### 6. OpenAI Responses streaming: through the daemon vs direct", ""]
+    if "responses" not in results.routes:
+        reason = results.skipped.get("responses", "not measured")
+        return [*lines, f"Skipped: {reason}", ""]
+    lines += [
+        "The request is the shape the Codex CLI sends (`POST /v1/responses`, `stream: true`, "
+        "a developer message, one function tool, `reasoning.effort`, `store: false`, "
+        "`include: [reasoning.encrypted_content]`; `bench/routes.py`); direct is the "
+        "simulator's own OpenAI chat stream of the same answer. " + _event_definition(results),
+        "",
+        *_table(SURFACE_HEADER, _surface_rows(results, ["responses"])),
+        "",
+    ]
+    rows = []
+    for level in results.throughput:
+        if "responses" in level and "direct" in level:
+            ratio = level["responses"].ratio(level["direct"])
+            rows.append(
+                [
+                    str(level["responses"].concurrency),
+                    f"**{ratio:.2f}x** ({_verdict(ratio >= SURFACE_RATIO_TARGET)})",
+                ]
+            )
+    header = ["concurrency", f"daemon vs direct (target >= {SURFACE_RATIO_TARGET}x)"]
+    lines += ["Target (issue 5), stream for stream:", "", *_table(header, rows), ""]
+    lines += _surface_ttfb(results, ["responses"], "event:")
+    measured = [level["responses"] for level in results.throughput if "responses" in level]
+    return lines + _busy_note(measured)
+
+
 def _memory_section(results: Results) -> list[str]:
+    if "memory" not in results.parts:
+        return []
     memory = results.memory
     s = results.settings
     lines = [
@@ -186,6 +449,8 @@ def _memory_section(results: Results) -> list[str]:
 
 
 def _ctl_section(results: Results) -> list[str]:
+    if not results.ctl:
+        return []
     lines = [
         "#### 4. autosrectl start-up",
         "",
@@ -269,15 +534,7 @@ def _commands_section(results: Results) -> list[str]:
         "  ```",
         "",
     ]
-    for direct, through in results.throughput:
-        lines += [
-            f"- Relay, concurrency {direct.concurrency} (one run; each path runs "
-            f"{results.settings.rounds} times, alternating with the other):",
-            f"  - direct: {_code(direct.command)}",
-            f"  - daemon: {_code(through.command)}",
-        ]
-    if results.ttfb is not None:
-        lines.append(f"- Added TTFB: {_code(results.ttfb.command)}")
+    lines += _route_commands(results)
     if results.memory.hold_command:
         lines.append(
             f"- RSS with streams open: {_code(results.memory.hold_command)} (press Enter to "
@@ -286,6 +543,39 @@ def _commands_section(results: Results) -> list[str]:
     for timing in results.ctl:
         lines.append(f"- autosrectl, {timing.label}: {_code(timing.shown)}")
     return [*lines, ""]
+
+
+def _route_commands(results: Results) -> list[str]:
+    lines = []
+    for competitor in results.competitors:
+        lines += [
+            f"- {competitor.name}: {_code(competitor.command)} with `{competitor.config_name}`:",
+            "",
+            "  ```json",
+            *("  " + line for line in competitor.config.splitlines()),
+            "  ```",
+            "",
+        ]
+    if results.throughput:
+        levels = [level for level in results.throughput if level]
+        shown_level = next(
+            (level for level in levels if next(iter(level.values())).concurrency == 16),
+            levels[0],
+        )
+        concurrency = next(iter(shown_level.values())).concurrency
+        lines.append(
+            f"- Throughput at concurrency {concurrency} (one run; each route runs "
+            f"{results.settings.rounds} times per concurrency, in turn with the others; the "
+            'other concurrencies differ only in `"concurrency"`):'
+        )
+        for measured in shown_level.values():
+            lines.append(f"  - {measured.label}: {_code(measured.command)}")
+    if results.ttfb is not None:
+        lines.append(f"- Added TTFB, every route: {_code(results.ttfb.command)}")
+    return lines
+
+
+ALL_PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl")
 
 
 def shown(argv: list[str], workdir: Path) -> str:

@@ -1,35 +1,40 @@
-"""The measurements against a running simulator and daemon: relay throughput, added time to
-first byte, and the daemon's memory. Each returns plain data for `bench.report`."""
+"""The measurements against a running simulator, daemon and competing proxies: streaming
+throughput per route, added time to first byte, and the daemon's memory. Each returns plain
+data for `bench.report`."""
 
 from __future__ import annotations
 
 import http.client
 import json
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench import routes
+from bench.competitors import Competitor
 from bench.daemon import SERVED, Daemon, Sim
 from bench.load import LoadProcess, run_load, shown_command
-from bench.procinfo import busy_cpu_seconds, cpu_seconds, peak_rss_mib, rss_mib
+from bench.procinfo import busy_cpu_seconds, peak_rss_mib, rss_mib, tree_cpu_seconds
+from bench.routes import Route
 from bench.stats import median, percentile
 
-CHAT_PATH = "/v1/chat/completions"
 STREAM_TEXT = "Lorem ipsum "
 STREAM_REPEAT = 67
 """804 characters: 200 chunks carry about 4 characters each, about one token."""
+ROUTE_ORDER = ("direct", "openai", "anthropic", "responses", "litellm", "ccr")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """How long each measurement runs; `QUICK` for a smoke run of about 30 s."""
+    """How long each measurement runs; `QUICK` for a smoke run."""
 
     levels: tuple[int, ...] = (1, 16, 64)
     chunks: int = 200
     warmup: float = 0.5
     """Seconds of load before each measurement window opens."""
-    duration: float = 10.0
-    """Measured seconds per path and concurrency, split over `rounds` runs."""
+    duration: float = 6.0
+    """Measured seconds per route and concurrency, split over `rounds` runs."""
     rounds: int = 4
     ttfb_pairs: int = 200
     ttfb_chunks: int = 16
@@ -41,18 +46,8 @@ class Settings:
 
 FULL = Settings()
 QUICK = Settings(
-    warmup=0.3, duration=2.0, rounds=2, ttfb_pairs=50, hold_sample_seconds=1.0, ctl_runs=5
+    warmup=0.3, duration=1.0, rounds=2, ttfb_pairs=40, hold_sample_seconds=1.0, ctl_runs=5
 )
-
-
-def chat_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:
-    """A streamed chat request whose reply the simulator takes from the ``#sim`` directive."""
-    directive = "#sim " + json.dumps(reply, separators=(",", ":"))
-    return {
-        "model": model,
-        "stream": True,
-        "messages": [{"role": "user", "content": f"Benchmark stream.\n{directive}"}],
-    }
 
 
 def stream_reply(chunks: int, tokens_per_second: float | None = None) -> dict[str, Any]:
@@ -62,58 +57,130 @@ def stream_reply(chunks: int, tokens_per_second: float | None = None) -> dict[st
     return reply
 
 
-# The daemon is asked for the served name too, so both paths get byte-identical requests (an
-# alias would add one JSON re-encode of a ~300-byte body in the daemon).
-def _direct(sim: Sim) -> dict[str, Any]:
-    return {"host": sim.host, "port": sim.port}
+def chat_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:
+    return routes.chat_body(model, reply)
 
 
-def _through(daemon: Daemon) -> dict[str, Any]:
+def build_routes(
+    keys: Sequence[str],
+    sim: Sim,
+    daemon: Daemon,
+    competitors: Mapping[str, Competitor],
+    reply: dict[str, Any],
+) -> list[Route]:
+    """The routes named in ``keys`` (those whose proxy runs), in `ROUTE_ORDER`."""
     host, port = daemon.api
-    return {"host": host, "port": port}
+    built = []
+    for key in ROUTE_ORDER:
+        if key not in keys:
+            continue
+        if key == "direct":
+            built.append(routes.direct(sim.host, sim.port, SERVED, reply))
+        elif key == "openai":
+            built.append(routes.daemon_openai(host, port, SERVED, reply))
+        elif key == "anthropic":
+            built.append(routes.daemon_anthropic(host, port, SERVED, reply))
+        elif key == "responses":
+            built.append(routes.daemon_responses(host, port, SERVED, reply))
+        elif key in competitors:
+            competitor = competitors[key]
+            make = routes.litellm if key == "litellm" else routes.ccr
+            built.append(make(competitor.host, competitor.port, SERVED, reply))
+    return built
 
 
-def count_events(host: str, port: int, body: dict[str, Any]) -> int:
-    """One request with the standard library: how many ``data:`` events the stream has."""
-    connection = http.client.HTTPConnection(host, port, timeout=30)
+class ProbeError(RuntimeError):
+    """A route did not deliver a complete stream."""
+
+
+def count_events(route: Route) -> int:
+    """One request with the standard library: how many events the route's stream has."""
+    connection = http.client.HTTPConnection(route.host, route.port, timeout=60)
     try:
-        payload = json.dumps(body).encode()
+        payload = json.dumps(route.body).encode()
         connection.request(
-            "POST", CHAT_PATH, body=payload, headers={"Content-Type": "application/json"}
+            "POST",
+            route.path,
+            body=payload,
+            headers={"Content-Type": "application/json", **route.headers},
         )
         response = connection.getresponse()
         text = response.read()
-        if response.status != 200:
-            raise RuntimeError(f"{host}:{port} answered {response.status}: {text[:300]!r}")
-        return (b"\n" + text).count(b"\ndata:")
+    except OSError as exc:
+        raise ProbeError(f"{route.label}: {exc}") from exc
     finally:
         connection.close()
+    if response.status != 200:
+        raise ProbeError(f"{route.label} answered {response.status}: {text[:300]!r}")
+    marker = b"\n" + route.marker.encode()
+    events = (b"\n" + text).count(marker)
+    if events < 3:
+        raise ProbeError(f"{route.label}: a stream of {events} events: {text[:300]!r}")
+    return events
 
 
-def expected_events(sim: Sim, daemon: Daemon, chunks: int) -> int:
-    """Warm both paths up and check that they deliver the same stream."""
-    body = chat_body(SERVED, stream_reply(chunks))
-    direct = count_events(sim.host, sim.port, body)
-    through = count_events(*daemon.api, body)
-    if direct != through:
-        raise RuntimeError(f"direct stream has {direct} events, through the daemon {through}")
-    return direct
+def expected_events(selected: Sequence[Route]) -> dict[str, int]:
+    """Warm every route up (twice) and count its events per stream. The OpenAI pass-through
+    must deliver what the simulator does."""
+    counts = {}
+    for route in selected:
+        count_events(route)
+        counts[route.key] = count_events(route)
+    if "openai" in counts and "direct" in counts and counts["openai"] != counts["direct"]:
+        raise ProbeError(
+            f"direct stream has {counts['direct']} events, through the daemon {counts['openai']}"
+        )
+    return counts
+
+
+Pids = Callable[[], dict[str, list[int]]]
+"""The processes whose CPU time is read, by key (``sim``, ``daemon``, ``litellm``, ``ccr``)."""
+
+
+def process_pids(sim: Sim, daemon: Daemon, competitors: Mapping[str, Competitor]) -> Pids:
+    def pids() -> dict[str, list[int]]:
+        found = {"sim": [sim.pid], "daemon": [daemon.pid]}
+        for key, competitor in competitors.items():
+            found[key] = competitor.pids()
+        return found
+
+    return pids
+
+
+def settle(sim: Sim, limit: float = 10.0) -> None:
+    """Wait until the simulator streams nothing (a proxy may go on reading a stream that its
+    client dropped at the end of a window), then a little more for the teardown."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        connection = http.client.HTTPConnection(sim.host, sim.port, timeout=5)
+        try:
+            connection.request("GET", "/sim/stats")
+            running = int(json.loads(connection.getresponse().read())["running"])
+        finally:
+            connection.close()
+        if running == 0:
+            break
+        time.sleep(0.05)
+    time.sleep(0.1)
 
 
 @dataclass
 class Throughput:
-    """One path at one concurrency, summed over its runs."""
+    """One route at one concurrency, summed over its runs."""
 
-    path: str
-    """``direct`` or ``daemon``."""
+    route: str
+    """The route's key (`bench.routes`)."""
+    label: str
     concurrency: int
+    events_per_stream: int
+    proxy: str | None = None
     duration: float = 0.0
     requests: int = 0
     events: int = 0
     errors: int = 0
     cpu_seconds: dict[str, float] = field(default_factory=dict)
-    """CPU time inside the measurement windows: sim, daemon, loadgen, and ``other`` (everything
-    else on the machine, from /proc/stat)."""
+    """CPU time inside the measurement windows: sim, daemon, litellm, ccr (those running),
+    loadgen, and ``other`` (everything else on the machine, from /proc/stat)."""
     command: str = ""
 
     @property
@@ -124,24 +191,40 @@ class Throughput:
     def events_per_second(self) -> float:
         return self.events / self.duration
 
-    def cpu_per_event_us(self, process: str) -> float:
-        """CPU microseconds ``process`` spent per event relayed."""
-        return self.cpu_seconds.get(process, 0.0) / max(self.events, 1) * 1e6
+    @property
+    def streams_per_second(self) -> float:
+        """Events per second in whole streams' worth: what compares across dialects."""
+        return self.events_per_second / self.events_per_stream
 
-    def cores(self, process: str) -> float:
-        """Average CPU cores ``process`` used while measured."""
-        return self.cpu_seconds.get(process, 0.0) / self.duration
+    def ratio(self, direct: Throughput) -> float:
+        """This route's throughput relative to ``direct``, stream for stream."""
+        if direct.events == 0:
+            return float("nan")
+        return self.streams_per_second / direct.streams_per_second
+
+    def cpu_per_event_us(self, process: str | None = None) -> float:
+        """CPU microseconds ``process`` (default: the route's proxy) spent per event that
+        reached the client."""
+        key = process or self.proxy
+        if key is None:
+            return float("nan")
+        return self.cpu_seconds.get(key, 0.0) / max(self.events, 1) * 1e6
+
+    def cores(self, process: str | None = None) -> float:
+        """Average CPU cores ``process`` (default: the route's proxy) used while measured."""
+        key = process or self.proxy
+        if key is None:
+            return float("nan")
+        return self.cpu_seconds.get(key, 0.0) / self.duration
 
 
 def throughput_spec(
-    sim: Sim, daemon: Daemon, path: str, concurrency: int, *, events: int, settings: Settings
+    route: Route, concurrency: int, *, events: int, settings: Settings
 ) -> dict[str, Any]:
-    """The load generator's spec for one run on ``path`` (``direct`` or ``daemon``)."""
+    """The load generator's spec for one run on ``route``."""
     return {
         "mode": "throughput",
-        **(_direct(sim) if path == "direct" else _through(daemon)),
-        "path": CHAT_PATH,
-        "body": chat_body(SERVED, stream_reply(settings.chunks)),
+        **route.spec(),
         "concurrency": concurrency,
         "warmup": settings.warmup,
         "duration": settings.duration / settings.rounds,
@@ -149,29 +232,26 @@ def throughput_spec(
     }
 
 
-def _throughput_run(
-    sim: Sim, daemon: Daemon, into: Throughput, *, events: int, settings: Settings
-) -> None:
+def _throughput_run(route: Route, into: Throughput, pids: Pids, *, settings: Settings) -> None:
     spec = throughput_spec(
-        sim, daemon, into.path, into.concurrency, events=events, settings=settings
+        route, into.concurrency, events=into.events_per_stream, settings=settings
     )
-    marks: dict[str, tuple[float, ...]] = {}
+    marks: dict[str, tuple[float, dict[str, float]]] = {}
+    watched: dict[str, list[int]] = {}
 
     def mark(name: str) -> None:
-        marks[name] = (
-            time.perf_counter(),
-            cpu_seconds(sim.pid),
-            cpu_seconds(daemon.pid),
-            busy_cpu_seconds(),
-        )
+        if not watched:
+            watched.update(pids())
+        used = {key: tree_cpu_seconds(group) for key, group in watched.items()}
+        marks[name] = (busy_cpu_seconds(), used)
 
     result = run_load(
         spec,
         hooks={"window_start": lambda _: mark("start"), "window_end": lambda _: mark("end")},
     )
-    (_, sim0, daemon0, busy0), (_, sim1, daemon1, busy1) = marks["start"], marks["end"]
-    loadgen = float(result["cpu_seconds"])
-    used = {"sim": sim1 - sim0, "daemon": daemon1 - daemon0, "loadgen": loadgen}
+    (busy0, start), (busy1, end) = marks["start"], marks["end"]
+    used = {key: end[key] - start[key] for key in start}
+    used["loadgen"] = float(result["cpu_seconds"])
     used["other"] = max(0.0, (busy1 - busy0) - sum(used.values()))
     into.duration += float(result["duration"])
     into.requests += int(result["requests"])
@@ -183,66 +263,87 @@ def _throughput_run(
 
 
 def throughput(
-    sim: Sim, daemon: Daemon, *, concurrency: int, events: int, settings: Settings
-) -> tuple[Throughput, Throughput]:
-    """Direct and through the daemon at one concurrency, in ``settings.rounds`` rounds of
-    alternating order (direct, daemon, daemon, direct, ...) so that drift in the machine's
-    other load falls on both alike."""
-    direct = Throughput("direct", concurrency)
-    through = Throughput("daemon", concurrency)
+    selected: Sequence[Route],
+    *,
+    concurrency: int,
+    events: Mapping[str, int],
+    settings: Settings,
+    pids: Pids,
+    sim: Sim,
+) -> dict[str, Throughput]:
+    """Every route at one concurrency, in ``settings.rounds`` rounds; each round takes the
+    routes in another order (rotated, and reversed every other round) so that drift in the
+    machine's other load falls on all of them alike."""
+    measured = {
+        route.key: Throughput(
+            route.key,
+            route.label,
+            concurrency,
+            events_per_stream=events[route.key],
+            proxy=route.proxy,
+        )
+        for route in selected
+    }
     for round_ in range(settings.rounds):
-        order = (direct, through) if round_ % 2 == 0 else (through, direct)
-        for measured in order:
-            _throughput_run(sim, daemon, measured, events=events, settings=settings)
-            time.sleep(0.3)  # streams dropped at the end of a window are torn down
-    return direct, through
+        shift = round_ // 2 % max(len(selected), 1)
+        order = list(selected[shift:]) + list(selected[:shift])
+        if round_ % 2:
+            order.reverse()
+        for route in order:
+            _throughput_run(route, measured[route.key], pids, settings=settings)
+            settle(sim)  # streams dropped at the end of a window are torn down
+    return measured
 
 
 @dataclass
 class AddedTtfb:
+    """Sequential rounds of one request per route; the first route is ``direct``."""
+
+    routes: list[str]
+    labels: dict[str, str]
     pairs: int
-    errors: int
-    direct_first_byte_ms: list[float]
-    daemon_first_byte_ms: list[float]
-    direct_first_event_ms: list[float]
-    daemon_first_event_ms: list[float]
+    errors: dict[str, int]
+    first_byte_ms: dict[str, list[float]]
+    first_event_ms: dict[str, list[float]]
     command: str
 
     @property
-    def added_first_byte_ms(self) -> list[float]:
-        pairs = zip(self.direct_first_byte_ms, self.daemon_first_byte_ms, strict=True)
-        return [through - direct for direct, through in pairs]
+    def total_errors(self) -> int:
+        return sum(self.errors.values())
 
-    @property
-    def added_first_event_ms(self) -> list[float]:
-        pairs = zip(self.direct_first_event_ms, self.daemon_first_event_ms, strict=True)
+    def added(self, route: str, *, event: bool = False) -> list[float]:
+        """Per round: ``route``'s time to first byte (or first event) minus direct's."""
+        values = self.first_event_ms if event else self.first_byte_ms
+        pairs = zip(values[self.routes[0]], values[route], strict=True)
         return [through - direct for direct, through in pairs]
 
     def summary(self, values: list[float]) -> tuple[float, float]:
         return median(values), percentile(values, 99)
 
 
-def added_ttfb(sim: Sim, daemon: Daemon, *, events: int, settings: Settings) -> AddedTtfb:
-    spec = {
-        "mode": "ttfb",
-        "targets": [_direct(sim), _through(daemon)],
-        "path": CHAT_PATH,
-        "body": chat_body(SERVED, stream_reply(settings.ttfb_chunks)),
-        "pairs": settings.ttfb_pairs,
-        "expect_events": events,
-    }
+def added_ttfb(
+    selected: Sequence[Route], *, events: Mapping[str, int], settings: Settings
+) -> AddedTtfb:
+    assert selected[0].key == "direct"
+    targets = []
+    for route in selected:
+        target = route.spec()
+        target["expect_events"] = events[route.key]
+        targets.append(target)
+    spec = {"mode": "ttfb", "targets": targets, "pairs": settings.ttfb_pairs}
     result = run_load(spec)
 
     def ms(values: list[float]) -> list[float]:
         return [value * 1000.0 for value in values]
 
+    keys = [route.key for route in selected]
     return AddedTtfb(
+        routes=keys,
+        labels={route.key: route.label for route in selected},
         pairs=settings.ttfb_pairs,
-        errors=int(result["errors"]),
-        direct_first_byte_ms=ms(result["first_byte"][0]),
-        daemon_first_byte_ms=ms(result["first_byte"][1]),
-        direct_first_event_ms=ms(result["first_event"][0]),
-        daemon_first_event_ms=ms(result["first_event"][1]),
+        errors=dict(zip(keys, result["errors_per_target"], strict=True)),
+        first_byte_ms={k: ms(v) for k, v in zip(keys, result["first_byte"], strict=True)},
+        first_event_ms={k: ms(v) for k, v in zip(keys, result["first_event"], strict=True)},
         command=shown_command(spec),
     )
 
@@ -275,15 +376,12 @@ def idle_rss(daemon: Daemon) -> float:
 
 def rss_with_open_streams(daemon: Daemon, memory: Memory, *, settings: Settings) -> None:
     """Hold ``settings.hold_streams`` slow streams open through the daemon and sample its RSS."""
-    # Long enough never to end by itself while sampling; dropped when sampling is done.
-    reply = stream_reply(100_000, tokens_per_second=settings.hold_tokens_per_second)
-    spec = {
-        "mode": "hold",
-        **_through(daemon),
-        "path": CHAT_PATH,
-        "body": chat_body(SERVED, reply),
-        "concurrency": settings.hold_streams,
-    }
+    # Long enough never to end by itself while sampling (1,000 s), dropped when sampling is
+    # done; not longer: the simulator prepares every chunk of an answer before the first.
+    reply = stream_reply(20_000, tokens_per_second=settings.hold_tokens_per_second)
+    host, port = daemon.api
+    route = routes.daemon_openai(host, port, SERVED, reply)
+    spec = {"mode": "hold", **route.spec(), "concurrency": settings.hold_streams}
     samples: list[float] = []
 
     def on_open(load: LoadProcess) -> None:
