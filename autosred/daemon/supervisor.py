@@ -146,6 +146,7 @@ class Supervisor:
             settings=settings.api,
             log=self._log.getChild("proxy"),
             signer=ThinkingSigner(key),
+            reasoning_key=key,  # the Responses surface derives its own key from it
             ping_interval=settings.scaler.keepalive_interval,
         )
         # handler_cancellation: a client that hangs up cancels its handler, which closes the

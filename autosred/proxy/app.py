@@ -35,6 +35,8 @@ from autosred.proxy.context import (
 from autosred.proxy.modelinfo import ModelInfo
 from autosred.proxy.openai import passthrough
 from autosred.proxy.openai.errors import error_response as openai_error
+from autosred.proxy.responses import handler as responses
+from autosred.proxy.responses.reasoning import ReasoningSealer
 from autosred.proxy.upstream import make_session
 from autosred.scaler import ModelGate
 
@@ -53,11 +55,14 @@ def make_api_app(
     settings: ApiSettings,
     log: logging.Logger,
     signer: ThinkingSigner | None = None,
+    reasoning_key: bytes | None = None,
     ping_interval: float = 10.0,
 ) -> web.Application:
     """``signer``: the daemon's persistent thinking-signature key (default: a key that lives
-    as long as the app). ``ping_interval``: seconds between Anthropic ``ping`` events while a
-    stream waits for its first token."""
+    as long as the app). ``reasoning_key``: the daemon's persistent secret the Responses
+    surface derives its ``encrypted_content`` key from (default: one for this app only).
+    ``ping_interval``: seconds between Anthropic ``ping`` events (and Responses keep-alive
+    events) while a stream waits for its first token."""
     ctx = ProxyContext(
         gate=gate, metrics=metrics, settings=settings, log=log, model_info=ModelInfo(log=log)
     )
@@ -78,6 +83,11 @@ def make_api_app(
         app,
         signer=signer or ThinkingSigner(secrets.token_bytes(32)),
         ping_interval=ping_interval,
+    )
+    responses.add_routes(
+        app,
+        sealer=ReasoningSealer(reasoning_key or secrets.token_bytes(32)),
+        keepalive_interval=ping_interval,
     )
     return app
 

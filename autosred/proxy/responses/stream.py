@@ -1,0 +1,726 @@
+"""vLLM ``chat.completion.chunk`` stream -> OpenAI Responses SSE events (sans-IO).
+
+The lifecycle (doc 7.3, cases 67, 68, 74-76, 80, 81)::
+
+    response.created response.in_progress
+    ( output_item.added  <item events>  output_item.done )*
+    response.completed | response.incomplete | response.failed
+
+with ``sequence_number`` 0, 1, 2 … and no ``[DONE]``. Output items, one open at a time, in
+the order the model produced them, each with its own ``output_index``:
+
+* reasoning (``delta.reasoning``/``reasoning_content``): ``reasoning_summary_part.added``,
+  ``reasoning_summary_text.delta``*, ``.done``, ``reasoning_summary_part.done``; the done
+  item carries ``encrypted_content`` (reasoning.py) when the client asked for it;
+* message: ``content_part.added``, ``output_text.delta``*, ``output_text.done``,
+  ``content_part.done``; nothing is opened for whitespace-only text (the "\\n\\n" models print
+  before a tool call), so there is never an empty message;
+* function call: ``function_call_arguments.delta``* (first-chunk arguments included) and
+  ``.done``; ``output_item.done`` carries the complete arguments, which is what Codex runs;
+  a call that starts while another's arguments are still incomplete JSON is buffered and
+  emitted whole later, so interleaved fragments are never lost;
+* custom tool call (a tool that went up as a function with one string parameter): emitted
+  when complete, ``custom_tool_call_input.delta``/``.done`` with the unwrapped string.
+
+The items streamed are the very dicts ``response.completed`` lists (same ids, same text).
+``finish_reason: "length"`` ends in ``response.incomplete`` (``max_output_tokens``); an
+upstream failure after the start is ``response.failed`` with an ``error.code`` Codex knows.
+
+``feed`` is the hot path: per text chunk a few dict lookups and one templated frame.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from autosred.proxy.responses.errors import ResponsesError, map_upstream_error
+from autosred.proxy.responses.events import DeltaTemplate, Event, event, lifecycle, new_id
+from autosred.proxy.responses.reasoning import ReasoningSealer
+from autosred.proxy.responses.request import CUSTOM_PARAMETER, ResponsesRequest, ToolTarget
+from autosred.proxy.upstream import UpstreamError
+
+_NONE, _MESSAGE, _REASONING, _CALL = 0, 1, 2, 3
+_INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def unwrap_custom_input(arguments: str) -> str:
+    """The raw input of a custom tool from the function arguments the model wrote.
+
+    ``{"input": "…"}`` gives its string; a model that ignored the JSON wrapper and wrote the
+    raw input itself (not a JSON object) gets it back verbatim.
+    """
+    try:
+        value = json.loads(arguments)
+    except (ValueError, RecursionError):
+        return arguments
+    if isinstance(value, dict):
+        raw = value.get(CUSTOM_PARAMETER)
+        if isinstance(raw, str):
+            return raw
+        strings = [item for item in value.values() if isinstance(item, str)]
+        if len(strings) == 1:
+            return strings[0]
+        return arguments
+    if isinstance(value, str):
+        return value
+    return arguments
+
+
+class _Call:
+    """One upstream tool call (by its delta ``index``)."""
+
+    __slots__ = (
+        "args",
+        "call_id",
+        "closed",
+        "delta",
+        "item",
+        "item_id",
+        "name",
+        "output_index",
+        "parsed_upto",
+        "target",
+    )
+
+    def __init__(self, call_id: str, name: str) -> None:
+        self.call_id = call_id
+        self.name = name  # upstream function name
+        self.target: ToolTarget | None = None
+        self.args: list[str] = []
+        self.item_id = ""
+        self.output_index = -1  # assigned when the item is added
+        self.item: dict[str, Any] | None = None
+        self.delta: DeltaTemplate | None = None
+        self.closed = False
+        self.parsed_upto = -1  # len(args) when the arguments last failed to parse
+
+    def complete(self) -> bool:
+        """Whether the arguments so far are a whole JSON value (no fragment can follow)."""
+        if self.parsed_upto == len(self.args):
+            return False
+        try:
+            json.loads("".join(self.args))
+        except (ValueError, RecursionError):
+            self.parsed_upto = len(self.args)
+            return False
+        return True
+
+
+class ResponsesStreamTranslator:
+    """Turns vLLM stream chunks into Responses events for one response."""
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        sealer: ReasoningSealer,
+        echo: dict[str, Any] | None = None,
+        tools: dict[str, ToolTarget] | None = None,
+        include_encrypted: bool = False,
+        single_tool_call: bool = False,
+        response_id: str | None = None,
+        created_at: int | None = None,
+    ) -> None:
+        self.response_id = response_id or new_id("resp")
+        self.model = model
+        self.created_at = created_at if created_at is not None else int(time.time())
+        self._echo = echo or {}
+        self._sealer = sealer
+        self._targets = tools or {}
+        self._include_encrypted = include_encrypted
+        self._single = single_tool_call
+        self.anomalies: list[str] = []
+        """Oddities worth a log line (dropped fragments, ignored parallel calls)."""
+        self.started = False
+        self.finished = False
+        self.status = "in_progress"
+        self.error: ResponsesError | None = None
+        """Why the response failed (``status == "failed"``)."""
+        self.items: list[dict[str, Any]] = []
+        """Output items as stored for ``previous_response_id`` (with encrypted_content)."""
+        self.output: list[dict[str, Any]] = []
+        """Output items as the client sees them, in output_index order."""
+        self.usage: dict[str, Any] | None = None
+        self._seq = 0
+        self._next_index = 0
+        self._open = _NONE
+        self._held_text = ""
+        self._held_reasoning = ""
+        self._message_id = ""
+        self._message_index = -1
+        self._text: list[str] = []
+        self._text_delta: DeltaTemplate | None = None
+        self._reasoning_id = ""
+        self._reasoning_index = -1
+        self._reasoning: list[str] = []
+        self._reasoning_delta: DeltaTemplate | None = None
+        self._calls: dict[int, _Call] = {}
+        self._open_call: _Call | None = None
+        self._ignored: set[int] = set()
+        self._finish: object = None
+        self._prompt = 0
+        self._cached = 0
+        self._completion = -1  # -1: no usage seen; _deltas is the estimate
+        self._reasoning_tokens = -1
+        self._deltas = 0
+        self._reasoning_deltas = 0
+
+    @classmethod
+    def for_request(
+        cls,
+        request: ResponsesRequest,
+        *,
+        sealer: ReasoningSealer,
+        response_id: str | None = None,
+    ) -> ResponsesStreamTranslator:
+        return cls(
+            model=request.client_model,
+            sealer=sealer,
+            echo=request.echo,
+            tools=request.tools,
+            include_encrypted=request.include_encrypted,
+            single_tool_call=request.single_tool_call,
+            response_id=response_id,
+        )
+
+    # ---------------------------------------------------------------------------- the object
+
+    def response(self) -> dict[str, Any]:
+        """The response object as it stands (the ``response`` of lifecycle events)."""
+        echo = self._echo
+        return {
+            "id": self.response_id,
+            "object": "response",
+            "created_at": self.created_at,
+            "status": self.status,
+            "background": False,
+            "error": self.error.failure() if self.error is not None else None,
+            "incomplete_details": (
+                {"reason": _INCOMPLETE_REASONS.get(str(self._finish), "max_output_tokens")}
+                if self.status == "incomplete"
+                else None
+            ),
+            "instructions": echo.get("instructions"),
+            "max_output_tokens": echo.get("max_output_tokens"),
+            "model": self.model,
+            "output": list(self.output),
+            "parallel_tool_calls": echo.get("parallel_tool_calls", True),
+            "previous_response_id": echo.get("previous_response_id"),
+            "reasoning": echo.get("reasoning", {"effort": None, "summary": None}),
+            "store": echo.get("store", True),
+            "temperature": echo.get("temperature", 1.0),
+            "text": echo.get("text", {"format": {"type": "text"}}),
+            "tool_choice": echo.get("tool_choice", "auto"),
+            "tools": echo.get("tools", []),
+            "top_p": echo.get("top_p", 1.0),
+            "truncation": echo.get("truncation", "disabled"),
+            "usage": self.usage,
+            "user": echo.get("user"),
+            "metadata": echo.get("metadata", {}),
+        }
+
+    # ---------------------------------------------------------------------------- start
+
+    def _next_seq(self) -> int:
+        seq = self._seq
+        self._seq = seq + 1
+        return seq
+
+    def start(self) -> list[Event]:
+        """``response.created`` and ``response.in_progress``, once."""
+        if self.started:
+            return []
+        self.started = True
+        seq = self._seq
+        self._seq = seq + 2
+        return lifecycle(("response.created", "response.in_progress"), seq, self.response())
+
+    def keepalive(self) -> list[Event]:
+        """While waiting for the model (long prefill): the start, then ``in_progress`` again,
+        so a client's idle timeout sees events (comments are invisible to SSE parsers)."""
+        if self.finished:
+            return []
+        if not self.started:
+            return self.start()
+        return [event("response.in_progress", self._next_seq(), response=self.response())]
+
+    @property
+    def finishing(self) -> bool:
+        """Whether ``finish_reason`` arrived: the output is complete, only usage may follow."""
+        return self._finish is not None
+
+    # ---------------------------------------------------------------------------- feed
+
+    def feed(self, chunk: dict[str, Any]) -> list[Event]:
+        """Events for one parsed upstream chunk (``data: {…}`` of vLLM's SSE)."""
+        if self.finished:
+            return []
+        events: list[Event] = [] if self.started else self.start()
+        try:  # free unless raised; a malformed chunk ends the stream with response.failed
+            self._feed(chunk, events)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
+            events.extend(self._fail(UpstreamError("protocol", detail=f"bad chunk ({exc})")))
+        return events
+
+    def _feed(self, chunk: dict[str, Any], events: list[Event]) -> None:
+        usage = chunk.get("usage")
+        if usage:
+            self._take_usage(usage)
+        choices = chunk.get("choices")
+        if choices:
+            choice = choices[0]
+            delta = choice.get("delta")
+            if delta:
+                # vLLM renamed reasoning_content to reasoning (PR#27752); read both.
+                reasoning = delta.get("reasoning") or delta.get("reasoning_content")
+                if reasoning:
+                    if not isinstance(reasoning, str):
+                        raise TypeError("delta.reasoning is not a string")
+                    self._deltas += 1
+                    self._reasoning_deltas += 1
+                    self._on_reasoning(reasoning, events)
+                content = delta.get("content")
+                if content:
+                    if not isinstance(content, str):
+                        raise TypeError("delta.content is not a string")
+                    self._deltas += 1
+                    self._on_text(content, events)
+                calls = delta.get("tool_calls")
+                if calls:
+                    self._deltas += 1
+                    self._on_tool_calls(calls, events)
+            finish = choice.get("finish_reason")
+            if finish:
+                if finish in ("abort", "error"):
+                    events.extend(self._fail(UpstreamError("aborted", detail=str(finish))))
+                    return
+                self._finish = finish
+                self._close_all(events)
+        elif "error" in chunk:
+            # vLLM reports failures mid-stream as a chunk ``{"error": {…}}``.
+            events.extend(self._fail(UpstreamError("http", body=chunk)))
+        elif self._finish is not None and usage:
+            self._end(events)  # the usage-only chunk that follows finish_reason
+
+    def _take_usage(self, usage: dict[str, Any]) -> None:
+        prompt = usage.get("prompt_tokens")
+        if isinstance(prompt, int):
+            self._prompt = prompt
+            details = usage.get("prompt_tokens_details")
+            self._cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        completion = usage.get("completion_tokens")
+        if isinstance(completion, int):
+            self._completion = completion
+            details = usage.get("completion_tokens_details")
+            if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+                self._reasoning_tokens = details["reasoning_tokens"]
+
+    # ---------------------------------------------------------------------------- items
+
+    def _add_item(self, item: dict[str, Any], events: list[Event]) -> int:
+        index = self._next_index
+        self._next_index = index + 1
+        events.append(
+            event("response.output_item.added", self._next_seq(), output_index=index, item=item)
+        )
+        return index
+
+    def _done_item(
+        self, index: int, item: dict[str, Any], events: list[Event], stored: dict[str, Any] | None
+    ) -> None:
+        self.output.append(item)
+        self.items.append(stored if stored is not None else item)
+        events.append(
+            event("response.output_item.done", self._next_seq(), output_index=index, item=item)
+        )
+
+    def _close_open(self, events: list[Event], *, cut: bool = False) -> None:
+        """Close the open item; ``cut``: the output ended at max_output_tokens inside it."""
+        kind = self._open
+        if kind == _NONE:
+            return
+        self._open = _NONE
+        if kind == _MESSAGE:
+            self._close_message(events, cut)
+        elif kind == _REASONING:
+            self._close_reasoning(events, cut)
+        else:
+            call = self._open_call
+            self._open_call = None
+            if call is not None:
+                self._close_call(call, events, cut)
+
+    # -- message
+
+    def _on_text(self, text: str, events: list[Event]) -> None:
+        if self._open == _MESSAGE:
+            self._text.append(text)
+            assert self._text_delta is not None
+            events.append(self._text_delta(self._next_seq(), text))
+            return
+        if text.isspace():
+            self._held_text += text
+            return
+        text = self._held_text + text
+        self._held_text = ""
+        self._close_open(events)
+        item_id = self._message_id = new_id("msg")
+        index = self._message_index = self._add_item(
+            {
+                "id": item_id,
+                "type": "message",
+                "status": "in_progress",
+                "content": [],
+                "role": "assistant",
+            },
+            events,
+        )
+        events.append(
+            event(
+                "response.content_part.added",
+                self._next_seq(),
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                part={"type": "output_text", "annotations": [], "logprobs": [], "text": ""},
+            )
+        )
+        self._open = _MESSAGE
+        self._text = [text]
+        delta = self._text_delta = DeltaTemplate(
+            "response.output_text.delta",
+            "delta",
+            item_id=item_id,
+            output_index=index,
+            content_index=0,
+        )
+        events.append(delta(self._next_seq(), text))
+
+    def _close_message(self, events: list[Event], cut: bool) -> None:
+        text = "".join(self._text)
+        self._text = []
+        item_id = self._message_id
+        index = self._message_index
+        part = {"type": "output_text", "annotations": [], "logprobs": [], "text": text}
+        events.append(
+            event(
+                "response.output_text.done",
+                self._next_seq(),
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                text=text,
+                logprobs=[],
+            )
+        )
+        events.append(
+            event(
+                "response.content_part.done",
+                self._next_seq(),
+                item_id=item_id,
+                output_index=index,
+                content_index=0,
+                part=part,
+            )
+        )
+        item = {
+            "id": item_id,
+            "type": "message",
+            "status": "incomplete" if cut else "completed",
+            "content": [part],
+            "role": "assistant",
+        }
+        self._done_item(index, item, events, None)
+
+    # -- reasoning
+
+    def _on_reasoning(self, text: str, events: list[Event]) -> None:
+        if self._open == _REASONING:
+            self._reasoning.append(text)
+            assert self._reasoning_delta is not None
+            events.append(self._reasoning_delta(self._next_seq(), text))
+            return
+        if text.isspace():
+            self._held_reasoning += text
+            return
+        text = self._held_reasoning + text
+        self._held_reasoning = ""
+        self._held_text = ""  # whitespace between text and resumed reasoning
+        self._close_open(events)
+        item_id = self._reasoning_id = new_id("rs")
+        index = self._reasoning_index = self._add_item(
+            {"id": item_id, "type": "reasoning", "summary": []}, events
+        )
+        events.append(
+            event(
+                "response.reasoning_summary_part.added",
+                self._next_seq(),
+                item_id=item_id,
+                output_index=index,
+                summary_index=0,
+                part={"type": "summary_text", "text": ""},
+            )
+        )
+        self._open = _REASONING
+        self._reasoning = [text]
+        delta = self._reasoning_delta = DeltaTemplate(
+            "response.reasoning_summary_text.delta",
+            "delta",
+            item_id=item_id,
+            output_index=index,
+            summary_index=0,
+        )
+        events.append(delta(self._next_seq(), text))
+
+    def _close_reasoning(self, events: list[Event], cut: bool) -> None:
+        text = "".join(self._reasoning)
+        self._reasoning = []
+        item_id = self._reasoning_id
+        index = self._reasoning_index
+        part = {"type": "summary_text", "text": text}
+        events.append(
+            event(
+                "response.reasoning_summary_text.done",
+                self._next_seq(),
+                item_id=item_id,
+                output_index=index,
+                summary_index=0,
+                text=text,
+            )
+        )
+        events.append(
+            event(
+                "response.reasoning_summary_part.done",
+                self._next_seq(),
+                item_id=item_id,
+                output_index=index,
+                summary_index=0,
+                part=part,
+            )
+        )
+        stored = {
+            "id": item_id,
+            "type": "reasoning",
+            "summary": [part],
+            "encrypted_content": self._sealer.seal(text),
+        }
+        if cut:
+            stored["status"] = "incomplete"
+        if self._include_encrypted:
+            item = stored
+        else:
+            item = {key: value for key, value in stored.items() if key != "encrypted_content"}
+        self._done_item(index, item, events, stored)
+
+    # -- tool calls
+
+    def _on_tool_calls(self, calls: list[Any], events: list[Event]) -> None:
+        for call in calls:
+            if not isinstance(call, dict):
+                continue
+            index = call.get("index", 0)
+            if not isinstance(index, int):
+                index = 0
+            if index in self._ignored:
+                continue
+            function = call.get("function") or {}
+            tool = self._calls.get(index)
+            if tool is None:
+                if self._single and self._calls:
+                    self._ignored.add(index)
+                    self.anomalies.append(
+                        f"tool call #{index} dropped: parallel_tool_calls is false"
+                    )
+                    continue
+                call_id = call.get("id")
+                if not isinstance(call_id, str) or not call_id:
+                    call_id = f"call_{self.response_id.removeprefix('resp_')}_{index}"
+                name = function.get("name")
+                tool = _Call(call_id, name if isinstance(name, str) else "")
+                self._calls[index] = tool
+                self._held_text = ""  # no whitespace-only message beside a tool call
+            elif not tool.name:
+                name = function.get("name")
+                if isinstance(name, str):
+                    tool.name = name
+            arguments = function.get("arguments")
+            if isinstance(arguments, str) and arguments:
+                if tool.closed:
+                    self.anomalies.append(
+                        f"tool call {tool.call_id}: fragment after its item closed was dropped"
+                    )
+                    continue
+                tool.args.append(arguments)
+                if tool is self._open_call:
+                    if tool.delta is not None:
+                        events.append(tool.delta(self._next_seq(), arguments))
+                    continue
+            if tool.output_index < 0:
+                self._try_open(tool, events)
+
+    def _try_open(self, tool: _Call, events: list[Event]) -> None:
+        """Open ``tool``'s item now unless another call's arguments are still incomplete."""
+        if not tool.name:
+            return  # an item needs its name; wait for it
+        current = self._open_call
+        if current is not None and not current.complete():
+            return  # buffered; emitted whole when the output ends
+        self._open_item(tool, events)
+
+    def _open_item(self, tool: _Call, events: list[Event]) -> None:
+        self._close_open(events)
+        target = tool.target = self._targets.get(tool.name)
+        if target is not None and target.kind == "custom":
+            tool.item_id = new_id("ctc")
+            item: dict[str, Any] = {
+                "id": tool.item_id,
+                "type": "custom_tool_call",
+                "status": "in_progress",
+                "call_id": tool.call_id,
+                "name": target.name,
+                "input": "",
+            }
+        else:
+            tool.item_id = new_id("fc")
+            item = {
+                "id": tool.item_id,
+                "type": "function_call",
+                "status": "in_progress",
+                "arguments": "",
+                "call_id": tool.call_id,
+                "name": target.name if target is not None else tool.name,
+            }
+            if target is not None and target.namespace:
+                item["namespace"] = target.namespace
+        tool.item = item
+        tool.output_index = self._add_item(item, events)
+        if item["type"] == "function_call":
+            tool.delta = DeltaTemplate(
+                "response.function_call_arguments.delta",
+                "delta",
+                item_id=tool.item_id,
+                output_index=tool.output_index,
+            )
+        self._open = _CALL
+        self._open_call = tool
+        if tool.args and tool.delta is not None:
+            # First-chunk arguments (and buffered ones) are sent, never dropped.
+            events.append(tool.delta(self._next_seq(), "".join(tool.args)))
+
+    def _close_call(self, tool: _Call, events: list[Event], cut: bool) -> None:
+        tool.closed = True
+        assert tool.item is not None
+        arguments = "".join(tool.args)
+        item = dict(tool.item)
+        item["status"] = "incomplete" if cut else "completed"
+        index = tool.output_index
+        if item["type"] == "custom_tool_call":
+            raw = unwrap_custom_input(arguments)
+            item["input"] = raw
+            events.append(
+                event(
+                    "response.custom_tool_call_input.delta",
+                    self._next_seq(),
+                    item_id=tool.item_id,
+                    output_index=index,
+                    delta=raw,
+                )
+            )
+            events.append(
+                event(
+                    "response.custom_tool_call_input.done",
+                    self._next_seq(),
+                    item_id=tool.item_id,
+                    output_index=index,
+                    input=raw,
+                )
+            )
+        else:
+            item["arguments"] = arguments
+            events.append(
+                event(
+                    "response.function_call_arguments.done",
+                    self._next_seq(),
+                    item_id=tool.item_id,
+                    output_index=index,
+                    arguments=arguments,
+                )
+            )
+        self._done_item(index, item, events, None)
+
+    def _close_all(self, events: list[Event]) -> None:
+        self._close_open(events, cut=self._finish == "length")
+        for _, tool in sorted(self._calls.items()):
+            if tool.output_index < 0:
+                if not tool.name:
+                    self.anomalies.append(f"tool call {tool.call_id} dropped: it never had a name")
+                    continue
+                self._open_item(tool, events)
+                self._close_open(events, cut=self._finish == "length")
+        self._held_text = ""
+        self._held_reasoning = ""
+
+    # ---------------------------------------------------------------------------- end
+
+    def _usage(self) -> dict[str, Any]:
+        output = self._completion if self._completion >= 0 else self._deltas
+        reasoning = (
+            self._reasoning_tokens if self._reasoning_tokens >= 0 else self._reasoning_deltas
+        )
+        return {
+            "input_tokens": self._prompt,
+            "input_tokens_details": {"cached_tokens": min(self._cached, self._prompt)},
+            "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": min(reasoning, output)},
+            "total_tokens": self._prompt + output,
+        }
+
+    def _end(self, events: list[Event]) -> None:
+        self._close_all(events)  # output after finish_reason (never from vLLM) still closes
+        self.usage = self._usage()
+        finish = self._finish
+        if finish in _INCOMPLETE_REASONS:
+            self.status = "incomplete"
+            kind = "response.incomplete"
+        else:
+            self.status = "completed"
+            kind = "response.completed"
+        events.append(event(kind, self._next_seq(), response=self.response()))
+        self.finished = True
+
+    def _fail(self, error: UpstreamError | ResponsesError) -> list[Event]:
+        events = self.start()
+        self.finished = True
+        self.status = "failed"
+        if isinstance(error, UpstreamError):
+            error = map_upstream_error(error)
+        self.error = error
+        events.append(event("response.failed", self._next_seq(), response=self.response()))
+        return events
+
+    def complete_empty(self) -> list[Event]:
+        """The whole lifecycle of a response with no output (Codex's empty-input probe, case
+        82), answered without the model."""
+        if self.finished:
+            return []
+        events = self.start()
+        self._finish = "stop"
+        self._end(events)
+        return events
+
+    def close(self, error: UpstreamError | ResponsesError | None = None) -> list[Event]:
+        """Events that end the stream: the final event after a finish (usage chunk missing),
+        ``response.failed`` for ``error`` or for a stream that ended without finish_reason."""
+        if self.finished:
+            return []
+        if error is None and self._finish is not None:
+            events = self.start()
+            self._end(events)
+            return events
+        return self._fail(error if error is not None else UpstreamError("closed"))
