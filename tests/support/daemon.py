@@ -57,7 +57,13 @@ def base_config(tmp_path: Path, recipes: list[dict[str, Any]], **sections: Any) 
         "admin": {"socket": str(tmp_path / "admin.sock"), "group": None},
         "state_dir": str(tmp_path / "state"),
         "engine": {"kind": "process", "stop_timeout": 5, "health_interval": 0.05},
-        "scaler": {"keepalive_after": 0.3, "keepalive_interval": 0.3, "idle_check_interval": 0.1},
+        # min_residency 0: tests with several recipes switch at once unless they test residency.
+        "scaler": {
+            "keepalive_after": 0.3,
+            "keepalive_interval": 0.3,
+            "idle_check_interval": 0.1,
+            "min_residency": 0,
+        },
         "shutdown": {"grace": 10},
         "log": {"level": "debug", "format": "json"},
         "recipes": recipes,
