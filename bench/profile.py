@@ -2,10 +2,11 @@
 
     .venv/bin/pip install py-spy
     python -m bench.profile [--route openai|anthropic|responses] [--concurrency 64]
-                            [--seconds 15] [--output /tmp/daemon]
+                            [--chunks 200] [--seconds 15] [--output /tmp/daemon]
 
 Starts a simulator and a daemon as `bench.run` does, drives ``--concurrency`` closed-loop
-200-chunk streams through the daemon on ``--route`` (`bench.routes`: the OpenAI pass-through,
+``--chunks``-chunk streams through the daemon on ``--route`` (`bench.routes`: the OpenAI
+pass-through,
 /v1/messages with Claude Code's request, /v1/responses with Codex's), and records the daemon
 with ``py-spy record`` (native
 frames off, idle frames off, ``--nonblocking`` so that sampling does not pause it). Writes the
@@ -95,11 +96,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--route", choices=["openai", "anthropic", "responses"], default="openai")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--chunks", type=int, default=200, help="text chunks per stream (few: per-request work)"
+    )
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--daemon-loop", choices=["asyncio", "uvloop"], default="asyncio")
     parser.add_argument("--output", type=Path, default=Path("/tmp/autosred-daemon-profile.txt"))
     args = parser.parse_args(argv)
-    settings = scenarios.Settings(warmup=1.0, duration=args.seconds + 4.0, rounds=1)
+    settings = scenarios.Settings(
+        warmup=1.0, duration=args.seconds + 4.0, rounds=1, chunks=args.chunks
+    )
     with tempfile.TemporaryDirectory(prefix="autosred-profile-") as tmp:
         workdir = Path(tmp)
         with (

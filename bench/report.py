@@ -138,7 +138,8 @@ def _throughput_section(results: Results) -> list[str]:
         f"Closed loop: N clients, each on a kept-alive connection, request a stream of {s.chunks} "
         f"text chunks ({events} `data:` events with the role chunk and "
         f"`[DONE]`) again and again. {s.duration:g} s measured per route and concurrency, in "
-        f"{s.rounds} runs in turn with the other routes (after {s.warmup:g} s of warm-up each). "
+        f"{s.rounds} runs in turn with the other routes (each window opens {s.warmup:g} s after "
+        "every client has had its first event). "
         "chunks/s counts `data:` events received in the window. CPU: average cores used during "
         "the window (`other`: the rest of the machine, from /proc/stat).",
         "",
@@ -232,6 +233,10 @@ def _surface_rows(results: Results, keys: list[str]) -> list[list[str]]:
                     ratio,
                     cpu,
                     " / ".join(
+                        "-" if p is None else f"{measured.cpu_per_stream_ms(p):.2f}"
+                        for p in ("sim", proxy, "loadgen")
+                    ),
+                    " / ".join(
                         "-" if p is None else f"{measured.cores(p):.2f}"
                         for p in ("sim", proxy, "loadgen", "other")
                     ),
@@ -249,6 +254,7 @@ SURFACE_HEADER = [
     "events/s",
     "vs direct, stream for stream",
     "proxy CPU per event (µs)",
+    "CPU per stream, ms: sim / proxy / loadgen",
     "CPU cores: sim / proxy / loadgen / other",
     "errors",
 ]
@@ -272,9 +278,10 @@ def _event_definition(results: Results) -> str:
         "any child processes) inside the measurement windows, over the events the clients "
         "received. Closed loop, each client on its own kept-alive connection; "
         f"{s.duration:g} s measured per route and concurrency in {s.rounds} runs, taken in "
-        "turn with every other route (rotated and reversed from run to run) after "
-        f"{s.warmup:g} s of warm-up each; `streams/s` counts streams completed inside the "
-        "window."
+        "turn with every other route (the order reversed from run to run); each window opens "
+        f"{s.warmup:g} s after every client has had its first event (a slow proxy sets its "
+        "first requests up first); `streams/s` counts streams completed inside the window, "
+        "`CPU per stream` is CPU time per stream's worth of events."
     )
 
 

@@ -35,7 +35,8 @@ class Settings:
     """Seconds of load before each measurement window opens."""
     duration: float = 6.0
     """Measured seconds per route and concurrency, split over `rounds` runs."""
-    rounds: int = 4
+    rounds: int = 2
+    """Runs per route and concurrency: forward order, then reversed (A B C, C B A)."""
     ttfb_pairs: int = 200
     ttfb_chunks: int = 16
     hold_streams: int = 64
@@ -210,6 +211,13 @@ class Throughput:
             return float("nan")
         return self.cpu_seconds.get(key, 0.0) / max(self.events, 1) * 1e6
 
+    def cpu_per_stream_ms(self, process: str) -> float:
+        """CPU milliseconds ``process`` spent per stream's worth of events."""
+        streams = self.events / self.events_per_stream
+        if streams == 0:
+            return float("nan")
+        return self.cpu_seconds.get(process, 0.0) / streams * 1e3
+
     def cores(self, process: str | None = None) -> float:
         """Average CPU cores ``process`` (default: the route's proxy) used while measured."""
         key = process or self.proxy
@@ -272,8 +280,8 @@ def throughput(
     sim: Sim,
 ) -> dict[str, Throughput]:
     """Every route at one concurrency, in ``settings.rounds`` rounds; each round takes the
-    routes in another order (rotated, and reversed every other round) so that drift in the
-    machine's other load falls on all of them alike."""
+    routes in another order (reversed every other round, rotated every two) so that drift in
+    the machine's other load falls on all of them alike."""
     measured = {
         route.key: Throughput(
             route.key,
