@@ -70,6 +70,8 @@ from autosred.recipes.render import (
 JSON = dict[str, Any]
 
 EVENT_SELECTOR = "involvedObject.kind=Pod"
+EVENT_GRACE = 1.0
+"""Seconds a failure known only from an event waits for the pod status to show it too."""
 
 
 @dataclass
@@ -79,7 +81,10 @@ class _Wake:
     pods: dict[str, JSON] = field(default_factory=dict)
     events: list[JSON] = field(default_factory=list)
     synced: set[str] = field(default_factory=set)
+    reported: set[str] = field(default_factory=set)
     container_started: bool = False
+    event_failure_at: float | None = None
+    """When an event first reported a failure the pod's status did not show yet."""
     health: Health | None = None
     health_url: URL | None = None
 
@@ -281,11 +286,14 @@ class KubernetesEngine:
         started = loop.time()
         while True:
             pod = wake.pod()
-            polling = pod is not None and podstatus.is_running(pod)
+            timeout = None
+            if pod is not None and podstatus.is_running(pod):
+                timeout = self._settings.health_interval
+            if wake.event_failure_at is not None:
+                remaining = max(0.0, wake.event_failure_at + EVENT_GRACE - loop.time())
+                timeout = remaining if timeout is None else min(timeout, remaining)
             try:
-                item = await asyncio.wait_for(
-                    queue.get(), timeout=self._settings.health_interval if polling else None
-                )
+                item = await asyncio.wait_for(queue.get(), timeout=timeout)
             except TimeoutError:
                 item = None
             if isinstance(item, BaseException):
@@ -317,7 +325,14 @@ class KubernetesEngine:
             pod = wake.pod()
             if pod is None:
                 continue
-            why = podstatus.failure(pod, wake.events)
+            why = podstatus.failure(pod)
+            if why is None and podstatus.failure(pod, wake.events) is not None:
+                # An event said it first; the pod's status (exit code, message) follows within
+                # moments and says it better: wait for it, briefly.
+                if wake.event_failure_at is None:
+                    wake.event_failure_at = loop.time()
+                elif loop.time() >= wake.event_failure_at + EVENT_GRACE:
+                    why = podstatus.failure(pod, wake.events)
             if why is not None:
                 self._log.warning(
                     "engine.pod_failed",
@@ -331,6 +346,11 @@ class KubernetesEngine:
                 )
                 raise WakeFailed(why)
             step = podstatus.progress(pod, wake.events)
+            # Two watches and bursts of changes: a phase may have passed between two looks.
+            # Report it anyway, in order, so every wake tells the same story.
+            for skipped in self._skipped(step, pod, wake):
+                last = skipped
+                yield skipped
             if step.phase == "container started":
                 if not wake.container_started:
                     wake.container_started = True
@@ -356,6 +376,22 @@ class KubernetesEngine:
             if step != last:
                 last = step
                 yield step
+
+    def _skipped(self, step: WakeProgress, pod: JSON, wake: _Wake) -> list[WakeProgress]:
+        order = ("scheduling", "scheduled", "pulling image", "container started")
+        if step.phase not in order:
+            return []
+        reached = order.index(step.phase)
+        missed = []
+        if reached > order.index("scheduled") and "scheduled" not in wake.reported:
+            missed.append(podstatus.scheduled_step(pod, wake.events))
+        if reached > order.index("pulling image") and "pulling image" not in wake.reported:
+            pulling = podstatus.pull_step(pod, wake.events)
+            if pulling is not None:
+                missed.append(pulling)
+        wake.reported.update(item.phase for item in missed)
+        wake.reported.add(step.phase)
+        return missed
 
     async def _check_health(
         self, recipe: Recipe, pod: JSON, wake: _Wake, started: WakeProgress

@@ -94,15 +94,31 @@ def progress(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> Wak
         ip = pod_ip(pod)
         where = f" at {ip}" if ip else ""
         return WakeProgress("container started", f"pod {name}{where}")
-    pull = _last(mine, {"Pulling", "Pulled"})
-    if pull is not None:
-        return WakeProgress("pulling image", str(pull.get("message") or ""))
+    pulling = pull_step(pod, events)
+    if pulling is not None:
+        return pulling
     node = (pod.get("spec") or {}).get("nodeName")
     scheduled = _last(mine, {"Scheduled"})
     if scheduled is not None or node or _condition(pod, "PodScheduled").get("status") == "True":
-        detail = str(scheduled.get("message")) if scheduled else f"pod {name} on node {node}"
-        return WakeProgress("scheduled", detail)
+        return scheduled_step(pod, events)
     return WakeProgress("scheduling", f"pod {name} is waiting for a node")
+
+
+def pull_step(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> WakeProgress | None:
+    """The "pulling image" phase with the kubelet's last word on the pull, if it pulled."""
+    pull = _last(events_for(pod, events), {"Pulling", "Pulled"})
+    if pull is None:
+        return None
+    return WakeProgress("pulling image", str(pull.get("message") or ""))
+
+
+def scheduled_step(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> WakeProgress:
+    """The "scheduled" phase with the scheduler's word on it (or the node's name)."""
+    scheduled = _last(events_for(pod, events), {"Scheduled"})
+    if scheduled is not None:
+        return WakeProgress("scheduled", str(scheduled.get("message") or ""))
+    node = (pod.get("spec") or {}).get("nodeName") or "a node"
+    return WakeProgress("scheduled", f"pod {name_of(pod)} on {node}")
 
 
 def failure(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]] = ()) -> str | None:
@@ -215,4 +231,6 @@ __all__ = [
     "name_of",
     "pod_ip",
     "progress",
+    "pull_step",
+    "scheduled_step",
 ]

@@ -377,6 +377,9 @@ class KubeClient:
         response = call(_preload_content=False, _request_timeout=(self._timeout, self._timeout))
         try:
             raw = response.data
+        except BaseException:
+            response.close()  # half read: the connection must not be reused
+            raise
         finally:
             response.release_conn()
         body = json.loads(raw) if raw else {}
@@ -458,6 +461,10 @@ class _WatchThread:
             self._put(exc)
         finally:
             if response is not None:
+                # Closed, never handed back to the pool with the rest of a stream unread: the
+                # next request on that connection would read a chunk size as its status line.
+                with contextlib.suppress(Exception):
+                    response.close()
                 with contextlib.suppress(Exception):
                     response.release_conn()
                 with self._lock:
