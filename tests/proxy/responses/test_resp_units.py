@@ -329,3 +329,13 @@ def test_namespaced_call_comes_back_with_its_namespace() -> None:
     )
     item = final["output"][0]
     assert (item["name"], item["namespace"], item["type"]) == ("go", "ns", "function_call")
+
+
+def test_non_ascii_and_control_characters_survive_the_templates() -> None:
+    text = 'héllo 😀 "quoted" \\ back\nslash\t\x00 100% done'
+    payloads = decoded(
+        run([chunk({"content": text}), chunk({"reasoning": text}), chunk({}, finish="stop")])
+    )
+    deltas = [p["delta"] for p in payloads if p["type"].endswith(".delta")]
+    assert deltas == [text, text]
+    assert check_lifecycle(payloads)["output"][0]["content"][0]["text"] == text

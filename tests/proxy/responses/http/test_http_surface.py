@@ -19,7 +19,6 @@ from tests.proxy.responses.http.support import (
     body,
     sim,
 )
-from tests.proxy.responses.resp_helpers import check_lifecycle, parse_sse
 from tests.support.daemon import metric_value
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
@@ -118,17 +117,17 @@ async def test_waking_model_gets_comments_then_answers(api: Api) -> None:
 
 
 async def test_failed_wake_is_response_failed_after_the_comments(api: Api) -> None:
-    reply = await api.post(body("x", model="broken-1", stream=True))
-    assert reply.status == 200
-    payloads, comments = parse_sse(reply.text.encode())
-    assert comments and comments[0].startswith("waking model=broken")
-    assert [p["type"] for p in payloads] == [
+    streamed = await api.stream(body("x", model="broken-1"))
+    assert streamed.status == 200
+    assert streamed.comments and streamed.comments[0].startswith("waking model=broken")
+    assert [p["type"] for p in streamed.payloads] == [
         "response.created",
         "response.in_progress",
         "response.failed",
     ]
-    final = check_lifecycle(payloads)
-    assert final["error"]["code"] == "server_error" and "no weights" in final["error"]["message"]
+    error = streamed.terminal["error"]
+    assert error["code"] == "server_error" and "no weights" in error["message"]
+    assert streamed.final is None and streamed.error is not None  # no completed response
     # Non-streaming clients wait silently, then get a 503 with Retry-After.
     silent = await api.post(body("x", model="broken-1", stream=False))
     assert_openai_error(silent, 503)
