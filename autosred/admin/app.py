@@ -5,9 +5,10 @@ Routes (every body JSON; every error ``{"error": {"type", "message"}}``):
 =====  ===========================  ==================================================
 GET    /v1/version                  VersionInfo
 GET    /v1/status                   Status
-GET    /v1/models                   ModelList
+GET    /v1/models                   ModelList (every configured model: the available ones)
+GET    /v1/running                  ModelList (those holding a server now)
 GET    /v1/models/{name}            ModelStatus (404 lists the model names)
-POST   /v1/models/{name}/scale      ScaleRequest -> Progress, or with ``wait`` an NDJSON
+POST   /v1/models/{name}/scale      ScaleRequest (direction up | down | switch) -> Progress, or with ``wait`` an NDJSON
                                     stream of Progress ending with ScaleDone or an error
 GET    /v1/models/{name}/drift      DriftReport (the recipe's rendered spec vs what runs)
 GET    /v1/recipes/{name}/helm-values
@@ -78,6 +79,7 @@ def make_app(
     app.router.add_get("/v1/version", _version)
     app.router.add_get("/v1/status", _status)
     app.router.add_get("/v1/models", _models)
+    app.router.add_get("/v1/running", _running)
     app.router.add_get("/v1/models/{name}", _model)
     app.router.add_post("/v1/models/{name}/scale", _scale)
     app.router.add_get("/v1/models/{name}/drift", _drift)
@@ -186,6 +188,15 @@ async def _model(request: web.Request) -> web.Response:
     raise ControlError.unknown_model(name, (m.name for m in models))
 
 
+async def _running(request: web.Request) -> web.Response:
+    """The models that hold a server now (starting, ready or stopping); /v1/models lists all."""
+    running = [m for m in request.app[CONTROL].models() if m.state in _RUNNING_STATES]
+    return _json(ModelList(models=running).to_json())
+
+
+_RUNNING_STATES = frozenset({"starting", "ready", "stopping"})
+
+
 async def _drift(request: web.Request) -> web.Response:
     report = await request.app[CONTROL].drift(request.match_info["name"])
     return _json(report.to_json())
@@ -228,8 +239,8 @@ async def _scale(request: web.Request) -> web.StreamResponse:
             }
         },
     )
-    start = control.scale_up if scale.direction == "up" else control.scale_down
-    progress = start(name, wait=scale.wait)
+    start = {"up": control.scale_up, "down": control.scale_down, "switch": control.switch}
+    progress = start[scale.direction](name, wait=scale.wait)
     try:
         # The first item comes before any byte is sent: an unknown model or a refusal is then
         # an ordinary HTTP error, not the last line of a 200 stream.

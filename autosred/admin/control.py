@@ -87,6 +87,12 @@ class Control(Protocol):
         """
         ...
 
+    def switch(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
+        """Make ``model`` the running model: every other GPU-using model stops once its
+        in-flight requests are done, then this one wakes (explicit, so no minimum residency).
+        Same shape as ``scale_up``."""
+        ...
+
     async def drift(self, model: str) -> DriftReport:
         """The model's recipe, rendered, against what runs (field by field). Unknown model:
         ControlError.unknown_model; the engine cannot be asked: ControlError ``unavailable``."""

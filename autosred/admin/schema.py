@@ -38,8 +38,9 @@ SOCKET_ENV = "AUTOSRED_ADMIN_SOCKET"
 ModelState = Literal["stopped", "starting", "ready", "stopping", "failed"]
 MODEL_STATES: tuple[ModelState, ...] = ("stopped", "starting", "ready", "stopping", "failed")
 
-ScaleDirection = Literal["up", "down"]
-SCALE_DIRECTIONS: tuple[ScaleDirection, ...] = ("up", "down")
+ScaleDirection = Literal["up", "down", "switch"]
+SCALE_DIRECTIONS: tuple[ScaleDirection, ...] = ("up", "down", "switch")
+"""switch: make this the running model (others that use GPUs stop once idle, then it wakes)."""
 
 
 def default_socket_path(*, uid: int | None = None, env: Mapping[str, str] | None = None) -> Path:
@@ -118,6 +119,10 @@ def _str_list(data: Mapping[str, Any], key: str, what: str) -> list[str]:
     if not all(isinstance(item, str) for item in items):
         raise SchemaError(f"{what}.{key}: expected a list of strings")
     return list(items)
+
+
+def _is_direction(value: object) -> TypeGuard[ScaleDirection]:
+    return value in SCALE_DIRECTIONS
 
 
 def _is_state(value: object) -> TypeGuard[ModelState]:
@@ -327,10 +332,12 @@ class ScaleRequest:
         what = "scale request"
         d = _obj(data, what)
         direction = _str(d, "direction", what)
-        if direction not in SCALE_DIRECTIONS:
-            raise SchemaError(f"{what}.direction: expected 'up' or 'down', got {direction!r}")
+        if not _is_direction(direction):
+            raise SchemaError(
+                f"{what}.direction: expected 'up', 'down' or 'switch', got {direction!r}"
+            )
         wait = _get(d, "wait", bool, what) if "wait" in d else False
-        return cls(direction="up" if direction == "up" else "down", wait=wait)
+        return cls(direction=direction, wait=wait)
 
 
 @dataclass(frozen=True)

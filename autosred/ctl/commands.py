@@ -77,7 +77,12 @@ def status(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def models(args: argparse.Namespace, ctx: Context) -> int:
-    result = _parse(ModelList.from_json, ctx.client().get("/v1/models"))
+    action: str = getattr(args, "action", "list")
+    if action == "switch":
+        args.direction = "switch"
+        return scale(args, ctx)
+    route = "/v1/running" if action == "running" else "/v1/models"
+    result = _parse(ModelList.from_json, ctx.client().get(route))
     if ctx.json:
         ctx.print_json(result.to_json())
     else:
@@ -126,7 +131,7 @@ def scale(args: argparse.Namespace, ctx: Context) -> int:
     try:
         return _follow(client.stream(route, request.to_json()), model, ctx)
     except KeyboardInterrupt:
-        going = "wake" if request.direction == "up" else "scale-down"
+        going = "scale-down" if request.direction == "down" else "wake"
         print(f"autosrectl: stopped waiting; the {going} of {model} goes on", file=ctx.err)
         return EXIT_INTERRUPTED
 

@@ -85,7 +85,21 @@ def _add_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
     commands.add_parser("status", parents=[common], help="daemon, listeners and models at a glance")
-    commands.add_parser("models", parents=[common], help="the configured models and their names")
+    models = commands.add_parser(
+        "models",
+        parents=[common],
+        help="the configured models; `models running`; `models switch NAME`",
+        description="List the configured (available) models, those running now, or switch the "
+        "running model: other GPU-using models stop once their requests are done, then NAME "
+        "wakes.",
+    )
+    models.add_argument(
+        "action", nargs="?", choices=["list", "available", "running", "switch"], default="list"
+    )
+    models.add_argument("model", nargs="?", metavar="NAME", help="switch: the model to run")
+    models.add_argument(
+        "--wait", action="store_true", help="switch: follow progress until NAME is ready"
+    )
     scale = commands.add_parser(
         "scale",
         parents=[common],
@@ -181,7 +195,10 @@ def main(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = build_parser().parse_args(argv)  # exits 2 on a usage error
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits 2 on a usage error
+    if args.command == "models" and (args.action == "switch") != bool(args.model):
+        parser.error("`models switch NAME` takes a model name; the other `models` forms take none")
     from autosred.ctl.client import DaemonError, Unreachable
     from autosred.ctl.commands import Context, Failed
 

@@ -106,6 +106,10 @@ class FakeControl:
     def models(self) -> list[ModelStatus]:
         return [m.status for m in self._models.values()]
 
+    async def switch(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
+        async for progress in self.scale_up(model, wait=wait):
+            yield progress
+
     async def scale_up(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
         m = self._lookup(model)
         queue = self._watch(model)

@@ -103,7 +103,7 @@ async def test_unknown_route_and_method_use_the_envelope(http: aiohttp.ClientSes
     ("body", "needle"),
     [
         (b"{not json", "not valid JSON"),
-        (b'{"direction": "sideways"}', "'up' or 'down'"),
+        (b'{"direction": "sideways"}', "'up', 'down' or 'switch'"),
         (b'{"direction": "up", "wait": "yes"}', "wait"),
         (b"[]", "expected an object"),
     ],

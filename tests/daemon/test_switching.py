@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,40 @@ async def test_a_switch_waits_for_the_memory_to_be_released(tmp_path: Path) -> N
             json.dumps({"devices": [{"name": "Fake H100", "total_gib": 80, "free_gib": 70}]})
         )
         assert await switched == "beta after release"
+
+
+async def autosrectl(*args: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "autosred.ctl",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_autosrectl_models_switch_and_running(tmp_path: Path) -> None:
+    config = two_models(tmp_path, min_residency=600)
+    async with running_daemon(tmp_path, config) as daemon, aiohttp.ClientSession() as session:
+        socket = str(daemon.admin_socket)
+        await ask(session, daemon, "alpha", "alpha runs")
+        code, out, err = await autosrectl("--socket", socket, "models", "running", "--json")
+        assert code == 0, err
+        assert [m["name"] for m in json.loads(out)["models"]] == ["alpha"]
+        # An explicit switch is not held by the minimum residency.
+        code, out, err = await autosrectl("--socket", socket, "models", "switch", "beta", "--wait")
+        assert code == 0, err
+        assert "beta: ready" in out
+        states = {m["name"]: m["state"] for m in (await daemon.status())["models"]}
+        assert states == {"alpha": "stopped", "beta": "ready"}
+        code, out, err = await autosrectl("--socket", socket, "--json", "models", "running")
+        assert [m["name"] for m in json.loads(out)["models"]] == ["beta"]
+        code, out, err = await autosrectl("--socket", socket, "models", "available", "--json")
+        assert [m["name"] for m in json.loads(out)["models"]] == ["alpha", "beta"]
+        code, _, err = await autosrectl("--socket", socket, "models", "switch")
+        assert code == 2 and "NAME" in err
