@@ -8,8 +8,9 @@ GET    /v1/status                   Status
 GET    /v1/models                   ModelList (every configured model: the available ones)
 GET    /v1/running                  ModelList (those holding a server now)
 GET    /v1/models/{name}            ModelStatus (404 lists the model names)
-POST   /v1/models/{name}/scale      ScaleRequest (direction up | down | switch) -> Progress, or with ``wait`` an NDJSON
-                                    stream of Progress ending with ScaleDone or an error
+POST   /v1/models/{name}/scale      ScaleRequest (direction up | down | switch) -> Progress,
+                                    or with ``wait`` an NDJSON stream of Progress ending with
+                                    ScaleDone or an error
 GET    /v1/models/{name}/drift      DriftReport (the recipe's rendered spec vs what runs)
 GET    /v1/recipes/{name}/helm-values
                                     HelmValues (the recipe as helm/autosre values)
