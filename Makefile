@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= etc/autosred/demo.yaml
 
-.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s
+.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s demo-k8s
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,16 @@ bench: $(STAMP)
 FAKE_K3S_PORT ?= 16443
 fake-k3s: $(STAMP)
 	$(BIN)/python -m tests.fakes.cluster --port $(FAKE_K3S_PORT) --kubeconfig-out runtime/fake-k3s/kubeconfig.yaml
+
+# The daemon's kubernetes engine against the fake k3s (both in the foreground; Ctrl-C stops
+# both): etc/autosred/demo-k8s.yaml, the built-in production recipe on simulated pods.
+demo-k8s: $(STAMP)
+	mkdir -p runtime/fake-k3s && rm -f runtime/fake-k3s/kubeconfig.yaml
+	$(BIN)/python -m tests.fakes.cluster --port $(FAKE_K3S_PORT) \
+	    --kubeconfig-out runtime/fake-k3s/kubeconfig.yaml & fake=$$!; \
+	trap 'kill $$fake 2>/dev/null; wait $$fake' EXIT INT TERM; \
+	for _ in $$(seq 100); do test -s runtime/fake-k3s/kubeconfig.yaml && break; sleep 0.1; done; \
+	$(BIN)/autosred --config etc/autosred/demo-k8s.yaml
 
 clean:
 	rm -rf $(VENV) runtime .mypy_cache .ruff_cache .pytest_cache

@@ -93,3 +93,13 @@ def test_the_process_engine_runs_vllm_serve_from_the_recipe() -> None:
         "--speculative-config",
         '{"n": 2}',
     ]
+
+
+def test_the_k8s_demo_config_is_valid() -> None:
+    path = Path(__file__).resolve().parents[2] / "etc" / "autosred" / "demo-k8s.yaml"
+    settings = load_settings(path)
+    catalog = load_catalog(settings, config_source=str(path))
+    assert settings.engine.kind == "kubernetes"
+    assert check_runtime(settings, catalog, source=str(path)) == []
+    recipe = catalog.resolve("claude-sonnet-4-5")
+    assert recipe is not None and recipe.image == "vllm/vllm-openai:v0.24.0"
