@@ -1,7 +1,7 @@
 """The Anthropic Messages surface: a pure translation core to vLLM Chat Completions.
 
-Request side: ``to_chat_request`` / ``serialise`` / ``clamp_max_tokens`` (request.py),
-``to_tokenize_request`` / ``estimate_prompt_tokens`` (count.py).
+Request side: ``to_chat_request`` / ``serialise`` (request.py), ``to_tokenize_request``
+(count.py); ``clamp_max_tokens`` / ``estimate_prompt_tokens`` are the shared proxy/prompt.py.
 Response side: ``MessageStreamTranslator`` (stream.py, ``feed``/``close`` -> ``Event``),
 ``message_from_completion`` and ``message_from_events`` (message.py).
 Errors: ``AnthropicError``, ``map_upstream_error`` (errors.py) of an ``UpstreamError``
@@ -14,11 +14,7 @@ priority, the upstream stream relayed as events), models.py (``/v1/models`` in t
 shape), respond.py (error answers).
 """
 
-from autosred.proxy.anthropic.count import (
-    count_tokens_response,
-    estimate_prompt_tokens,
-    to_tokenize_request,
-)
+from autosred.proxy.anthropic.count import count_tokens_response, to_tokenize_request
 from autosred.proxy.anthropic.errors import (
     AnthropicError,
     map_upstream_error,
@@ -30,13 +26,13 @@ from autosred.proxy.anthropic.message import message_from_completion, message_fr
 from autosred.proxy.anthropic.request import (
     ChatRequest,
     RecipeView,
-    clamp_max_tokens,
     serialise,
     to_chat_request,
 )
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
 from autosred.proxy.anthropic.toolids import client_tool_id, upstream_tool_id
+from autosred.proxy.prompt import clamp_max_tokens, estimate_prompt_tokens
 from autosred.proxy.upstream import UpstreamError
 
 __all__ = [

@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from autosred.proxy.anthropic.count import estimate_prompt_tokens, to_tokenize_request
+from autosred.proxy.anthropic.count import to_tokenize_request
 from autosred.proxy.anthropic.errors import STATUS_OF_TYPE, AnthropicError, ErrorType
 from autosred.proxy.anthropic.events import Event, encode_events, error_event
 from autosred.proxy.anthropic.message import message_from_events
@@ -31,6 +31,7 @@ from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.body import BadRequest, read_json_object
 from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext, request_id
 from autosred.proxy.exchange import Exchange
+from autosred.proxy.prompt import estimate_prompt_tokens
 from autosred.proxy.sse import open_event_stream, waking_comment
 from autosred.recipes import Recipe, request_priority
 from autosred.scaler import ModelUnavailable, UnknownModel, WaitInfo

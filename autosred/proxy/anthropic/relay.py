@@ -21,18 +21,19 @@ from typing import Any
 import aiohttp
 
 from autosred.metrics import Metrics
-from autosred.proxy.anthropic.count import (
-    estimate_prompt_tokens,
-    prompt_tokens_ceiling,
-    tokenize_body,
-)
 from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
 from autosred.proxy.anthropic.events import Event
-from autosred.proxy.anthropic.request import ChatRequest, checked_dumps, clamp_max_tokens, serialise
+from autosred.proxy.anthropic.request import ChatRequest, checked_dumps, serialise
 from autosred.proxy.anthropic.respond import UNREACHABLE_RETRY_AFTER
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
 from autosred.proxy.modelinfo import ModelInfo
+from autosred.proxy.prompt import (
+    clamp_max_tokens,
+    estimate_prompt_tokens,
+    prompt_tokens_ceiling,
+    tokenize_body,
+)
 from autosred.proxy.sse import SSEDecoder
 from autosred.proxy.upstream import UPSTREAM_CONNECT_ERRORS, UpstreamError
 from autosred.scaler import Backend

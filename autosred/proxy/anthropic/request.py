@@ -102,15 +102,6 @@ def _dumps(body: dict[str, Any]) -> bytes:
         return ascii_text.encode("ascii")
 
 
-def clamp_max_tokens(requested: int, prompt_tokens: int, max_model_len: int) -> int:
-    """The largest output allowance vLLM accepts: at most what is left of the context.
-
-    Never below 1: when the prompt alone fills the context, vLLM's own rejection (mapped to
-    ``prompt is too long``) is the right answer, and it names the exact numbers.
-    """
-    return max(1, min(requested, max_model_len - prompt_tokens))
-
-
 # --------------------------------------------------------------------------------------------
 
 

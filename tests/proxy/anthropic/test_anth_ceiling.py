@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autosred.proxy.anthropic.count import estimate_prompt_tokens, prompt_tokens_ceiling
 from autosred.proxy.anthropic.request import serialise
+from autosred.proxy.prompt import estimate_prompt_tokens, prompt_tokens_ceiling
 from tests.proxy.anthropic.anth_helpers import base, capture_bodies, needs_captures, request
 
 TEXT = st.text(max_size=60)

@@ -13,7 +13,7 @@ from autosred.proxy.anthropic import (
     estimate_prompt_tokens,
     to_tokenize_request,
 )
-from autosred.proxy.anthropic.count import IMAGE_TOKENS
+from autosred.proxy.prompt import IMAGE_TOKENS
 from tests.proxy.anthropic.anth_helpers import (
     SIGNER,
     VIEW,
