@@ -78,6 +78,7 @@ EVENT_GRACE = 1.0
 class _Wake:
     """What one start has seen so far."""
 
+    spec_hash: str | None = None
     pods: dict[str, JSON] = field(default_factory=dict)
     events: list[JSON] = field(default_factory=list)
     synced: set[str] = field(default_factory=set)
@@ -89,7 +90,9 @@ class _Wake:
     health_url: URL | None = None
 
     def pod(self) -> JSON | None:
-        return podstatus.current_pod(self.pods.values())
+        # Only a pod of the spec this wake deployed: while a patched Deployment replaces its
+        # pod, the old one (still Ready for a moment) must not end the wake.
+        return podstatus.current_pod(self.pods.values(), spec_hash=self.spec_hash)
 
     def apply(self, source: str, event: WatchEvent) -> None:
         if event.type == "SYNCED":
@@ -203,20 +206,23 @@ class KubernetesEngine:
             want = self._render(recipe)
         except RenderError as exc:
             raise EngineUnavailable(str(exc)) from exc
+        live, pod = await self.live_objects(recipe)
+        return self._report_drift(recipe, compare(want, live, pod))
+
+    async def live_objects(self, recipe: Recipe) -> tuple[JSON | None, JSON | None]:
+        """The recipe's Deployment and its current pod as the API server has them (None when
+        absent); raises EngineUnavailable."""
         try:
             live: JSON | None = await self._client.read_deployment(object_name(recipe))
         except KubeNotFound:
-            live = None
+            return None, None
         except KubeError as exc:
             raise EngineUnavailable(exc.message) from exc
-        pod = None
-        if live is not None:
-            try:
-                listing = await self._client.list("pods", label_selector=label_selector(recipe))
-            except KubeError as exc:
-                raise EngineUnavailable(exc.message) from exc
-            pod = podstatus.current_pod(listing.items)
-        return self._report_drift(recipe, compare(want, live, pod))
+        try:
+            listing = await self._client.list("pods", label_selector=label_selector(recipe))
+        except KubeError as exc:
+            raise EngineUnavailable(exc.message) from exc
+        return live, podstatus.current_pod(listing.items)
 
     def _report_drift(self, recipe: Recipe, result: DriftResult) -> DriftResult:
         if self._metrics is not None and result.deployed:
@@ -279,7 +285,12 @@ class KubernetesEngine:
         queue: asyncio.Queue[tuple[str, WatchEvent] | BaseException],
     ) -> AsyncIterator[WakeProgress]:
         name = object_name(recipe)
-        wake = _Wake()
+        template = (live.get("spec") or {}).get("template") or {}
+        wake = _Wake(
+            spec_hash=((template.get("metadata") or {}).get("annotations") or {}).get(
+                HASH_ANNOTATION
+            )
+        )
         scaled = False
         last: WakeProgress | None = None
         loop = asyncio.get_running_loop()

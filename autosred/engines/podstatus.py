@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from autosred.engines.base import WakeProgress
-from autosred.recipes.render import CONTAINER
+from autosred.recipes.render import CONTAINER, HASH_ANNOTATION
 
 JSON = dict[str, Any]
 
@@ -40,9 +40,12 @@ def is_active(pod: Mapping[str, Any]) -> bool:
     return (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def current_pod(pods: Iterable[Mapping[str, Any]]) -> JSON | None:
-    """The newest pod not being deleted (Failed pods count: their failure is the news)."""
+def current_pod(pods: Iterable[Mapping[str, Any]], *, spec_hash: str | None = None) -> JSON | None:
+    """The newest pod not being deleted (Failed pods count: their failure is the news); with
+    ``spec_hash``, only a pod started from that spec (its recipe-hash annotation)."""
     live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    if spec_hash is not None:
+        live = [p for p in live if _annotations(p).get(HASH_ANNOTATION) == spec_hash]
     if not live:
         return None
     newest = max(live, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
@@ -187,6 +190,10 @@ def _clip(message: object) -> str:
     lines = [line for line in str(message).strip().splitlines() if line.strip()]
     text = " | ".join(lines[-_MESSAGE_LINES:])
     return text if len(text) <= _MESSAGE_CHARS else "…" + text[-(_MESSAGE_CHARS - 1) :]
+
+
+def _annotations(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    return (obj.get("metadata") or {}).get("annotations") or {}
 
 
 def _condition(pod: Mapping[str, Any], kind: str) -> JSON:

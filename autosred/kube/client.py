@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import urllib3
+
 from autosred.kube.errors import (
     KubeConfigError,
     KubeConflict,
@@ -565,8 +567,11 @@ def _translate(exc: BaseException, what: str, server: str) -> KubeError:
         return _by_status(status, f"{what}: {message}")
     if isinstance(exc, json.JSONDecodeError):
         return KubeError(f"{what}: the Kubernetes API answered something that is not JSON")
-    reason = _network_reason(exc)
-    return KubeUnavailable(f"{what}: cannot reach the Kubernetes API at {server}: {reason}")
+    if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+        reason = _network_reason(exc)
+        return KubeUnavailable(f"{what}: cannot reach the Kubernetes API at {server}: {reason}")
+    # The client refused the request itself (e.g. a body its model does not accept).
+    return KubeError(f"{what}: {type(exc).__name__}: {exc}")
 
 
 def _by_status(status: int, message: str) -> KubeError:

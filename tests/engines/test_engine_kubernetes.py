@@ -254,3 +254,26 @@ async def test_reach_service_uses_the_pinned_cluster_ip(
     url = engine.endpoint(assigned)
     assert url.host is not None and url.host.startswith("127.43.")
     assert await served_models(str(url)) == ["m2-served"]
+
+
+async def test_starting_a_changed_recipe_over_a_running_pod_waits_for_the_new_one(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    # What a "redeploy when idle" does: start the new recipe without stopping first. The old
+    # pod, Ready until the Deployment's Recreate removes it, must not end the wake.
+    engine = make_engine()
+    await wake(engine, recipe())
+    (old,) = cluster.pods(label_selector=SELECTOR)
+    changed = recipe(served_model_name="m1-v2")
+    await wake(engine, changed)
+    (new,) = [
+        p
+        for p in cluster.pods(label_selector=SELECTOR)
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+    assert new["metadata"]["uid"] != old["metadata"]["uid"]
+    assert new["metadata"]["annotations"][HASH_ANNOTATION] == recipe_hash(changed)
+    assert await served_models(str(engine.endpoint(changed))) == ["m1-v2"]
+    live, pod = await engine.live_objects(changed)
+    assert live is not None and pod is not None
+    assert pod["metadata"]["uid"] == new["metadata"]["uid"]
