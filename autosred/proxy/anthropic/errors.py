@@ -14,7 +14,7 @@ import re
 import secrets
 from typing import Any, Literal
 
-from autosred.proxy.upstream import UpstreamError
+from autosred.proxy.upstream import UpstreamError, upstream_message
 
 ErrorType = Literal[
     "invalid_request_error",
@@ -94,45 +94,8 @@ class AnthropicError(Exception):
 
 
 # --------------------------------------------------------------------------------------------
-# Upstream failures (UpstreamError lives in proxy/upstream.py: every surface reports them)
-
-
-def upstream_message(body: Any) -> str:
-    """The human message inside a vLLM/OpenAI/FastAPI error body (dict, bytes or text)."""
-    if isinstance(body, bytes | bytearray):
-        text = bytes(body).decode("utf-8", "replace")
-        try:
-            body = json.loads(text)
-        except ValueError:
-            return text.strip()[:2000]
-    if isinstance(body, str):
-        text = body
-        try:
-            body = json.loads(text)
-        except ValueError:
-            return text.strip()[:2000]
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        if isinstance(body.get("message"), str):  # vLLM's older flat ErrorResponse
-            return str(body["message"])
-        detail = body.get("detail")  # FastAPI request validation (422)
-        if isinstance(detail, str):
-            return detail
-        if isinstance(detail, list):
-            parts = []
-            for item in detail:
-                if isinstance(item, dict):
-                    where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                    parts.append(f"{where}: {item.get('msg', '')}" if where else str(item))
-            if parts:
-                return "; ".join(parts)
-    if body is None:
-        return ""
-    return str(body)[:2000]
+# Upstream failures (UpstreamError and upstream_message live in proxy/upstream.py: every
+# surface reports them)
 
 
 def map_upstream_error(

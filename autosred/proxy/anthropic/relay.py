@@ -24,7 +24,6 @@ from autosred.metrics import Metrics
 from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
 from autosred.proxy.anthropic.events import Event
 from autosred.proxy.anthropic.request import ChatRequest, checked_dumps, serialise
-from autosred.proxy.anthropic.respond import UNREACHABLE_RETRY_AFTER
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
 from autosred.proxy.modelinfo import ModelInfo
@@ -35,7 +34,7 @@ from autosred.proxy.prompt import (
     tokenize_body,
 )
 from autosred.proxy.sse import SSEDecoder
-from autosred.proxy.upstream import UPSTREAM_CONNECT_ERRORS, UpstreamError
+from autosred.proxy.upstream import UNREACHABLE_RETRY_AFTER, UPSTREAM_CONNECT_ERRORS, UpstreamError
 from autosred.scaler import Backend
 
 Emit = Callable[[list[Event]], Awaitable[None]]

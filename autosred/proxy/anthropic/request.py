@@ -9,7 +9,6 @@ Claude Code's billing header or in ``cache_control`` serialise to identical byte
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -26,6 +25,7 @@ from autosred.proxy.anthropic.content import (
 from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.anthropic.history import fold_inline_system, to_chat_messages
 from autosred.proxy.anthropic.signature import ThinkingSigner
+from autosred.proxy.upstream import encode_body
 
 Effort = Literal["low", "medium", "high"]
 # Anthropic has low/medium/high/max; reasoning_effort's common ground is low/medium/high.
@@ -88,18 +88,8 @@ class ChatRequest:
 def serialise(request: ChatRequest) -> bytes:
     """Compact, deterministic UTF-8 JSON of the upstream body (cached on the request)."""
     if request._wire is None:
-        request._wire = _dumps(request.body)
+        request._wire = encode_body(request.body)
     return request._wire
-
-
-def _dumps(body: dict[str, Any]) -> bytes:
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (valid in JSON escapes, not in UTF-8): escape everything instead.
-        ascii_text = json.dumps(body, separators=(",", ":"), allow_nan=False)
-        return ascii_text.encode("ascii")
 
 
 # --------------------------------------------------------------------------------------------
@@ -342,9 +332,9 @@ def to_chat_request(
 
 
 def checked_dumps(body: dict[str, Any]) -> bytes:
-    """``_dumps``, with values JSON cannot carry (NaN, Infinity, deep nesting) as a 400."""
+    """``encode_body``, with values JSON cannot carry (NaN, Infinity, deep nesting) as a 400."""
     try:
-        return _dumps(body)
+        return encode_body(body)
     except RecursionError:
         raise AnthropicError.invalid_request("The request body is nested too deeply") from None
     except (ValueError, TypeError) as exc:

@@ -15,10 +15,6 @@ from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.body import BadRequest
 from autosred.scaler import ModelUnavailable, UnknownModel
 
-UNREACHABLE_RETRY_AFTER = 5
-"""Seconds a client should wait after the model server refused a connection: the daemon is
-checking whether it died, and a retry then waits for the restart inside the gate."""
-
 
 def error_response(
     error: AnthropicError, request_id: str, *, retry_after: str | int | None = None

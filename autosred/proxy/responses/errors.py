@@ -17,13 +17,10 @@ from typing import Any
 from aiohttp import web
 
 from autosred.proxy.openai.errors import error_body
-from autosred.proxy.upstream import UpstreamError
+from autosred.proxy.upstream import UNREACHABLE_RETRY_AFTER, UpstreamError, upstream_message
 
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
-UNREACHABLE_RETRY_AFTER = 5
-"""Seconds a client should wait after the model server refused a connection (the gate then
-checks whether it died; the retry waits for the restart)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,35 +87,6 @@ _OVERFLOW = re.compile(
 
 def is_context_overflow(message: str) -> bool:
     return bool(message) and _OVERFLOW.search(message) is not None
-
-
-def upstream_message(body: Any) -> str:
-    """The human message inside a vLLM/OpenAI/FastAPI error body (dict, bytes or text)."""
-    if isinstance(body, bytes | bytearray):
-        text = bytes(body).decode("utf-8", "replace")
-        try:
-            body = json.loads(text)
-        except ValueError:
-            return text.strip()[:2000]
-    if isinstance(body, dict):
-        error = body.get("error")
-        if isinstance(error, dict) and isinstance(error.get("message"), str):
-            return str(error["message"])
-        if isinstance(error, str):
-            return error
-        if isinstance(body.get("message"), str):  # vLLM's older flat ErrorResponse
-            return str(body["message"])
-        detail = body.get("detail")  # FastAPI request validation (422)
-        if isinstance(detail, str):
-            return detail
-        if isinstance(detail, list) and detail:
-            return "; ".join(
-                str(item.get("msg", item)) if isinstance(item, dict) else str(item)
-                for item in detail
-            )[:2000]
-    if body is None:
-        return ""
-    return str(body)[:2000]
 
 
 def map_upstream_error(error: UpstreamError) -> ResponsesError:

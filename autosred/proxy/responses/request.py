@@ -16,7 +16,6 @@ by OpenAI, so it is skipped (and logged) rather than rejected.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -30,6 +29,7 @@ from autosred.proxy.responses.history import (
     upstream_name,
 )
 from autosred.proxy.responses.reasoning import ReasoningSealer
+from autosred.proxy.upstream import encode_body
 
 STREAM_OPTIONS = {"include_usage": True}
 """Upstream always streams; the usage chunk at the end gives the response's ``usage``."""
@@ -111,20 +111,15 @@ def serialise(request: ResponsesRequest) -> bytes:
 
 
 def dumps(body: dict[str, Any]) -> bytes:
-    """JSON bytes of an upstream body; values JSON cannot carry are a 400."""
+    """``encode_body``, with values JSON cannot carry as a 400."""
     try:
-        text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        return encode_body(body)
     except RecursionError:
         raise ResponsesError.invalid("the request body is nested too deeply") from None
     except (ValueError, TypeError) as exc:
         raise ResponsesError.invalid(
             f"the request body contains a value that cannot be forwarded: {exc}"
         ) from None
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        # A lone surrogate (valid in JSON escapes, not in UTF-8): escape everything instead.
-        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from autosred.proxy.anthropic import (
     rewrite_context_overflow,
     upstream_tool_id,
 )
-from autosred.proxy.anthropic.errors import upstream_message
+from autosred.proxy.upstream import upstream_message
 
 DOCUMENTED = {
     400: "invalid_request_error",
