@@ -218,12 +218,27 @@ class Throughput:
             return float("nan")
         return self.cpu_seconds.get(process, 0.0) / streams * 1e3
 
+    def path_cpu_per_stream_ms(self) -> float:
+        """CPU milliseconds per stream of every process on the path: simulator, proxy (if
+        any), load generator."""
+        keys = ["sim", "loadgen", *([self.proxy] if self.proxy else [])]
+        return sum(self.cpu_per_stream_ms(key) for key in keys)
+
+    def cpu_ceiling(self, direct: Throughput) -> float:
+        """The ratio to ``direct`` if CPU time alone limited both: direct's CPU per stream
+        over this route's (the CPU-cost ratio)."""
+        return _ratio(direct.path_cpu_per_stream_ms(), self.path_cpu_per_stream_ms())
+
     def cores(self, process: str | None = None) -> float:
         """Average CPU cores ``process`` (default: the route's proxy) used while measured."""
         key = process or self.proxy
         if key is None:
             return float("nan")
         return self.cpu_seconds.get(key, 0.0) / self.duration
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return numerator / denominator if denominator else float("nan")
 
 
 def throughput_spec(
