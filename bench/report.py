@@ -383,7 +383,7 @@ def _anthropic_targets(results: Results) -> list[str]:
         row = [
             str(ours.concurrency),
             f"**{ratio:.2f}x** ({_verdict(ratio >= SURFACE_RATIO_TARGET)})",
-            f"{ours.cpu_ceiling(level['direct']):.2f}x",
+            f"{ours.cpu_cost_ratio(level['direct']):.2f}x",
         ]
         for key, target in (("ccr", CCR_RATIO_TARGET), ("litellm", None)):
             if key in level:
@@ -437,7 +437,7 @@ def _responses_section(results: Results) -> list[str]:
                 [
                     str(ours.concurrency),
                     f"**{ratio:.2f}x** ({_verdict(ratio >= SURFACE_RATIO_TARGET)})",
-                    f"{ours.cpu_ceiling(level['direct']):.2f}x",
+                    f"{ours.cpu_cost_ratio(level['direct']):.2f}x",
                     f"{ours.cpu_per_event_us():.1f}",
                 ]
             )

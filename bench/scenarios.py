@@ -224,7 +224,7 @@ class Throughput:
         keys = ["sim", "loadgen", *([self.proxy] if self.proxy else [])]
         return sum(self.cpu_per_stream_ms(key) for key in keys)
 
-    def cpu_ceiling(self, direct: Throughput) -> float:
+    def cpu_cost_ratio(self, direct: Throughput) -> float:
         """The ratio to ``direct`` if CPU time alone limited both: direct's CPU per stream
         over this route's (the CPU-cost ratio)."""
         return _ratio(direct.path_cpu_per_stream_ms(), self.path_cpu_per_stream_ms())
