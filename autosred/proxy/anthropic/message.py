@@ -13,6 +13,7 @@ from typing import Any
 from autosred.proxy.anthropic.events import Event, new_message_id
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.toolids import client_tool_id
+from autosred.proxy.chatstream import cached_tokens_of, int_or_zero
 
 
 def stop_reason_of(
@@ -43,15 +44,6 @@ def usage_fields(prompt_tokens: int, cached_tokens: int) -> dict[str, int]:
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
     }
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def cached_tokens_of(usage: dict[str, Any]) -> int:
-    details = usage.get("prompt_tokens_details")
-    return _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
 
 
 def parse_tool_arguments(arguments: object) -> tuple[dict[str, Any], bool]:
@@ -144,7 +136,7 @@ def message_from_completion(
     usage = body.get("usage")
     if not isinstance(usage, dict):
         usage = {}
-    prompt_tokens = _int(usage.get("prompt_tokens"))
+    prompt_tokens = int_or_zero(usage.get("prompt_tokens"))
     return {
         "id": message_id,
         "type": "message",
@@ -155,7 +147,7 @@ def message_from_completion(
         "stop_sequence": stop_sequence,
         "usage": {
             **usage_fields(prompt_tokens, cached_tokens_of(usage)),
-            "output_tokens": _int(usage.get("completion_tokens")),
+            "output_tokens": int_or_zero(usage.get("completion_tokens")),
         },
     }
 

@@ -17,8 +17,8 @@ the order the model produced them, each with its own ``output_index``:
   before a tool call), so there is never an empty message;
 * function call: ``function_call_arguments.delta``* (first-chunk arguments included) and
   ``.done``; ``output_item.done`` carries the complete arguments, which is what Codex runs;
-  a call that starts while another's arguments are still incomplete JSON is buffered and
-  emitted whole later, so interleaved fragments are never lost;
+  interleaved calls are buffered and emitted whole later (proxy/chatstream.py, which reads
+  the chunks for every surface);
 * custom tool call (a tool that went up as a function with one string parameter): emitted
   when complete, ``custom_tool_call_input.delta``/``.done`` with the unwrapped string.
 
@@ -35,6 +35,7 @@ import json
 import time
 from typing import Any
 
+from autosred.proxy.chatstream import ChatStreamTranslator, ToolCall
 from autosred.proxy.responses.errors import ResponsesError, map_upstream_error
 from autosred.proxy.responses.events import DeltaTemplate, Event, event, lifecycle, new_id
 from autosred.proxy.responses.reasoning import ReasoningSealer
@@ -43,10 +44,6 @@ from autosred.proxy.upstream import UpstreamError
 
 _NONE, _MESSAGE, _REASONING, _CALL = 0, 1, 2, 3
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
-
-
-def _int(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def unwrap_custom_input(arguments: str) -> str:
@@ -72,48 +69,25 @@ def unwrap_custom_input(arguments: str) -> str:
     return arguments
 
 
-class _Call:
-    """One upstream tool call (by its delta ``index``)."""
+class _Call(ToolCall):
+    """A tool call with the output item it becomes."""
 
-    __slots__ = (
-        "args",
-        "call_id",
-        "closed",
-        "delta",
-        "item",
-        "item_id",
-        "name",
-        "output_index",
-        "parsed_upto",
-        "target",
-    )
+    __slots__ = ("delta", "item", "item_id", "target")
 
     def __init__(self, call_id: str, name: str) -> None:
-        self.call_id = call_id
-        self.name = name  # upstream function name
+        super().__init__(call_id, name)
         self.target: ToolTarget | None = None
-        self.args: list[str] = []
         self.item_id = ""
-        self.output_index = -1  # assigned when the item is added
         self.item: dict[str, Any] | None = None
         self.delta: DeltaTemplate | None = None
-        self.closed = False
-        self.parsed_upto = -1  # len(args) when the arguments last failed to parse
-
-    def complete(self) -> bool:
-        """Whether the arguments so far are a whole JSON value (no fragment can follow)."""
-        if self.parsed_upto == len(self.args):
-            return False
-        try:
-            json.loads("".join(self.args))
-        except (ValueError, RecursionError):
-            self.parsed_upto = len(self.args)
-            return False
-        return True
 
 
-class ResponsesStreamTranslator:
+class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Call]):
     """Turns vLLM stream chunks into Responses events for one response."""
+
+    _PARALLEL_OFF = "parallel_tool_calls is false"
+    _OUTPUT_UNIT = "item"
+    _FAILED_FINISHES = ("abort", "error")
 
     def __init__(
         self,
@@ -127,6 +101,7 @@ class ResponsesStreamTranslator:
         response_id: str | None = None,
         created_at: int | None = None,
     ) -> None:
+        super().__init__(single_tool_call=single_tool_call)
         self.response_id = response_id or new_id("resp")
         self.model = model
         self.created_at = created_at if created_at is not None else int(time.time())
@@ -134,11 +109,6 @@ class ResponsesStreamTranslator:
         self._sealer = sealer
         self._targets = tools or {}
         self._include_encrypted = include_encrypted
-        self._single = single_tool_call
-        self.anomalies: list[str] = []
-        """Oddities worth a log line (dropped fragments, ignored parallel calls)."""
-        self.started = False
-        self.finished = False
         self.status = "in_progress"
         self.error: ResponsesError | None = None
         """Why the response failed (``status == "failed"``)."""
@@ -150,8 +120,6 @@ class ResponsesStreamTranslator:
         self._seq = 0
         self._next_index = 0
         self._open = _NONE
-        self._held_text = ""
-        self._held_reasoning = ""
         self._message_id = ""
         self._message_index = -1
         self._text: list[str] = []
@@ -160,15 +128,7 @@ class ResponsesStreamTranslator:
         self._reasoning_index = -1
         self._reasoning: list[str] = []
         self._reasoning_delta: DeltaTemplate | None = None
-        self._calls: dict[int, _Call] = {}
-        self._open_call: _Call | None = None
-        self._ignored: set[int] = set()
-        self._finish: object = None
-        self._prompt = 0
-        self._cached = 0
-        self._completion = -1  # -1: no usage seen; _deltas is the estimate
-        self._reasoning_tokens = -1
-        self._deltas = 0
+        self._reasoning_tokens = -1  # -1: not reported; _reasoning_deltas is the estimate
         self._reasoning_deltas = 0
 
     @classmethod
@@ -250,73 +210,11 @@ class ResponsesStreamTranslator:
             return self.start()
         return [event("response.in_progress", self._next_seq(), response=self.response())]
 
-    @property
-    def finishing(self) -> bool:
-        """Whether ``finish_reason`` arrived: the output is complete, only usage may follow."""
-        return self._finish is not None
-
-    # ---------------------------------------------------------------------------- feed
-
-    def feed(self, chunk: dict[str, Any]) -> list[Event]:
-        """Events for one parsed upstream chunk (``data: {…}`` of vLLM's SSE)."""
-        if self.finished:
-            return []
-        events: list[Event] = [] if self.started else self.start()
-        try:  # free unless raised; a malformed chunk ends the stream with response.failed
-            self._feed(chunk, events)
-        except (AttributeError, TypeError, KeyError, IndexError, ValueError) as exc:
-            events.extend(self._fail(UpstreamError("protocol", detail=f"bad chunk ({exc})")))
-        return events
-
-    def _feed(self, chunk: dict[str, Any], events: list[Event]) -> None:
-        usage = chunk.get("usage")
-        if usage:
-            self._take_usage(usage)
-        choices = chunk.get("choices")
-        if choices:
-            choice = choices[0]
-            delta = choice.get("delta")
-            if delta:
-                # vLLM renamed reasoning_content to reasoning (PR#27752); read both.
-                reasoning = delta.get("reasoning") or delta.get("reasoning_content")
-                if reasoning:
-                    if not isinstance(reasoning, str):
-                        raise TypeError("delta.reasoning is not a string")
-                    self._deltas += 1
-                    self._reasoning_deltas += 1
-                    self._on_reasoning(reasoning, events)
-                content = delta.get("content")
-                if content:
-                    if not isinstance(content, str):
-                        raise TypeError("delta.content is not a string")
-                    self._deltas += 1
-                    self._on_text(content, events)
-                calls = delta.get("tool_calls")
-                if calls:
-                    self._deltas += 1
-                    self._on_tool_calls(calls, events)
-            finish = choice.get("finish_reason")
-            if finish:
-                if finish in ("abort", "error"):
-                    events.extend(self._fail(UpstreamError("aborted", detail=str(finish))))
-                    return
-                self._finish = finish
-                self._close_all(events)
-        elif "error" in chunk:
-            # vLLM reports failures mid-stream as a chunk ``{"error": {…}}``.
-            events.extend(self._fail(UpstreamError("http", body=chunk)))
-        elif self._finish is not None and usage:
-            self._end(events)  # the usage-only chunk that follows finish_reason
+    # ---------------------------------------------------------------------------- usage
 
     def _take_usage(self, usage: dict[str, Any]) -> None:
-        prompt = usage.get("prompt_tokens")
-        if isinstance(prompt, int):
-            self._prompt = prompt
-            details = usage.get("prompt_tokens_details")
-            self._cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else 0
-        completion = usage.get("completion_tokens")
-        if isinstance(completion, int):
-            self._completion = completion
+        super()._take_usage(usage)
+        if isinstance(usage.get("completion_tokens"), int):
             details = usage.get("completion_tokens_details")
             if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
                 self._reasoning_tokens = details["reasoning_tokens"]
@@ -441,6 +339,7 @@ class ResponsesStreamTranslator:
     # -- reasoning
 
     def _on_reasoning(self, text: str, events: list[Event]) -> None:
+        self._reasoning_deltas += 1
         if self._open == _REASONING:
             self._reasoning.append(text)
             assert self._reasoning_delta is not None
@@ -520,60 +419,20 @@ class ResponsesStreamTranslator:
 
     # -- tool calls
 
-    def _on_tool_calls(self, calls: list[Any], events: list[Event]) -> None:
-        for call in calls:
-            if not isinstance(call, dict):
-                continue
-            index = call.get("index", 0)
-            if not isinstance(index, int):
-                index = 0
-            if index in self._ignored:
-                continue
-            function = call.get("function") or {}
-            tool = self._calls.get(index)
-            if tool is None:
-                if self._single and self._calls:
-                    self._ignored.add(index)
-                    self.anomalies.append(
-                        f"tool call #{index} dropped: parallel_tool_calls is false"
-                    )
-                    continue
-                call_id = call.get("id")
-                if not isinstance(call_id, str) or not call_id:
-                    call_id = f"call_{self.response_id.removeprefix('resp_')}_{index}"
-                name = function.get("name")
-                tool = _Call(call_id, name if isinstance(name, str) else "")
-                self._calls[index] = tool
-                self._held_text = ""  # no whitespace-only message beside a tool call
-            elif not tool.name:
-                name = function.get("name")
-                if isinstance(name, str):
-                    tool.name = name
-            arguments = function.get("arguments")
-            if isinstance(arguments, str) and arguments:
-                if tool.closed:
-                    self.anomalies.append(
-                        f"tool call {tool.call_id}: fragment after its item closed was dropped"
-                    )
-                    continue
-                tool.args.append(arguments)
-                if tool is self._open_call:
-                    if tool.delta is not None:
-                        events.append(tool.delta(self._next_seq(), arguments))
-                    continue
-            if tool.output_index < 0:
-                self._try_open(tool, events)
+    def _new_call(self, call_id: str, name: str) -> _Call:
+        return _Call(call_id, name)
 
-    def _try_open(self, tool: _Call, events: list[Event]) -> None:
-        """Open ``tool``'s item now unless another call's arguments are still incomplete."""
-        if not tool.name:
-            return  # an item needs its name; wait for it
-        current = self._open_call
-        if current is not None and not current.complete():
-            return  # buffered; emitted whole when the output ends
-        self._open_item(tool, events)
+    def _generated_call_id(self, index: int) -> str:
+        return f"call_{self.response_id.removeprefix('resp_')}_{index}"
 
-    def _open_item(self, tool: _Call, events: list[Event]) -> None:
+    def _stream_arguments(self, call: _Call, fragment: str, events: list[Event]) -> None:
+        delta = call.delta
+        if delta is not None:  # a custom tool's input is sent whole when it closes
+            seq = self._seq  # _next_seq() inlined: this runs per argument fragment
+            self._seq = seq + 1
+            events.append(delta(seq, fragment))
+
+    def _start_call(self, tool: _Call, events: list[Event]) -> None:
         self._close_open(events)
         target = tool.target = self._targets.get(tool.name)
         if target is not None and target.kind == "custom":
@@ -654,18 +513,6 @@ class ResponsesStreamTranslator:
             )
         self._done_item(index, item, events, None)
 
-    def _close_all(self, events: list[Event]) -> None:
-        self._close_open(events, cut=self._finish == "length")
-        for _, tool in sorted(self._calls.items()):
-            if tool.output_index < 0:
-                if not tool.name:
-                    self.anomalies.append(f"tool call {tool.call_id} dropped: it never had a name")
-                    continue
-                self._open_item(tool, events)
-                self._close_open(events, cut=self._finish == "length")
-        self._held_text = ""
-        self._held_reasoning = ""
-
     # ---------------------------------------------------------------------------- end
 
     def _usage(self) -> dict[str, Any]:
@@ -713,14 +560,3 @@ class ResponsesStreamTranslator:
         self._finish = "stop"
         self._end(events)
         return events
-
-    def close(self, error: UpstreamError | ResponsesError | None = None) -> list[Event]:
-        """Events that end the stream: the final event after a finish (usage chunk missing),
-        ``response.failed`` for ``error`` or for a stream that ended without finish_reason."""
-        if self.finished:
-            return []
-        if error is None and self._finish is not None:
-            events = self.start()
-            self._end(events)
-            return events
-        return self._fail(error if error is not None else UpstreamError("closed"))
