@@ -154,6 +154,10 @@ class ScalerSettings(Section):
     """Seconds between keep-alive comments while a streaming request is held."""
     idle_check_interval: Duration = 1.0
     """Upper bound on how late an idle scale-down may happen after its deadline."""
+    health_check_interval: Duration = 15.0
+    """While a model is up, how often its engine is asked whether the server still runs (a
+    crashed server is then marked stopped; an unreachable engine marks it degraded). Nothing
+    is polled for a model at zero."""
     gpu_capacity: int | None = Field(default=None, ge=1)
     """GPUs the models share (recipes' gpu.count). null: NVML's device count, or 1 without
     NVML. Waking a model that does not fit switches out the least recently used one."""

@@ -159,6 +159,8 @@ class ModelStatus:
     """Seconds until idle scale-down; None when not ready, busy, or idle scale-down is off."""
     last_error: str | None = None
     endpoint: str | None = None
+    degraded: str | None = None
+    """Why the engine cannot be asked now (e.g. Kubernetes API unreachable); still serving."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -176,6 +178,7 @@ class ModelStatus:
             # The contract's name for why a model is failed: present only in that state.
             "reason": self.last_error if self.state == "failed" else None,
             "endpoint": self.endpoint,
+            "degraded": self.degraded,
         }
 
     @classmethod
@@ -197,6 +200,7 @@ class ModelStatus:
             idle_in_seconds=_opt_float(d, "idle_in_seconds", what),
             last_error=_opt_str(d, "last_error", what),
             endpoint=_opt_str(d, "endpoint", what),
+            degraded=_opt_str(d, "degraded", what) if "degraded" in d else None,
         )
 
 

@@ -51,6 +51,8 @@ def model_note(model: ModelStatus) -> str:
         return ", ".join(parts)
     if model.state == "failed" and model.last_error:
         return model.last_error
+    if model.degraded:
+        return f"degraded: {model.degraded}"
     return ""
 
 

@@ -74,6 +74,7 @@ class DaemonControl:
                     ),
                     last_error=snapshot.last_error,
                     endpoint=snapshot.endpoint,
+                    degraded=snapshot.degraded,
                 )
             )
         return result

@@ -19,7 +19,14 @@ from typing import Any
 from yarl import URL
 
 from autosred.config import ScalerSettings
-from autosred.engines.base import Engine, Observed, WakeFailed, WakeProgress
+from autosred.engines.base import (
+    Engine,
+    EngineUnavailable,
+    Observation,
+    Observed,
+    WakeFailed,
+    WakeProgress,
+)
 from autosred.metrics import Metrics
 from autosred.recipes import Recipe
 from autosred.scaler.history import WakeHistory
@@ -105,9 +112,16 @@ class _StopDone:
 
 
 @dataclass(frozen=True)
+class _CheckDue:
+    pass
+
+
+@dataclass(frozen=True)
 class _Checked:
     generation: int
-    alive: bool
+    observation: Observation | None
+    """None when the engine could not be asked (see ``unavailable``)."""
+    unavailable: str | None = None
 
 
 _Message = (
@@ -117,6 +131,7 @@ _Message = (
     | _ScaleUp
     | _ScaleDown
     | _Unreachable
+    | _CheckDue
     | _UpdateRecipe
     | _Retire
     | _IdleCheck
@@ -165,6 +180,13 @@ class ModelController:
         self._stop_requested = False
         self._evicting = False
         self._evict_timer: asyncio.TimerHandle | None = None
+        self._checking = False
+        self._check_timer: asyncio.TimerHandle | None = None
+        self._degraded: str | None = None
+        self._adopt_pending = False
+        self.adopted = asyncio.Event()
+        """Set once the first look at what already runs is done (the daemon waits for it
+        before READY=1, so a restarted daemon reports adopted models as ready at once)."""
         self._retiring = False
         self._idle_deadline: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
@@ -252,19 +274,36 @@ class ModelController:
         """After a daemon restart a server may already run: take it over instead of waking."""
         try:
             observation = await self._engine.observe(self._recipe)
+        except EngineUnavailable as exc:
+            # The state is unknown, not stopped: look again until the engine answers.
+            self._degraded = exc.reason
+            self._adopt_pending = True
+            self._arm_check_timer()
+            observation = None
         except Exception as exc:
             self._log.warning(
                 "scaler.observe_failed",
                 extra={"fields": {"model": self._recipe.name, "error": str(exc)}},
             )
             observation = None
-        if observation is not None and observation.state is Observed.RUNNING:
-            self._endpoint = self._engine.endpoint(self._recipe)
-            self._state = ModelState.READY
-            self._residency.adopt(self._recipe)
-            self._log.info("scaler.adopted", extra={"fields": {"model": self._recipe.name}})
-            self._arm_idle_timer()
+        if observation is not None:
+            self._take_over(observation)
+        self.adopted.set()
         self._publish()
+
+    def _take_over(self, observation: Observation) -> None:
+        if observation.state is not Observed.RUNNING or self._state is not ModelState.STOPPED:
+            return
+        self._endpoint = self._engine.endpoint(self._recipe)
+        self._state = ModelState.READY
+        self._adopt_pending = False
+        self._residency.adopt(self._recipe)
+        self._log.info(
+            "scaler.adopted",
+            extra={"fields": {"model": self._recipe.name, "drift": len(observation.drift)}},
+        )
+        self._arm_idle_timer()
+        self._arm_check_timer()
 
     def _handle(self, message: _Message) -> bool:
         """Apply one message; True ends the owner task."""
@@ -284,14 +323,16 @@ class ModelController:
                 if self._state is ModelState.READY and self._in_flight == 0:
                     self._begin_stop("admin")
             case _Unreachable():
-                if self._state is ModelState.READY:
-                    self._spawn(self._check_alive(self._generation))
-            case _Checked(generation, alive):
-                if generation == self._generation and self._state is ModelState.READY and not alive:
-                    self._log.warning(
-                        "scaler.server_died", extra={"fields": {"model": self._recipe.name}}
-                    )
-                    self._begin_stop("died")
+                self._check_now()
+            case _CheckDue():
+                self._check_timer = None
+                if self._state is ModelState.READY or self._adopt_pending:
+                    self._check_now()
+                    self._arm_check_timer()
+            case _Checked(generation, observation, unavailable):
+                self._checking = False
+                if generation == self._generation:
+                    self._on_checked(observation, unavailable)
             case _UpdateRecipe(recipe):
                 self._recipe = recipe
                 if self._idle_deadline is not None:
@@ -492,6 +533,7 @@ class ModelController:
         self._endpoint = self._engine.endpoint(self._recipe)
         self._history.record(name, seconds)
         self._residency.ready(name)
+        self._arm_check_timer()
         self._metrics.wake_duration.labels(model=name, outcome="ready").observe(seconds)
         self._log.info(
             "scaler.ready",
@@ -542,13 +584,66 @@ class ModelController:
             self._begin_wake("request")
         return False
 
-    async def _check_alive(self, generation: int) -> None:
+    def _check_now(self) -> None:
+        """Ask the engine what runs (one check at a time): only while a server should be up,
+        or while a start-up adoption is pending — a model at zero costs nothing."""
+        if self._checking or not (self._state is ModelState.READY or self._adopt_pending):
+            return
+        self._checking = True
+        self._spawn(self._check(self._generation))
+
+    async def _check(self, generation: int) -> None:
         try:
             observation = await self._engine.observe(self._recipe)
-            alive = observation.state in (Observed.RUNNING, Observed.STARTING)
-        except Exception:
-            alive = False
-        self._inbox.put_nowait(_Checked(generation, alive))
+        except EngineUnavailable as exc:
+            self._inbox.put_nowait(_Checked(generation, None, exc.reason))
+            return
+        except Exception as exc:
+            self._log.warning(
+                "scaler.observe_failed",
+                extra={"fields": {"model": self._recipe.name, "error": str(exc)}},
+            )
+            observation = Observation(Observed.FAILED, str(exc))
+        self._inbox.put_nowait(_Checked(generation, observation))
+
+    def _on_checked(self, observation: Observation | None, unavailable: str | None) -> None:
+        name = self._recipe.name
+        if observation is None:
+            # Serving goes on through the endpoint we have; only the supervision is blind.
+            if self._degraded != unavailable:
+                self._log.warning(
+                    "scaler.degraded", extra={"fields": {"model": name, "reason": unavailable}}
+                )
+            self._degraded = unavailable
+            return
+        if self._degraded is not None:
+            self._log.info("scaler.recovered", extra={"fields": {"model": name}})
+            self._degraded = None
+        if self._adopt_pending and self._state is ModelState.STOPPED:
+            self._adopt_pending = False
+            self._take_over(observation)
+            return
+        if self._state is not ModelState.READY:
+            return
+        if observation.state in (Observed.RUNNING, Observed.STARTING):
+            # A replaced pod comes back on a new address.
+            try:
+                self._endpoint = self._engine.endpoint(self._recipe)
+            except Exception:
+                pass
+            return
+        self._log.warning(
+            "scaler.server_died",
+            extra={"fields": {"model": name, "detail": observation.detail}},
+        )
+        self._begin_stop("died")
+
+    def _arm_check_timer(self) -> None:
+        if self._check_timer is not None:
+            return
+        self._check_timer = asyncio.get_running_loop().call_later(
+            self._settings.health_check_interval, self._inbox.put_nowait, _CheckDue()
+        )
 
     # ----------------------------------------------------------------------------- helpers
 
@@ -611,6 +706,7 @@ class ModelController:
                 else None
             ),
             last_error=self._last_error,
+            degraded=self._degraded,
             endpoint=str(self._endpoint).rstrip("/") if self._endpoint is not None else None,
         )
         if snapshot == self.snapshot:
@@ -627,6 +723,8 @@ class ModelController:
 
     def _shutdown(self) -> None:
         self._cancel_idle_timer()
+        if self._check_timer is not None:
+            self._check_timer.cancel()
         if self._evict_timer is not None:
             self._evict_timer.cancel()
         for task in self._children:

@@ -133,9 +133,15 @@ class ModelGate:
         """For read-only questions (drift); changes go through the model's owner task."""
         return self._engine
 
-    async def start(self) -> None:
+    async def start(self, *, adoption_timeout: float = 30.0) -> None:
+        """Start the owner tasks and wait (bounded) for each to see what already runs."""
         for recipe in self._catalog:
             self._add(recipe)
+        waits = [asyncio.create_task(c.adopted.wait()) for c in self._controllers.values()]
+        if waits:
+            _, pending = await asyncio.wait(waits, timeout=adoption_timeout)
+            for task in pending:
+                task.cancel()
 
     def _add(self, recipe: Recipe) -> None:
         controller = ModelController(

@@ -30,6 +30,9 @@ class Snapshot:
     idle_deadline: float | None = None
     """Wall-clock time (epoch seconds) of the idle scale-down; None while busy or never."""
     last_error: str | None = None
+    degraded: str | None = None
+    """Why the engine cannot be asked now (e.g. the Kubernetes API server is unreachable);
+    requests are still served through the known endpoint."""
     endpoint: str | None = None
 
 

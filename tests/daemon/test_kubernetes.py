@@ -203,9 +203,9 @@ async def test_a_restarted_daemon_adopts_the_running_pod(
         daemon.signal(signal.SIGKILL)
         await daemon.wait_exit()
     async with running_daemon(second_dir, config(second_dir, cluster)) as daemon:
-        # Adoption runs in the model's owner task as the daemon starts (a request arriving
-        # meanwhile waits for it, it never starts a wake).
-        model = await daemon.wait_state("qwen", "ready", timeout=3)
+        # Adoption is done before READY=1: the model is ready the moment the daemon is.
+        model = await daemon.model("qwen")
+        assert model["state"] == "ready"
         assert model["idle_in_seconds"] is not None and model["idle_in_seconds"] > 500
         async with aiohttp.ClientSession() as session:
             status, text, lines = await stream_chat(session, daemon, directive(text="two"))
@@ -253,3 +253,25 @@ async def test_drift_after_the_recipe_changed(tmp_path: Path, cluster: FakeClust
         values = await ctl("recipe", "helm-values", "qwen")
         assert values.rc == 0, values.err
         assert "recipeHash:" in values.out and "65536" in values.out
+
+
+async def test_api_server_away_and_back_while_ready(tmp_path: Path, cluster: FakeCluster) -> None:
+    settings = config(tmp_path, cluster)
+    settings["scaler"]["health_check_interval"] = 0.2
+    async with running_daemon(tmp_path, settings) as daemon, aiohttp.ClientSession() as session:
+        status, text, _ = await stream_chat(session, daemon, directive(text="before"))
+        assert (status, text) == (200, "before")
+        cluster.control(api_down=True)
+        async with asyncio.timeout(15):
+            while not (model := await daemon.model("qwen"))["degraded"]:
+                await asyncio.sleep(0.05)
+        assert model["state"] == "ready"
+        # Serving goes on through the pod the daemon already knows.
+        status, text, _ = await stream_chat(session, daemon, directive(text="during"))
+        assert (status, text) == (200, "during")
+        cluster.control(api_down=False)
+        async with asyncio.timeout(15):
+            while (model := await daemon.model("qwen"))["degraded"]:
+                await asyncio.sleep(0.05)
+        assert model["state"] == "ready"
+        assert daemon.events_named("scaler.degraded") and daemon.events_named("scaler.recovered")

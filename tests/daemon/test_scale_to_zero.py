@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +159,19 @@ async def test_client_disconnect_aborts_the_upstream_request(tmp_path: Path) -> 
             while model["in_flight"]:
                 model = await daemon.model("sim")
                 await asyncio.sleep(0.02)
+
+
+async def test_a_crashed_server_is_noticed_and_woken_again(tmp_path: Path) -> None:
+    config = base_config(tmp_path, [sim_recipe()], scaler={"health_check_interval": 0.2})
+    async with running_daemon(tmp_path, config) as daemon, aiohttp.ClientSession() as session:
+        async with session.post(daemon.api_url + "/v1/chat/completions", json=chat("hi")) as r:
+            assert r.status == 200
+        child = int(daemon.events_named("engine.child_started")[-1]["pid"])
+        os.kill(child, signal.SIGKILL)
+        await daemon.wait_state("sim", "stopped", timeout=10)
+        assert [e["reason"] for e in daemon.events_named("scaler.stop_started")] == ["died"]
+        body = chat(directive(text="back again"))
+        async with session.post(daemon.api_url + "/v1/chat/completions", json=body) as r:
+            assert r.status == 200
+            assert (await r.json())["choices"][0]["message"]["content"] == "back again"
+        assert len(daemon.events_named("engine.child_started")) == 2
