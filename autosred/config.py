@@ -172,6 +172,12 @@ class ScalerSettings(Section):
     giving up (503 with Retry-After)."""
 
 
+class DriftSettings(Section):
+    action: Literal["report", "redeploy"] = "report"
+    """When what runs no longer matches its recipe: report (log, metric, `autosrectl drift`),
+    or also redeploy it — only once nothing is in flight, never mid-stream."""
+
+
 class ShutdownSettings(Section):
     grace: Duration = 30.0
     """On SIGTERM, seconds in-flight requests get to finish before the daemon exits."""
@@ -199,6 +205,7 @@ class Settings(BaseSettings):
     admin: AdminSettings = AdminSettings()
     engine: EngineSettings = EngineSettings()
     scaler: ScalerSettings = ScalerSettings()
+    drift: DriftSettings = DriftSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
     log: LogSettings = LogSettings()
     state_dir: Path | None = None

@@ -105,6 +105,7 @@ class Supervisor:
             log=self._log.getChild("scaler"),
             gpu=gpu,
             on_change=self._on_model_change,
+            drift_action=settings.drift.action,
         )
         self._gate_ = gate
         runners: list[web.BaseRunner] = []
@@ -267,7 +268,7 @@ class Supervisor:
     def _restart_only_changes(self, new: Settings) -> list[str]:
         old = self._settings
         changed = []
-        for key in ("api", "codex", "metrics", "admin", "engine", "state_dir", "shutdown"):
+        for key in ("api", "codex", "metrics", "admin", "engine", "state_dir", "shutdown", "drift"):
             if getattr(old, key) != getattr(new, key):
                 changed.append(f"{key}: changed; takes effect after a restart")
         return changed

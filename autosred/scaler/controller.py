@@ -158,8 +158,10 @@ class ModelController:
         settings: ScalerSettings,
         log: logging.Logger,
         on_change: Callable[[Snapshot], None],
+        drift_action: str = "report",
     ) -> None:
         self._recipe = recipe
+        self._drift_action = drift_action
         self._residency = residency
         self._engine = engine
         self._history = history
@@ -184,6 +186,9 @@ class ModelController:
         self._check_timer: asyncio.TimerHandle | None = None
         self._degraded: str | None = None
         self._adopt_pending = False
+        self._drift_seen: tuple[object, ...] = ()
+        self._redeploy_pending = False
+        self._wake_after_stop = False
         self.adopted = asyncio.Event()
         """Set once the first look at what already runs is done (the daemon waits for it
         before READY=1, so a restarted daemon reports adopted models as ready at once)."""
@@ -304,6 +309,7 @@ class ModelController:
         )
         self._arm_idle_timer()
         self._arm_check_timer()
+        self._on_drift(observation)
 
     def _handle(self, message: _Message) -> bool:
         """Apply one message; True ends the owner task."""
@@ -337,6 +343,7 @@ class ModelController:
                 self._recipe = recipe
                 if self._idle_deadline is not None:
                     self._arm_idle_timer()
+                self._check_now()  # does what runs still match the recipe?
             case _Retire():
                 self._retiring = True
                 self._fail_waiters("the model was removed from the configuration", kind="removed")
@@ -415,6 +422,11 @@ class ModelController:
             self._begin_stop("switch")
         elif self._stop_requested:
             self._begin_stop("admin")
+        elif self._redeploy_pending:
+            # Drift is acted on only here, with nothing in flight: never mid-stream.
+            self._redeploy_pending = False
+            self._wake_after_stop = True
+            self._begin_stop("drift")
         else:
             self._arm_idle_timer()
 
@@ -580,7 +592,10 @@ class ModelController:
         )
         if self._retiring:
             return True
-        if any(not waiter.done() for waiter in self._waiters):
+        if self._wake_after_stop:
+            self._wake_after_stop = False
+            self._begin_wake("drift")
+        elif any(not waiter.done() for waiter in self._waiters):
             self._begin_wake("request")
         return False
 
@@ -631,12 +646,33 @@ class ModelController:
                 self._endpoint = self._engine.endpoint(self._recipe)
             except Exception:
                 pass
+            self._on_drift(observation)
             return
         self._log.warning(
             "scaler.server_died",
             extra={"fields": {"model": name, "detail": observation.detail}},
         )
         self._begin_stop("died")
+
+    def _on_drift(self, observation: Observation) -> None:
+        drift = tuple(observation.drift)
+        if drift and drift != self._drift_seen:
+            self._log.warning(
+                "scaler.drift",
+                extra={
+                    "fields": {
+                        "model": self._recipe.name,
+                        "fields": len(drift),
+                        "action": self._drift_action,
+                    }
+                },
+            )
+        self._drift_seen = drift
+        if drift and self._drift_action == "redeploy" and not self._wake_after_stop:
+            self._redeploy_pending = True
+            self._after_release()  # at once when idle; else after the last stream
+        elif not drift:
+            self._redeploy_pending = False
 
     def _arm_check_timer(self) -> None:
         if self._check_timer is not None:

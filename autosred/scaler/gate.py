@@ -77,7 +77,9 @@ class ModelGate:
         log: logging.Logger,
         gpu: GpuReader | None = None,
         on_change: Callable[[Snapshot], None] | None = None,
+        drift_action: str = "report",
     ) -> None:
+        self._drift_action = drift_action
         self._catalog = catalog
         self._engine = engine
         self._history = history
@@ -153,6 +155,7 @@ class ModelGate:
             settings=self._settings,
             log=self._log,
             on_change=self._on_change,
+            drift_action=self._drift_action,
         )
         self._controllers[recipe.name] = controller
         task = asyncio.create_task(

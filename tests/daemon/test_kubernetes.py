@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import yaml
 
 from tests.ctl.run import Ctl
 from tests.fakes.cluster import UNSCHEDULABLE_MESSAGE, FakeCluster, running_cluster
@@ -275,3 +276,43 @@ async def test_api_server_away_and_back_while_ready(tmp_path: Path, cluster: Fak
                 await asyncio.sleep(0.05)
         assert model["state"] == "ready"
         assert daemon.events_named("scaler.degraded") and daemon.events_named("scaler.recovered")
+
+
+async def test_drift_redeploy_waits_for_the_last_stream(
+    tmp_path: Path, cluster: FakeCluster
+) -> None:
+    settings = config(tmp_path, cluster)
+    settings["scaler"]["health_check_interval"] = 0.2
+    settings["drift"] = {"action": "redeploy"}
+    async with running_daemon(tmp_path, settings) as daemon, aiohttp.ClientSession() as session:
+        status, _, _ = await stream_chat(session, daemon, directive(text="wake"))
+        assert status == 200
+        (before,) = cluster.pods(label_selector=SELECTOR)
+        # A stream of ~2 s is running when the recipe changes under it.
+        long = asyncio.create_task(
+            stream_chat(session, daemon, directive(text="s" * 40, tokens_per_second=5))
+        )
+        await daemon.wait_state("qwen", "ready")
+        async with asyncio.timeout(5):
+            while (await daemon.model("qwen"))["in_flight"] == 0:
+                await asyncio.sleep(0.02)
+        settings["recipes"][0]["vllm_args"] = ["--max-model-len", "16384"]
+        daemon.config_path.write_text(yaml.safe_dump(settings))
+        seen = len(daemon.notify.lines())
+        daemon.signal(signal.SIGHUP)
+        await daemon.notify.wait_for(
+            "READY=1", after=await daemon.notify.wait_for("RELOADING=1", after=seen)
+        )
+        status, text, _ = await long
+        assert (status, text) == (200, "s" * 40)  # never cut by the redeploy
+        async with asyncio.timeout(30):
+            while True:
+                pods = cluster.pods(label_selector=SELECTOR)
+                uids = {pod["metadata"]["uid"] for pod in pods}
+                if uids and before["metadata"]["uid"] not in uids:
+                    break
+                await asyncio.sleep(0.1)
+        await daemon.wait_state("qwen", "ready", timeout=30)
+        reasons = [event["reason"] for event in daemon.events_named("scaler.stop_started")]
+        assert reasons == ["drift"]
+        assert daemon.events_named("scaler.drift")
