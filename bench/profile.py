@@ -65,8 +65,10 @@ def summarize(collapsed: Path, top: int = 25) -> str:
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
     total = 0
-    for line in collapsed.read_text().splitlines():
+    for line in collapsed.read_text(errors="replace").splitlines():
         stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue  # a frame name that py-spy read garbled (seen: a thread's memory)
         count = int(count_text)
         frames = stack.split(";")
         total += count
