@@ -1,4 +1,5 @@
-"""One client request's accounting: status, duration and time to first byte, by surface."""
+"""One client request's accounting: status, duration, time to first byte and tokens, by
+surface."""
 
 from __future__ import annotations
 
@@ -27,6 +28,12 @@ class Exchange:
             self._metrics.time_to_first_byte.labels(api=self.api, model=self.model).observe(
                 self.first_byte_at - self.started
             )
+
+    def count_tokens(self, *, input_tokens: int, output_tokens: int) -> None:
+        """The prompt (cached part included) and the output of the model's answer."""
+        tokens = self._metrics.tokens
+        tokens.labels(client=self.client, model=self.model, direction="input").inc(input_tokens)
+        tokens.labels(client=self.client, model=self.model, direction="output").inc(output_tokens)
 
     def finish(self, status: int | str) -> None:
         if self._finished:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,8 +22,8 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 import aiohttp
 
-from autosred.metrics import Metrics
 from autosred.proxy.chatstream import ChatStreamTranslator
+from autosred.proxy.context import ProxyContext
 from autosred.proxy.modelinfo import ModelInfo
 from autosred.proxy.prompt import (
     clamp_max_tokens,
@@ -107,18 +106,15 @@ class ChatRelay(ABC, Generic[EventT]):
     def __init__(
         self,
         *,
-        info: ModelInfo,
-        session: aiohttp.ClientSession,
-        metrics: Metrics,
-        log: logging.Logger,
+        ctx: ProxyContext,
         request_id: str,
         priority: int | None,
         keepalive_interval: float | None,
     ) -> None:
-        self._info = info
-        self._session = session
-        self._metrics = metrics
-        self._log = log
+        self._info = ctx.model_info
+        self._session = ctx.upstream
+        self._metrics = ctx.metrics
+        self._log = ctx.log
         self._request_id = request_id
         self._priority = priority
         self._keepalive_interval = keepalive_interval

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
 from aiohttp import web
 
+from autosred.proxy.exchange import Exchange
 from autosred.scaler import WaitInfo
+
+EventT = TypeVar("EventT")
 
 SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -25,6 +31,36 @@ def waking_comment(info: WaitInfo) -> bytes:
     eta = f"{info.eta_seconds:.0f}s" if info.eta_seconds is not None else "unknown"
     phase = info.phase or "queued"
     return f": waking model={info.model} phase={phase} eta={eta}\n\n".encode()
+
+
+class EventStream(Generic[EventT]):
+    """The 200 of one streaming request, opened by whichever comes first: a ``: waking …``
+    comment while the gate holds the request (``waking``, its ``on_wait``) or the first
+    events (``emit``, each call one write; the first counts as the time to first byte)."""
+
+    __slots__ = ("_encode", "_exchange", "_request", "response")
+
+    def __init__(
+        self,
+        request: web.Request,
+        exchange: Exchange,
+        encode: Callable[[list[EventT]], bytes],
+    ) -> None:
+        self.response = web.StreamResponse(status=200)
+        self._request = request
+        self._exchange = exchange
+        self._encode = encode
+
+    async def waking(self, info: WaitInfo) -> None:
+        await open_event_stream(self._request, self.response)
+        await self.response.write(waking_comment(info))
+
+    async def emit(self, events: list[EventT]) -> None:
+        response = self.response
+        if not response.prepared:
+            await open_event_stream(self._request, response)
+        self._exchange.first_byte()
+        await response.write(self._encode(events))
 
 
 class SSEDecoder:

@@ -32,9 +32,9 @@ from autosred.proxy.body import BadRequest, read_json_object
 from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext, request_id
 from autosred.proxy.exchange import Exchange
 from autosred.proxy.prompt import estimate_prompt_tokens
-from autosred.proxy.sse import open_event_stream, waking_comment
+from autosred.proxy.sse import EventStream
 from autosred.recipes import Recipe, request_priority
-from autosred.scaler import ModelUnavailable, UnknownModel, WaitInfo
+from autosred.scaler import ModelUnavailable, UnknownModel
 
 
 @dataclass(frozen=True)
@@ -114,10 +114,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     relay = MessageRelay(
         chat=chat,
         signer=surface.signer,
-        info=ctx.model_info,
-        session=ctx.upstream,
-        metrics=ctx.metrics,
-        log=ctx.log,
+        ctx=ctx,
         request_id=rid,
         priority=request_priority(
             recipe.priority, model=chat.client_model, headers=request.headers, client=client
@@ -133,7 +130,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         return reply
     finally:
         exchange.finish(status)
-        _count_tokens(ctx, client, recipe.name, relay.usage)
+        _count_tokens(exchange, relay.usage)
         for anomaly in relay.anomalies:
             ctx.log.warning(
                 "anthropic.stream_anomaly",
@@ -141,14 +138,13 @@ async def messages(request: web.Request) -> web.StreamResponse:
             )
 
 
-def _count_tokens(ctx: ProxyContext, client: str, model: str, usage: dict[str, Any] | None) -> None:
+def _count_tokens(exchange: Exchange, usage: dict[str, Any] | None) -> None:
     if not usage:
         return
-    prompt = int(usage.get("input_tokens", 0)) + int(usage.get("cache_read_input_tokens", 0))
-    tokens = ctx.metrics.tokens
-    tokens.labels(client=client, model=model, direction="input").inc(prompt)
-    tokens.labels(client=client, model=model, direction="output").inc(
-        int(usage.get("output_tokens", 0))
+    exchange.count_tokens(
+        input_tokens=int(usage.get("input_tokens", 0))
+        + int(usage.get("cache_read_input_tokens", 0)),
+        output_tokens=int(usage.get("output_tokens", 0)),
     )
 
 
@@ -159,23 +155,13 @@ async def _stream(
     relay: MessageRelay,
     exchange: Exchange,
 ) -> tuple[web.StreamResponse, int | str]:
-    response = web.StreamResponse(status=200)
-
-    async def keep_alive(info: WaitInfo) -> None:
-        await open_event_stream(request, response)
-        await response.write(waking_comment(info))
-
-    async def emit(events: list[Event]) -> None:
-        if not response.prepared:
-            await open_event_stream(request, response)
-        exchange.first_byte()
-        await response.write(encode_events(events))
-
+    stream = EventStream(request, exchange, encode_events)
+    response = stream.response
     retry_after: str | int | None = None
     try:
         try:
-            async with ctx.gate.lease(recipe.name, on_wait=keep_alive) as backend:
-                await relay.run(backend, emit)
+            async with ctx.gate.lease(recipe.name, on_wait=stream.waking) as backend:
+                await relay.run(backend, stream.emit)
             await response.write_eof()
             # A stream that ended in an error event still had its 200; it is counted apart.
             return response, 200 if relay.usage is not None else "stream_error"

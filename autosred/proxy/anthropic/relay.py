@@ -13,19 +13,15 @@ with an HTTP error); after that it is an ``error`` event in the stream, never a 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiohttp
-
-from autosred.metrics import Metrics
 from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
 from autosred.proxy.anthropic.events import Event
 from autosred.proxy.anthropic.request import ChatRequest, serialise
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
-from autosred.proxy.modelinfo import ModelInfo
+from autosred.proxy.context import ProxyContext
 from autosred.proxy.prompt import estimate_prompt_tokens
 from autosred.proxy.relay import ChatRelay, fit_to_context
 from autosred.proxy.upstream import UNREACHABLE_RETRY_AFTER, UpstreamError
@@ -55,22 +51,13 @@ class MessageRelay(ChatRelay[Event]):
         *,
         chat: ChatRequest,
         signer: ThinkingSigner,
-        info: ModelInfo,
-        session: aiohttp.ClientSession,
-        metrics: Metrics,
-        log: logging.Logger,
+        ctx: ProxyContext,
         request_id: str,
         priority: int | None,
         ping_interval: float | None,
     ) -> None:
         super().__init__(
-            info=info,
-            session=session,
-            metrics=metrics,
-            log=log,
-            request_id=request_id,
-            priority=priority,
-            keepalive_interval=ping_interval,
+            ctx=ctx, request_id=request_id, priority=priority, keepalive_interval=ping_interval
         )
         self.chat = chat
         self._signer = signer

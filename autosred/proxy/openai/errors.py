@@ -9,6 +9,9 @@ from typing import Any
 
 from aiohttp import web
 
+from autosred.proxy.body import BadRequest
+from autosred.scaler import UnknownModel
+
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
@@ -55,6 +58,13 @@ def error_response(
         status=status,
         headers=headers,
     )
+
+
+def request_error(exc: BadRequest | UnknownModel) -> web.Response:
+    """The answer to a request that names no servable model or whose body cannot be read."""
+    if isinstance(exc, UnknownModel):
+        return error_response(404, exc.message, param="model", code="model_not_found")
+    return error_response(exc.status, exc.message, param=exc.param)
 
 
 @dataclass(frozen=True)

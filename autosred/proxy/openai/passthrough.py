@@ -16,7 +16,7 @@ from aiohttp import web
 from autosred.proxy.body import BadRequest, read_json_object, required_model
 from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext, request_id
 from autosred.proxy.exchange import Exchange
-from autosred.proxy.openai.errors import error_body, error_response, from_upstream
+from autosred.proxy.openai.errors import error_body, error_response, from_upstream, request_error
 from autosred.proxy.sse import open_event_stream, waking_comment
 from autosred.proxy.upstream import UPSTREAM_CONNECT_ERRORS
 from autosred.recipes import Recipe, request_priority
@@ -48,12 +48,10 @@ async def forward(request: web.Request, *, path: str) -> web.StreamResponse:
         body, raw = await read_json_object(request)
         requested = required_model(body)
         recipe = ctx.gate.resolve(requested)
-    except BadRequest as exc:
-        exchange.finish(exc.status)
-        return error_response(exc.status, exc.message, param=exc.param)
-    except UnknownModel as exc:
-        exchange.finish(404)
-        return error_response(404, exc.message, param="model", code="model_not_found")
+    except (BadRequest, UnknownModel) as exc:
+        refusal = request_error(exc)
+        exchange.finish(refusal.status)
+        return refusal
     exchange.model = recipe.name
     client = request.get(CLIENT_NAME_KEY, "-")
     priority = request_priority(

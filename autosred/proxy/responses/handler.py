@@ -18,7 +18,7 @@ from aiohttp import web
 from autosred.proxy.body import BadRequest, read_json_object, required_model
 from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext, request_id
 from autosred.proxy.exchange import Exchange
-from autosred.proxy.openai.errors import error_response
+from autosred.proxy.openai.errors import request_error
 from autosred.proxy.responses.errors import PREVIOUS_RESPONSE_NOT_FOUND, ResponsesError
 from autosred.proxy.responses.events import Event, encode_events
 from autosred.proxy.responses.reasoning import ReasoningSealer
@@ -26,9 +26,9 @@ from autosred.proxy.responses.relay import EarlyFailure, ResponseRelay
 from autosred.proxy.responses.request import ModelView, ResponsesRequest, to_chat_request
 from autosred.proxy.responses.store import ResponseStore
 from autosred.proxy.responses.stream import ResponsesStreamTranslator
-from autosred.proxy.sse import open_event_stream, waking_comment
+from autosred.proxy.sse import EventStream, open_event_stream
 from autosred.recipes import Recipe, request_priority
-from autosred.scaler import ModelUnavailable, UnknownModel, WaitInfo
+from autosred.scaler import ModelUnavailable, UnknownModel
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,10 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         chat = to_chat_request(
             body, view=model_view(recipe), sealer=surface.sealer, history=history
         )
-    except BadRequest as exc:
-        exchange.finish(exc.status)
-        return error_response(exc.status, exc.message, param=exc.param)
-    except UnknownModel as exc:
-        exchange.finish(404)
-        return error_response(404, exc.message, param="model", code="model_not_found")
+    except (BadRequest, UnknownModel) as exc:
+        refusal = request_error(exc)
+        exchange.finish(refusal.status)
+        return refusal
     except ResponsesError as exc:
         exchange.finish(exc.status)
         return exc.response()
@@ -124,10 +122,7 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         return await _answer_locally(request, chat, translator)
     relay = ResponseRelay(
         request=chat,
-        info=ctx.model_info,
-        session=ctx.upstream,
-        metrics=ctx.metrics,
-        log=ctx.log,
+        ctx=ctx,
         request_id=rid,
         priority=request_priority(
             recipe.priority, model=requested, headers=request.headers, client=client
@@ -155,7 +150,11 @@ async def create_response(request: web.Request) -> web.StreamResponse:
         raise
     finally:
         exchange.finish(status)
-        _count_tokens(ctx, client, recipe.name, translator.usage)
+        if translator.usage:
+            exchange.count_tokens(
+                input_tokens=translator.usage["input_tokens"],
+                output_tokens=translator.usage["output_tokens"],
+            )
         for anomaly in translator.anomalies:
             ctx.log.warning(
                 "responses.stream_anomaly",
@@ -175,14 +174,6 @@ def _remember(
     store.put(
         translator.response_id, [*chat.conversation, *translator.items], input_size + output_size
     )
-
-
-def _count_tokens(ctx: ProxyContext, client: str, model: str, usage: dict[str, Any] | None) -> None:
-    if not usage:
-        return
-    tokens = ctx.metrics.tokens
-    tokens.labels(client=client, model=model, direction="input").inc(usage["input_tokens"])
-    tokens.labels(client=client, model=model, direction="output").inc(usage["output_tokens"])
 
 
 async def _answer_locally(
@@ -219,21 +210,11 @@ async def _stream(
     translator: ResponsesStreamTranslator,
     exchange: Exchange,
 ) -> tuple[web.StreamResponse, int | str]:
-    response = web.StreamResponse(status=200)
-
-    async def keep_alive(info: WaitInfo) -> None:
-        await open_event_stream(request, response)
-        await response.write(waking_comment(info))
-
-    async def emit(events: list[Event]) -> None:
-        if not response.prepared:
-            await open_event_stream(request, response)
-        exchange.first_byte()
-        await response.write(encode_events(events))
-
+    stream = EventStream(request, exchange, encode_events)
+    response = stream.response
     try:
-        async with ctx.gate.lease(recipe.name, on_wait=keep_alive) as backend:
-            await relay.run(backend, translator, emit)
+        async with ctx.gate.lease(recipe.name, on_wait=stream.waking) as backend:
+            await relay.run(backend, translator, stream.emit)
         await response.write_eof()
         # A stream that ended in response.failed still had its 200; it is counted apart.
         return response, 200 if translator.status != "failed" else "stream_error"

@@ -11,13 +11,9 @@ HTTP error in the OpenAI envelope); after that it is ``response.failed`` (case 8
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
-import aiohttp
-
-from autosred.metrics import Metrics
-from autosred.proxy.modelinfo import ModelInfo
+from autosred.proxy.context import ProxyContext
 from autosred.proxy.relay import ChatRelay, fit_to_context
 from autosred.proxy.responses.errors import ResponsesError, map_upstream_error
 from autosred.proxy.responses.events import Event
@@ -47,19 +43,13 @@ class ResponseRelay(ChatRelay[Event]):
         self,
         *,
         request: ResponsesRequest,
-        info: ModelInfo,
-        session: aiohttp.ClientSession,
-        metrics: Metrics,
-        log: logging.Logger,
+        ctx: ProxyContext,
         request_id: str,
         priority: int | None,
         keepalive_interval: float | None,
     ) -> None:
         super().__init__(
-            info=info,
-            session=session,
-            metrics=metrics,
-            log=log,
+            ctx=ctx,
             request_id=request_id,
             priority=priority,
             keepalive_interval=keepalive_interval,
