@@ -25,13 +25,13 @@ from autosred.proxy.anthropic.events import Event, encode_events, new_message_id
 from autosred.proxy.anthropic.message import message_from_completion, message_from_events
 from autosred.proxy.anthropic.request import (
     ChatRequest,
-    RecipeView,
     serialise,
     to_chat_request,
 )
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
 from autosred.proxy.anthropic.toolids import client_tool_id, upstream_tool_id
+from autosred.proxy.modelview import ModelView
 from autosred.proxy.prompt import clamp_max_tokens, estimate_prompt_tokens
 from autosred.proxy.upstream import UpstreamError
 
@@ -40,7 +40,7 @@ __all__ = [
     "ChatRequest",
     "Event",
     "MessageStreamTranslator",
-    "RecipeView",
+    "ModelView",
     "ThinkingSigner",
     "UpstreamError",
     "clamp_max_tokens",

@@ -12,11 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autosred.proxy.anthropic.errors import AnthropicError
+from autosred.proxy.modelview import MediaPolicy
 
 BILLING_HEADER = "x-anthropic-billing-header"
-
-ImagePolicy = Literal["forward", "placeholder", "reject"]
-DocumentPolicy = Literal["placeholder", "reject"]
 
 IMAGE_PLACEHOLDER = "[image omitted: this model does not accept images]"
 DOCUMENT_PLACEHOLDER = "[document omitted: this model cannot read {kind} documents]"
@@ -97,12 +95,6 @@ def strip_billing_line(text: str) -> str:
     return rest
 
 
-@dataclass(frozen=True, slots=True)
-class ContentPolicy:
-    images: ImagePolicy = "forward"
-    documents: DocumentPolicy = "placeholder"
-
-
 def parse_system(value: object, path: str = "system") -> list[str]:
     """Texts of the top-level ``system`` (string or text blocks), billing header removed."""
     if value is None:
@@ -127,7 +119,7 @@ def parse_system(value: object, path: str = "system") -> list[str]:
     return texts
 
 
-def parse_messages(value: object, policy: ContentPolicy) -> list[Turn]:
+def parse_messages(value: object, policy: MediaPolicy) -> list[Turn]:
     if value is None:
         raise fail("messages", "Field required")
     if not isinstance(value, list):
@@ -137,7 +129,7 @@ def parse_messages(value: object, policy: ContentPolicy) -> list[Turn]:
     return [_parse_turn(raw, f"messages.{i}", policy) for i, raw in enumerate(value)]
 
 
-def _parse_turn(raw: object, path: str, policy: ContentPolicy) -> Turn:
+def _parse_turn(raw: object, path: str, policy: MediaPolicy) -> Turn:
     if not isinstance(raw, dict):
         raise fail(path, "Input should be a valid dictionary")
     role_name = raw.get("role")
@@ -163,7 +155,7 @@ def _parse_turn(raw: object, path: str, policy: ContentPolicy) -> Turn:
     return Turn(role, blocks)
 
 
-def _parse_block(item: object, path: str, role: Role, policy: ContentPolicy) -> Block | None:
+def _parse_block(item: object, path: str, role: Role, policy: MediaPolicy) -> Block | None:
     if not isinstance(item, dict):
         raise fail(path, "Input should be a valid dictionary")
     kind = item.get("type")
@@ -221,7 +213,7 @@ def _image_url(item: dict[str, Any], path: str) -> str:
     raise fail(f"{path}.source.type", f"image source type {kind!r} is not supported")
 
 
-def _image(item: dict[str, Any], path: str, policy: ContentPolicy) -> Block:
+def _image(item: dict[str, Any], path: str, policy: MediaPolicy) -> Block:
     url = _image_url(item, path)
     if policy.images == "forward":
         return Image(url)
@@ -230,7 +222,7 @@ def _image(item: dict[str, Any], path: str, policy: ContentPolicy) -> Block:
     raise fail(path, "this model does not accept image input")
 
 
-def _document_text(item: dict[str, Any], path: str, policy: ContentPolicy) -> str:
+def _document_text(item: dict[str, Any], path: str, policy: MediaPolicy) -> str:
     source = item.get("source")
     if not isinstance(source, dict):
         raise fail(f"{path}.source", "Field required")
@@ -259,7 +251,7 @@ def _document_text(item: dict[str, Any], path: str, policy: ContentPolicy) -> st
     return DOCUMENT_PLACEHOLDER.format(kind=label)
 
 
-def _tool_result(item: dict[str, Any], path: str, policy: ContentPolicy) -> ToolResult:
+def _tool_result(item: dict[str, Any], path: str, policy: MediaPolicy) -> ToolResult:
     tool_use_id = require_str(item.get("tool_use_id"), f"{path}.tool_use_id")
     is_error = item.get("is_error") is True
     content = item.get("content")

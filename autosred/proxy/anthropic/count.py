@@ -13,13 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from autosred.proxy.anthropic.errors import AnthropicError
-from autosred.proxy.anthropic.request import RecipeView, build_chat_body, checked_dumps
+from autosred.proxy.anthropic.request import build_chat_body, checked_dumps
 from autosred.proxy.anthropic.signature import ThinkingSigner
+from autosred.proxy.modelview import ModelView
 from autosred.proxy.prompt import tokenize_body
 
 
 def to_tokenize_request(
-    body: object, *, recipe_view: RecipeView, signer: ThinkingSigner
+    body: object, *, recipe_view: ModelView, signer: ThinkingSigner
 ) -> dict[str, Any]:
     """The vLLM ``/tokenize`` body for a ``/v1/messages/count_tokens`` body.
 

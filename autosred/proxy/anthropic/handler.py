@@ -20,7 +20,7 @@ from autosred.proxy.anthropic.errors import STATUS_OF_TYPE, AnthropicError, Erro
 from autosred.proxy.anthropic.events import Event, encode_events, error_event
 from autosred.proxy.anthropic.message import message_from_events
 from autosred.proxy.anthropic.relay import EarlyFailure, MessageRelay
-from autosred.proxy.anthropic.request import RecipeView, checked_dumps, to_chat_request
+from autosred.proxy.anthropic.request import checked_dumps, to_chat_request
 from autosred.proxy.anthropic.respond import (
     error_response,
     from_bad_request,
@@ -31,6 +31,7 @@ from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.body import BadRequest, read_json_object
 from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext, request_id
 from autosred.proxy.exchange import Exchange
+from autosred.proxy.modelview import model_view
 from autosred.proxy.prompt import estimate_prompt_tokens
 from autosred.proxy.sse import EventStream
 from autosred.recipes import Recipe, request_priority
@@ -55,17 +56,6 @@ def add_routes(app: web.Application, *, signer: ThinkingSigner, ping_interval: f
     app[SURFACE] = Surface(signer=signer, ping_interval=ping_interval)
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
-
-
-def recipe_view(recipe: Recipe) -> RecipeView:
-    return RecipeView(
-        served_model_name=recipe.served_model_name,
-        reasoning_switch=recipe.reasoning.template_switch,
-        reasoning_effort=recipe.reasoning.effort,
-        thinking_token_budget=recipe.reasoning.budget,
-        images=recipe.images,
-        documents=recipe.documents,
-    )
 
 
 async def _read_request(request: web.Request, ctx: ProxyContext) -> tuple[dict[str, Any], Recipe]:
@@ -107,7 +97,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
     try:
         body, recipe = await _read_request(request, ctx)
         exchange.model = recipe.name
-        chat = to_chat_request(body, recipe_view=recipe_view(recipe), signer=surface.signer)
+        chat = to_chat_request(body, recipe_view=model_view(recipe), signer=surface.signer)
     except AnthropicError as exc:
         exchange.finish(exc.status)
         return error_response(exc, rid)
@@ -224,7 +214,7 @@ async def count_tokens(request: web.Request) -> web.Response:
     try:
         body, recipe = await _read_request(request, ctx)
         exchange.model = recipe.name
-        tokenize = to_tokenize_request(body, recipe_view=recipe_view(recipe), signer=surface.signer)
+        tokenize = to_tokenize_request(body, recipe_view=model_view(recipe), signer=surface.signer)
     except AnthropicError as exc:
         exchange.finish(exc.status)
         return error_response(exc, rid)

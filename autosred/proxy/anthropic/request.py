@@ -14,9 +14,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from autosred.proxy.anthropic.content import (
-    ContentPolicy,
-    DocumentPolicy,
-    ImagePolicy,
     fail,
     parse_messages,
     parse_system,
@@ -25,6 +22,7 @@ from autosred.proxy.anthropic.content import (
 from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.anthropic.history import fold_inline_system, to_chat_messages
 from autosred.proxy.anthropic.signature import ThinkingSigner
+from autosred.proxy.modelview import ModelView
 from autosred.proxy.upstream import encode_body
 
 Effort = Literal["low", "medium", "high"]
@@ -36,25 +34,6 @@ _EFFORTS: dict[str, Effort] = {
     "max": "high",
     "xhigh": "high",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class RecipeView:
-    """What the mapper needs to know about the served model (built from the recipe)."""
-
-    served_model_name: str
-    """The upstream ``model``; the client's name is only echoed back in responses."""
-    reasoning_switch: str | None = None
-    """``chat_template_kwargs`` key that turns thinking on/off (``enable_thinking`` for
-    Qwen3/GLM, ``thinking`` for DeepSeek-V3.x); None: thinking.type is not forwarded."""
-    reasoning_effort: bool = True
-    """Forward ``output_config.effort`` as ``reasoning_effort`` (gpt-oss and others use it)."""
-    thinking_token_budget: bool = False
-    """Forward ``thinking.budget_tokens`` as vLLM's ``thinking_token_budget`` (newer vLLM)."""
-    images: ImagePolicy = "forward"
-    """Images for a text-only model: "placeholder" text or "reject" (400)."""
-    documents: DocumentPolicy = "placeholder"
-    """PDF/URL documents (no text source): "placeholder" text or "reject" (400)."""
 
 
 @dataclass(slots=True)
@@ -233,7 +212,7 @@ def _body_dict(body: object) -> dict[str, Any]:
 def build_chat_body(
     body: dict[str, Any],
     *,
-    recipe_view: RecipeView,
+    recipe_view: ModelView,
     signer: ThinkingSigner,
     require_max_tokens: bool,
 ) -> tuple[dict[str, Any], int | None, bool, tuple[str, ...]]:
@@ -249,9 +228,8 @@ def build_chat_body(
             raise fail("max_tokens", "Field required")
         max_tokens = _integer(raw_max, "max_tokens", low=1)
 
-    policy = ContentPolicy(images=recipe_view.images, documents=recipe_view.documents)
     system = parse_system(body.get("system"))
-    turns = parse_messages(body.get("messages"), policy)
+    turns = parse_messages(body.get("messages"), recipe_view.media)
     leading, turns = fold_inline_system(turns)
     messages, prefill = to_chat_messages([*system, *leading], turns, signer)
     tools, dropped = _tools(body.get("tools"))
@@ -297,9 +275,7 @@ def build_chat_body(
     return out, max_tokens, single, tuple(stop)
 
 
-def to_chat_request(
-    body: object, *, recipe_view: RecipeView, signer: ThinkingSigner
-) -> ChatRequest:
+def to_chat_request(body: object, *, recipe_view: ModelView, signer: ThinkingSigner) -> ChatRequest:
     """Map a parsed ``/v1/messages`` body to the upstream chat request.
 
     Raises ``AnthropicError`` (400 ``invalid_request_error``) on malformed input, and never

@@ -1,7 +1,7 @@
 """The OpenAI Responses surface (Codex): a pure translation core to vLLM Chat Completions.
 
 Request side: ``to_chat_request`` / ``serialise`` (request.py) over the input-item mapping of
-history.py; ``ModelView`` says what the served model takes.
+history.py; ``ModelView`` (proxy/modelview.py, shared) says what the served model takes.
 Response side: ``ResponsesStreamTranslator`` (stream.py, ``feed``/``close`` -> ``Event``); its
 ``response()`` is the response object of ``response.completed`` and of non-streaming replies.
 Errors: ``ResponsesError``, ``map_upstream_error`` (errors.py) of an ``UpstreamError``.
@@ -9,11 +9,11 @@ Reasoning round trip: ``ReasoningSealer`` (reasoning.py). ``previous_response_id
 ``ResponseStore`` (store.py). HTTP: handler.py and relay.py.
 """
 
+from autosred.proxy.modelview import ModelView
 from autosred.proxy.responses.errors import ResponsesError, map_upstream_error
 from autosred.proxy.responses.events import Event, encode_events
 from autosred.proxy.responses.reasoning import ReasoningSealer
 from autosred.proxy.responses.request import (
-    ModelView,
     ResponsesRequest,
     ToolTarget,
     serialise,

@@ -18,12 +18,13 @@ from aiohttp import web
 from autosred.proxy.body import BadRequest, read_json_object, required_model
 from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, ProxyContext, request_id
 from autosred.proxy.exchange import Exchange
+from autosred.proxy.modelview import model_view
 from autosred.proxy.openai.errors import request_error
 from autosred.proxy.responses.errors import PREVIOUS_RESPONSE_NOT_FOUND, ResponsesError
 from autosred.proxy.responses.events import Event, encode_events
 from autosred.proxy.responses.reasoning import ReasoningSealer
 from autosred.proxy.responses.relay import EarlyFailure, ResponseRelay
-from autosred.proxy.responses.request import ModelView, ResponsesRequest, to_chat_request
+from autosred.proxy.responses.request import ResponsesRequest, to_chat_request
 from autosred.proxy.responses.store import ResponseStore
 from autosred.proxy.responses.stream import ResponsesStreamTranslator
 from autosred.proxy.sse import EventStream, open_event_stream
@@ -55,16 +56,6 @@ def add_routes(
         sealer=sealer, store=store or ResponseStore(), keepalive_interval=keepalive_interval
     )
     app.router.add_post("/v1/responses", create_response)
-
-
-def model_view(recipe: Recipe) -> ModelView:
-    return ModelView(
-        served_model_name=recipe.served_model_name,
-        reasoning_switch=recipe.reasoning.template_switch,
-        reasoning_effort=recipe.reasoning.effort,
-        images=recipe.images,
-        documents=recipe.documents,
-    )
 
 
 def _history(store: ResponseStore, body: dict[str, Any]) -> tuple[list[Any] | None, int]:

@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
+from autosred.proxy.modelview import MediaPolicy
 from autosred.proxy.responses.errors import invalid
 from autosred.proxy.responses.reasoning import ReasoningSealer
-
-ImagePolicy = Literal["forward", "placeholder", "reject"]
-DocumentPolicy = Literal["placeholder", "reject"]
 
 PART_JOIN = "\n"
 """Between text parts of one message (vLLM joins parts with "\\n" for string templates)."""
@@ -42,12 +40,6 @@ NAMESPACE_JOIN = "__"
 
 def upstream_name(name: str, namespace: str | None) -> str:
     return f"{namespace}{NAMESPACE_JOIN}{name}" if namespace else name
-
-
-@dataclass(frozen=True, slots=True)
-class InputPolicy:
-    images: ImagePolicy = "forward"
-    documents: DocumentPolicy = "placeholder"
 
 
 @dataclass(slots=True)
@@ -76,7 +68,7 @@ def _str(value: object, path: str) -> str:
     return value
 
 
-def _image_part(part: dict[str, Any], path: str, policy: InputPolicy) -> dict[str, Any]:
+def _image_part(part: dict[str, Any], path: str, policy: MediaPolicy) -> dict[str, Any]:
     url = part.get("image_url")
     if isinstance(url, dict):  # chat-style {"url": …} is tolerated
         url = url.get("url")
@@ -96,13 +88,13 @@ def _image_part(part: dict[str, Any], path: str, policy: InputPolicy) -> dict[st
     raise invalid(path, "this model does not accept image input")
 
 
-def _file_part(path: str, policy: InputPolicy) -> dict[str, Any]:
+def _file_part(path: str, policy: MediaPolicy) -> dict[str, Any]:
     if policy.documents == "placeholder":
         return {"type": "text", "text": FILE_PLACEHOLDER}
     raise invalid(path, "this model cannot read attached files")
 
 
-def _parts(content: object, path: str, policy: InputPolicy) -> list[dict[str, Any]]:
+def _parts(content: object, path: str, policy: MediaPolicy) -> list[dict[str, Any]]:
     """Chat content parts (text and image_url) of a message's or tool output's content."""
     if isinstance(content, str):
         return [{"type": "text", "text": content}]
@@ -145,7 +137,7 @@ def _user_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]] | N
 
 
 class _Builder:
-    def __init__(self, *, sealer: ReasoningSealer, policy: InputPolicy) -> None:
+    def __init__(self, *, sealer: ReasoningSealer, policy: MediaPolicy) -> None:
         self.sealer = sealer
         self.policy = policy
         self.system: list[str] = []
@@ -287,7 +279,7 @@ def to_chat_messages(
     items: list[Any],
     *,
     sealer: ReasoningSealer,
-    policy: InputPolicy,
+    policy: MediaPolicy,
 ) -> list[dict[str, Any]]:
     """Chat messages for ``instructions`` and the input ``items`` (already a list).
 

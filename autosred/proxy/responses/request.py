@@ -20,11 +20,9 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from autosred.proxy.modelview import ModelView
 from autosred.proxy.responses.errors import ResponsesError, invalid
 from autosred.proxy.responses.history import (
-    DocumentPolicy,
-    ImagePolicy,
-    InputPolicy,
     to_chat_messages,
     upstream_name,
 )
@@ -48,19 +46,6 @@ _EFFORTS: dict[str, Effort | None] = {
     "high": "high",
     "xhigh": "high",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class ModelView:
-    """What the mapper needs to know about the served model (built from the recipe)."""
-
-    served_model_name: str
-    reasoning_switch: str | None = None
-    """``chat_template_kwargs`` key turning thinking on/off (off for effort "none")."""
-    reasoning_effort: bool = True
-    """Forward ``reasoning.effort`` as vLLM's ``reasoning_effort``."""
-    images: ImagePolicy = "forward"
-    documents: DocumentPolicy = "placeholder"
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +409,7 @@ def _build(
         instructions,
         conversation,
         sealer=sealer,
-        policy=InputPolicy(images=view.images, documents=view.documents),
+        policy=view.media,
     )
     tools, targets, skipped = _tools(body.get("tools"))
     choice = _tool_choice(body.get("tool_choice"), targets)

@@ -13,13 +13,13 @@ from autosred.proxy.anthropic import (
     ChatRequest,
     Event,
     MessageStreamTranslator,
-    RecipeView,
+    ModelView,
     ThinkingSigner,
     to_chat_request,
 )
 
 SIGNER = ThinkingSigner(b"test-key-0123456789abcdef")
-VIEW = RecipeView(served_model_name="qwen3-8b", reasoning_switch="enable_thinking")
+VIEW = ModelView(served_model_name="qwen3-8b", reasoning_switch="enable_thinking")
 MODEL = "claude-sonnet-4-5"
 
 # The repository sits beside ../shared in CI; in a worktree it is reached through parents.
@@ -57,11 +57,11 @@ def needs_captures() -> pytest.MarkDecorator:
     )
 
 
-def request(body: dict[str, Any], view: RecipeView = VIEW) -> ChatRequest:
+def request(body: dict[str, Any], view: ModelView = VIEW) -> ChatRequest:
     return to_chat_request(body, recipe_view=view, signer=SIGNER)
 
 
-def upstream(body: dict[str, Any], view: RecipeView = VIEW) -> dict[str, Any]:
+def upstream(body: dict[str, Any], view: ModelView = VIEW) -> dict[str, Any]:
     return request(body, view).body
 
 

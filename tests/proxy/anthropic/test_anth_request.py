@@ -10,7 +10,7 @@ import pytest
 
 from autosred.proxy.anthropic import (
     AnthropicError,
-    RecipeView,
+    ModelView,
     clamp_max_tokens,
     client_tool_id,
     serialise,
@@ -511,7 +511,7 @@ def test_case_41_thinking_enabled_disabled_adaptive() -> None:
 
 
 def test_case_41_recipe_decides_switch_name_budget_and_effort() -> None:
-    deepseek = RecipeView(
+    deepseek = ModelView(
         served_model_name="ds",
         reasoning_switch="thinking",
         reasoning_effort=False,
@@ -524,7 +524,7 @@ def test_case_41_recipe_decides_switch_name_budget_and_effort() -> None:
     assert out["chat_template_kwargs"] == {"thinking": True}
     assert out["thinking_token_budget"] == 2048
     assert "reasoning_effort" not in out
-    plain = RecipeView(served_model_name="m")
+    plain = ModelView(served_model_name="m")
     assert "chat_template_kwargs" not in upstream(base(thinking={"type": "enabled"}), plain)
 
 
@@ -627,7 +627,7 @@ def test_case_50_documents() -> None:
     assert message["content"] == (
         "D\nSpec\nC\n[document omitted: this model cannot read PDF documents]"
     )
-    strict = RecipeView(served_model_name="m", documents="reject")
+    strict = ModelView(served_model_name="m", documents="reject")
     with pytest.raises(AnthropicError, match="PDF documents are not supported"):
         upstream(base(messages=[{"role": "user", "content": content}]), strict)
 
@@ -635,11 +635,11 @@ def test_case_50_documents() -> None:
 def test_case_51_images_for_a_text_only_model() -> None:
     image = {"type": "image", "source": {"type": "url", "url": "https://x/y.png"}}
     body = base(messages=[{"role": "user", "content": [image, {"type": "text", "text": "?"}]}])
-    placeholder = RecipeView(served_model_name="m", images="placeholder")
+    placeholder = ModelView(served_model_name="m", images="placeholder")
     assert upstream(body, placeholder)["messages"][0]["content"] == (
         "[image omitted: this model does not accept images]\n?"
     )
-    reject = RecipeView(served_model_name="m", images="reject")
+    reject = ModelView(served_model_name="m", images="reject")
     with pytest.raises(AnthropicError) as info:
         upstream(body, reject)
     assert info.value.status == 400 and "image" in info.value.message
