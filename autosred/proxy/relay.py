@@ -1,7 +1,7 @@
 """The upstream side of a translated request, shared by the translating surfaces.
 
 One request against a leased model server: ``max_tokens`` fitted to the context that is left
-(``fit_to_context``), the chat body POSTed, and vLLM's SSE stream read chunk by chunk into the
+(``_fit_to_context``), the chat body POSTed, and vLLM's SSE stream read chunk by chunk into the
 surface's sans-IO translator (chatstream.py), whose events go to ``emit`` one network read at
 a time. Upstream always streams, whatever the client asked, so a long non-streamed generation
 never trips the upstream read timeout.
@@ -24,7 +24,6 @@ import aiohttp
 
 from autosred.proxy.chatstream import ChatStreamTranslator
 from autosred.proxy.context import ProxyContext
-from autosred.proxy.modelinfo import ModelInfo
 from autosred.proxy.prompt import (
     clamp_max_tokens,
     estimate_prompt_tokens,
@@ -52,36 +51,6 @@ class ContextFit:
     max_model_len: int
     counted: bool
     """Whether ``prompt_tokens`` is the model server's own count (``/tokenize``)."""
-
-
-async def fit_to_context(
-    info: ModelInfo,
-    session: aiohttp.ClientSession,
-    backend: Backend,
-    *,
-    requested: int,
-    body: dict[str, Any],
-    wire: bytes,
-) -> ContextFit | None:
-    """How much output the chat ``body`` (serialised: ``wire``) may ask for; None when
-    ``requested`` fits.
-
-    Cheapest first: a byte bound, then the estimate (both err high), and only a request that
-    might not fit pays for an exact count (one /tokenize round trip).
-    """
-    limit = await info.max_model_len(session, backend)
-    if limit is None or requested + prompt_tokens_ceiling(wire) <= limit:
-        return None
-    estimate = estimate_prompt_tokens(body)
-    if requested + estimate <= limit:
-        return None
-    counted = await info.count_tokens(session, backend, encode_body(tokenize_body(body)))
-    prompt = estimate
-    if counted is not None:
-        prompt = counted.count
-        limit = counted.max_model_len or limit
-    allowed = clamp_max_tokens(requested, prompt, limit)
-    return ContextFit(allowed, prompt, limit, counted=counted is not None)
 
 
 def _parse_padded(payload: bytes) -> object:
@@ -140,6 +109,30 @@ class ChatRelay(ABC, Generic[EventT]):
         )
 
     # ---------------------------------------------------------------------------- request
+
+    async def _fit_to_context(
+        self, backend: Backend, *, requested: int, body: dict[str, Any], wire: bytes
+    ) -> ContextFit | None:
+        """How much output the chat ``body`` (serialised: ``wire``) may ask for; None when
+        ``requested`` fits.
+
+        Cheapest first: a byte bound, then the estimate (both err high), and only a request
+        that might not fit pays for an exact count (one /tokenize round trip).
+        """
+        limit = await self._info.max_model_len(self._session, backend)
+        if limit is None or requested + prompt_tokens_ceiling(wire) <= limit:
+            return None
+        estimate = estimate_prompt_tokens(body)
+        if requested + estimate <= limit:
+            return None
+        tokenize = encode_body(tokenize_body(body))
+        counted = await self._info.count_tokens(self._session, backend, tokenize)
+        prompt = estimate
+        if counted is not None:
+            prompt = counted.count
+            limit = counted.max_model_len or limit
+        allowed = clamp_max_tokens(requested, prompt, limit)
+        return ContextFit(allowed, prompt, limit, counted=counted is not None)
 
     async def _relay(
         self,

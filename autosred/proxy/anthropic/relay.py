@@ -23,7 +23,7 @@ from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
 from autosred.proxy.context import ProxyContext
 from autosred.proxy.prompt import estimate_prompt_tokens
-from autosred.proxy.relay import ChatRelay, fit_to_context
+from autosred.proxy.relay import ChatRelay
 from autosred.proxy.upstream import UNREACHABLE_RETRY_AFTER, UpstreamError
 from autosred.scaler import Backend
 
@@ -73,13 +73,8 @@ class MessageRelay(ChatRelay[Event]):
         chat = self.chat
         requested = chat.max_tokens
         if requested is not None:
-            fit = await fit_to_context(
-                self._info,
-                self._session,
-                backend,
-                requested=requested,
-                body=chat.body,
-                wire=serialise(chat),
+            fit = await self._fit_to_context(
+                backend, requested=requested, body=chat.body, wire=serialise(chat)
             )
             if fit is not None:
                 if fit.counted:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from autosred.proxy.context import ProxyContext
-from autosred.proxy.relay import ChatRelay, fit_to_context
+from autosred.proxy.relay import ChatRelay
 from autosred.proxy.responses.errors import ResponsesError, map_upstream_error
 from autosred.proxy.responses.events import Event
 from autosred.proxy.responses.request import ResponsesRequest, serialise
@@ -61,13 +61,8 @@ class ResponseRelay(ChatRelay[Event]):
         request = self.request
         requested = request.max_output_tokens
         if requested is not None:
-            fit = await fit_to_context(
-                self._info,
-                self._session,
-                backend,
-                requested=requested,
-                body=request.body,
-                wire=serialise(request),
+            fit = await self._fit_to_context(
+                backend, requested=requested, body=request.body, wire=serialise(request)
             )
             if fit is not None and fit.max_tokens < requested:
                 request = request.with_fields(max_tokens=fit.max_tokens)
