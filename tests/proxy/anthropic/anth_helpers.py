@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from pathlib import Path
+from functools import partial
 from typing import Any
-
-import pytest
 
 from autosred.proxy.anthropic import (
     ChatRequest,
@@ -17,44 +14,15 @@ from autosred.proxy.anthropic import (
     ThinkingSigner,
     to_chat_request,
 )
+from tests.proxy import captures
 
 SIGNER = ThinkingSigner(b"test-key-0123456789abcdef")
 VIEW = ModelView(served_model_name="qwen3-8b", reasoning_switch="enable_thinking")
 MODEL = "claude-sonnet-4-5"
 
-# The repository sits beside ../shared in CI; in a worktree it is reached through parents.
-_SHARED_CANDIDATES = (
-    Path(__file__).resolve().parents[3] / ".." / "shared",
-    Path(__file__).resolve().parents[3] / "shared",
-)
-
-
-def shared_dir() -> Path | None:
-    for candidate in _SHARED_CANDIDATES:
-        if (candidate / "captures" / "claude").is_dir():
-            return candidate.resolve()
-    return None
-
-
-def capture_bodies() -> list[tuple[str, dict[str, Any]]]:
-    """Every captured Claude Code request body, as (name, body)."""
-    shared = shared_dir()
-    if shared is None:
-        return []
-    bodies = []
-    for path in sorted((shared / "captures" / "claude").glob("*.bodies/*.json")):
-        record = json.loads(path.read_text(encoding="utf-8"))
-        body = record.get("body", record) if isinstance(record, dict) else record
-        if isinstance(body, str):
-            body = json.loads(body)
-        bodies.append((f"{path.parent.name}/{path.name}", body))
-    return bodies
-
-
-def needs_captures() -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        shared_dir() is None, reason="../shared/captures/claude is not present beside the repo"
-    )
+shared_dir = partial(captures.shared_dir, "claude")
+capture_bodies = partial(captures.capture_bodies, "claude")
+needs_captures = partial(captures.needs_captures, "claude")
 
 
 def request(body: dict[str, Any], view: ModelView = VIEW) -> ChatRequest:

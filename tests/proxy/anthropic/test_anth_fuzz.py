@@ -19,6 +19,7 @@ from autosred.proxy.anthropic import (
     to_tokenize_request,
 )
 from tests.proxy.anthropic.anth_helpers import SIGNER, VIEW, check_grammar
+from tests.proxy.strategies import json_values, junk_or
 
 # AUTOSRED_FUZZ_EXAMPLES=20000 for a long run; the default keeps the suite fast.
 SETTINGS = settings(
@@ -26,26 +27,6 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-def one_of_or_junk(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return strategy | json_values
-
 
 BLOCK_TYPES = [
     "text",
@@ -62,26 +43,26 @@ BLOCK_TYPES = [
 sources = st.fixed_dictionaries(
     {},
     optional={
-        "type": one_of_or_junk(st.sampled_from(["base64", "url", "text", "content", "file"])),
-        "media_type": one_of_or_junk(st.sampled_from(["image/png", "application/pdf"])),
-        "data": one_of_or_junk(st.text(max_size=8)),
-        "url": one_of_or_junk(st.text(max_size=8)),
+        "type": junk_or(st.sampled_from(["base64", "url", "text", "content", "file"])),
+        "media_type": junk_or(st.sampled_from(["image/png", "application/pdf"])),
+        "data": junk_or(st.text(max_size=8)),
+        "url": junk_or(st.text(max_size=8)),
         "content": json_values,
     },
 )
 blocks = st.recursive(
     st.fixed_dictionaries(
-        {"type": one_of_or_junk(st.sampled_from(BLOCK_TYPES))},
+        {"type": junk_or(st.sampled_from(BLOCK_TYPES))},
         optional={
-            "text": one_of_or_junk(st.text(max_size=12)),
-            "id": one_of_or_junk(st.sampled_from(["T1", "T2", "toolu_asr_pabc", "toolu_asr_b!!"])),
-            "tool_use_id": one_of_or_junk(st.sampled_from(["T1", "T2", "X"])),
-            "name": one_of_or_junk(st.text(max_size=6)),
+            "text": junk_or(st.text(max_size=12)),
+            "id": junk_or(st.sampled_from(["T1", "T2", "toolu_asr_pabc", "toolu_asr_b!!"])),
+            "tool_use_id": junk_or(st.sampled_from(["T1", "T2", "X"])),
+            "name": junk_or(st.text(max_size=6)),
             "input": json_values,
-            "thinking": one_of_or_junk(st.text(max_size=8)),
+            "thinking": junk_or(st.text(max_size=8)),
             "signature": json_values,
             "is_error": json_values,
-            "source": one_of_or_junk(sources),
+            "source": junk_or(sources),
             "cache_control": json_values,
         },
     ),
@@ -95,10 +76,10 @@ messages = st.lists(
     st.fixed_dictionaries(
         {},
         optional={
-            "role": one_of_or_junk(
+            "role": junk_or(
                 st.sampled_from(["user", "assistant", "system", "ctx", "msg", "developer"])
             ),
-            "content": one_of_or_junk(st.text(max_size=10) | st.lists(blocks, max_size=4)),
+            "content": junk_or(st.text(max_size=10) | st.lists(blocks, max_size=4)),
         },
     ),
     max_size=6,
@@ -107,8 +88,8 @@ tools = st.lists(
     st.fixed_dictionaries(
         {},
         optional={
-            "name": one_of_or_junk(st.sampled_from(["Bash", "Read"])),
-            "type": one_of_or_junk(st.sampled_from(["custom", "web_search_20250305"])),
+            "name": junk_or(st.sampled_from(["Bash", "Read"])),
+            "type": junk_or(st.sampled_from(["custom", "web_search_20250305"])),
             "input_schema": json_values,
             "description": json_values,
         },
@@ -118,12 +99,12 @@ tools = st.lists(
 bodies = st.fixed_dictionaries(
     {},
     optional={
-        "model": one_of_or_junk(st.just("claude-sonnet-4-5")),
-        "max_tokens": one_of_or_junk(st.integers(min_value=-2, max_value=100000)),
-        "messages": one_of_or_junk(messages),
-        "system": one_of_or_junk(st.text(max_size=10) | st.lists(blocks, max_size=3)),
-        "tools": one_of_or_junk(tools),
-        "tool_choice": one_of_or_junk(
+        "model": junk_or(st.just("claude-sonnet-4-5")),
+        "max_tokens": junk_or(st.integers(min_value=-2, max_value=100000)),
+        "messages": junk_or(messages),
+        "system": junk_or(st.text(max_size=10) | st.lists(blocks, max_size=3)),
+        "tools": junk_or(tools),
+        "tool_choice": junk_or(
             st.fixed_dictionaries(
                 {"type": st.sampled_from(["auto", "any", "tool", "none", "x"])},
                 optional={
@@ -132,19 +113,19 @@ bodies = st.fixed_dictionaries(
                 },
             )
         ),
-        "thinking": one_of_or_junk(
+        "thinking": junk_or(
             st.fixed_dictionaries(
                 {"type": st.sampled_from(["enabled", "disabled", "adaptive", "x"])},
                 optional={"budget_tokens": json_values},
             )
         ),
-        "output_config": one_of_or_junk(
+        "output_config": junk_or(
             st.fixed_dictionaries({}, optional={"effort": json_values, "format": json_values})
         ),
         "temperature": json_values,
         "top_p": json_values,
         "top_k": json_values,
-        "stop_sequences": one_of_or_junk(st.lists(st.text(max_size=3), max_size=2)),
+        "stop_sequences": junk_or(st.lists(st.text(max_size=3), max_size=2)),
         "stream": json_values,
         "metadata": json_values,
         "context_management": json_values,

@@ -3,31 +3,10 @@ HTTP fuzz tests)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from hypothesis import strategies as st
 
 from tests.proxy.responses.resp_helpers import SEALER
-
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-
-
-def junk_or(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
-    return strategy | json_values
-
+from tests.proxy.strategies import json_values, junk_or
 
 ITEM_TYPES = [
     "message",

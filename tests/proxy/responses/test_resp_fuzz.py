@@ -18,7 +18,8 @@ from autosred.proxy.responses import (
     to_chat_request,
 )
 from tests.proxy.responses.resp_helpers import SEALER, VIEW, check_lifecycle, decoded
-from tests.proxy.responses.resp_strategies import bodies, chunks, junk_or
+from tests.proxy.responses.resp_strategies import bodies, chunks
+from tests.proxy.strategies import junk_or
 
 # AUTOSRED_FUZZ_EXAMPLES=20000 for a long run; the default keeps the suite fast.
 SETTINGS = settings(

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.proxy.responses.http.support import TOKEN, Api, sim
-from tests.proxy.responses.resp_strategies import bodies, json_values
+from tests.proxy.responses.resp_strategies import bodies
+from tests.proxy.strategies import json_values
 from tests.support.daemon import Daemon
 
 HTTP_SETTINGS = settings(
