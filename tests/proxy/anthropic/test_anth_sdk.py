@@ -25,15 +25,12 @@ from autosred.proxy.anthropic import (
 from tests.proxy.anthropic.anth_helpers import (
     SIGNER,
     base,
-    chunk,
     request,
     run,
     sse,
-    tool_delta,
     translator,
-    usage,
-    usage_chunk,
 )
+from tests.proxy.chunks import chunk, tool_delta, usage, usage_chunk
 
 # The model the SDK is asked for (a current name: the SDK warns about deprecated ones); the
 # translator echoes its own client-facing name, which the assertions check.

@@ -18,14 +18,11 @@ from tests.proxy.anthropic.anth_helpers import (
     MODEL,
     SIGNER,
     check_grammar,
-    chunk,
     run,
     shapes,
-    tool_delta,
     translator,
-    usage,
-    usage_chunk,
 )
+from tests.proxy.chunks import chunk, tool_delta, usage, usage_chunk
 
 ROLE = chunk({"role": "assistant", "content": ""}, usage=usage(1830, 0))
 

@@ -100,71 +100,12 @@ def reasoning_item(text: str, sealer: ReasoningSealer = SEALER) -> dict[str, Any
 # -------------------------------------------------------------------------------- stream
 
 
-def chunk(
-    delta: dict[str, Any] | None = None,
-    *,
-    finish: str | None = None,
-    usage: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """A vLLM ``chat.completion.chunk`` with one choice."""
-    data: dict[str, Any] = {
-        "id": "chatcmpl-abc",
-        "object": "chat.completion.chunk",
-        "created": 1700000000,
-        "model": "qwen3-8b",
-        "choices": [
-            {
-                "index": 0,
-                "delta": delta if delta is not None else {},
-                "logprobs": None,
-                "finish_reason": finish,
-            }
-        ],
-    }
-    if usage is not None:
-        data["usage"] = usage
-    return data
-
-
 ROLE_CHUNK: dict[str, Any] = {
     "id": "chatcmpl-abc",
     "object": "chat.completion.chunk",
     "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
 }
 """vLLM's first chunk: the role, and empty content."""
-
-
-def usage_chunk(
-    prompt: int, completion: int, cached: int | None = None, reasoning: int | None = None
-) -> dict[str, Any]:
-    """The trailing ``choices: []`` chunk that include_usage adds."""
-    usage: dict[str, Any] = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    if cached is not None:
-        usage["prompt_tokens_details"] = {"cached_tokens": cached}
-    if reasoning is not None:
-        usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
-    return {"id": "chatcmpl-abc", "object": "chat.completion.chunk", "choices": [], "usage": usage}
-
-
-def tool_delta(
-    index: int, *, id: str | None = None, name: str | None = None, args: str | None = None
-) -> dict[str, Any]:
-    call: dict[str, Any] = {"index": index}
-    if id is not None:
-        call["id"] = id
-        call["type"] = "function"
-    function: dict[str, Any] = {}
-    if name is not None:
-        function["name"] = name
-    if args is not None:
-        function["arguments"] = args
-    if function:
-        call["function"] = function
-    return {"tool_calls": [call]}
 
 
 def translator(req: ResponsesRequest | None = None, **kwargs: Any) -> ResponsesStreamTranslator:

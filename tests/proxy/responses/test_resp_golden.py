@@ -21,6 +21,7 @@ from autosred.proxy.responses import (
 )
 from autosred.proxy.responses.handler import _history
 from autosred.proxy.responses.store import ResponseStore
+from tests.proxy.chunks import chunk, tool_delta, usage_chunk
 from tests.proxy.responses.resp_helpers import (
     MODEL,
     SEALER,
@@ -28,7 +29,6 @@ from tests.proxy.responses.resp_helpers import (
     base,
     call_output,
     check_lifecycle,
-    chunk,
     decoded,
     developer,
     function_call,
@@ -38,10 +38,8 @@ from tests.proxy.responses.resp_helpers import (
     reasoning_item,
     request,
     run,
-    tool_delta,
     translator,
     upstream,
-    usage_chunk,
     user,
 )
 

@@ -18,16 +18,14 @@ import openai
 import pytest
 
 from autosred.proxy.responses import Event, UpstreamError
+from tests.proxy.chunks import chunk, tool_delta, usage_chunk
 from tests.proxy.responses.resp_helpers import (
     ROLE_CHUNK,
     base,
-    chunk,
     request,
     run,
     sse,
-    tool_delta,
     translator,
-    usage_chunk,
 )
 
 APPLY_PATCH = {

@@ -19,6 +19,7 @@ from autosred.proxy.responses import (
     unwrap_custom_input,
 )
 from autosred.proxy.responses.reasoning import _b64
+from tests.proxy.chunks import chunk, tool_delta
 from tests.proxy.responses.resp_helpers import (
     ROLE_CHUNK,
     SEALER,
@@ -26,13 +27,11 @@ from tests.proxy.responses.resp_helpers import (
     base,
     call_output,
     check_lifecycle,
-    chunk,
     decoded,
     function_call,
     messages,
     request,
     run,
-    tool_delta,
     translator,
     upstream,
     user,
