@@ -207,6 +207,28 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
         if isinstance(completion, int):
             self._completion = completion
 
+    # ---------------------------------------------------------------------------- white space
+
+    def _unhold_text(self, text: str) -> str | None:
+        """Text that opens new output, after the white space held before it; None (and held)
+        while there is only white space."""
+        if text.isspace():
+            self._held_text += text
+            return None
+        text = self._held_text + text
+        self._held_text = ""
+        return text
+
+    def _unhold_reasoning(self, text: str) -> str | None:
+        """The same for reasoning; white space held between text and resumed reasoning goes."""
+        if text.isspace():
+            self._held_reasoning += text
+            return None
+        text = self._held_reasoning + text
+        self._held_reasoning = ""
+        self._held_text = ""
+        return text
+
     # ---------------------------------------------------------------------------- tool calls
 
     def _on_tool_calls(self, calls: list[Any], events: list[EventT]) -> None:

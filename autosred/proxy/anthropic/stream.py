@@ -168,11 +168,10 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         if self._open == _TEXT:
             events.append(Delta(self._index, "text_delta", text))
             return
-        if text.isspace():
-            self._held_text += text
+        opening = self._unhold_text(text)
+        if opening is None:
             return
-        text = self._held_text + text
-        self._held_text = ""
+        text = opening
         self._close_open(events)
         index = self._open_block(_TEXT, {"type": "text", "text": ""}, events)
         events.append(Delta(index, "text_delta", text))
@@ -182,12 +181,10 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
             self._thinking.append(text)
             events.append(Delta(self._index, "thinking_delta", text))
             return
-        if text.isspace():
-            self._held_reasoning += text
+        opening = self._unhold_reasoning(text)  # case 43: no white space between the two
+        if opening is None:
             return
-        text = self._held_reasoning + text
-        self._held_reasoning = ""
-        self._held_text = ""  # whitespace between text and resumed reasoning (case 43)
+        text = opening
         self._close_open(events)
         index = self._open_block(
             _THINKING, {"type": "thinking", "thinking": "", "signature": ""}, events

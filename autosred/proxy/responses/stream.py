@@ -262,11 +262,10 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             assert self._text_delta is not None
             events.append(self._text_delta(self._next_seq(), text))
             return
-        if text.isspace():
-            self._held_text += text
+        opening = self._unhold_text(text)
+        if opening is None:
             return
-        text = self._held_text + text
-        self._held_text = ""
+        text = opening
         self._close_open(events)
         item_id = self._message_id = new_id("msg")
         index = self._message_index = self._add_item(
@@ -345,12 +344,10 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             assert self._reasoning_delta is not None
             events.append(self._reasoning_delta(self._next_seq(), text))
             return
-        if text.isspace():
-            self._held_reasoning += text
+        opening = self._unhold_reasoning(text)
+        if opening is None:
             return
-        text = self._held_reasoning + text
-        self._held_reasoning = ""
-        self._held_text = ""  # whitespace between text and resumed reasoning
+        text = opening
         self._close_open(events)
         item_id = self._reasoning_id = new_id("rs")
         index = self._reasoning_index = self._add_item(
