@@ -252,7 +252,8 @@ CEILING_NOTE = (
     "route's (simulator + proxy + load generator), from the table above: the ratio a machine "
     "would show if CPU time alone limited both paths. It depends little on what else ran, "
     "as the measured ratio does; measured ratios can exceed it where the single-threaded "
-    "simulator, not the cores, limits the direct path."
+    "simulator, not the cores, limits the direct path. Against a competitor: its path's CPU "
+    "per stream over the daemon's."
 )
 SURFACE_HEADER = [
     "concurrency",
@@ -271,25 +272,16 @@ SURFACE_HEADER = [
 def _event_definition(results: Results) -> str:
     s = results.settings
     return (
-        f"Each stream is one answer of {s.chunks} text chunks from the simulator. An *event* is "
-        "one SSE event as the client receives it, counted by the load generator in the raw "
-        "bytes: in the direct OpenAI chat stream one `data:` line (the role chunk, each text "
-        "chunk, `[DONE]`); in an Anthropic Messages or OpenAI Responses stream one `event:` "
-        "line (`message_start`, `ping`, `content_block_start`, each `content_block_delta`, ...; "
-        "`response.created`, ..., each `response.output_text.delta`, ...), each of which comes "
-        "with exactly one `data:` line. Dialects need different numbers of events for the same "
-        "answer (the `events per stream` column), so the ratio to direct is taken stream for "
-        "stream: (events/s / events per stream) over direct's, i.e. how many answers of "
-        f"{s.chunks} chunks per second each route delivers. events/s is the raw count. "
-        "`proxy CPU per event`: the CPU time (user + system, from /proc) of the process "
-        "between client and simulator (the daemon, LiteLLM's or claude-code-router's, with "
-        "any child processes) inside the measurement windows, over the events the clients "
-        "received. Closed loop, each client on its own kept-alive connection; "
-        f"{s.duration:g} s measured per route and concurrency in {s.rounds} runs, taken in "
-        "turn with every other route (the order reversed from run to run); each window opens "
-        f"{s.warmup:g} s after every client has had its first event (a slow proxy sets its "
-        "first requests up first); `streams/s` counts streams completed inside the window, "
-        "`CPU per stream` is CPU time per stream's worth of events."
+        f"Each stream is one answer of {s.chunks} text chunks. An event is one SSE event as "
+        "the client receives it: a `data:` line of an OpenAI chat stream, an `event:` line of "
+        "an Anthropic or Responses stream (see *What an event is* above); `vs direct` is "
+        "taken stream for stream (events/s over events per stream). Proxy CPU: the CPU time of "
+        "the process between client and simulator (the daemon, LiteLLM, claude-code-router, "
+        "with its child processes) in the windows, per event its clients received and per "
+        f"stream's worth of events. {s.duration:g} s per route and concurrency in {s.rounds} "
+        "runs, every route in turn (the order reversed from run to run); each window opens "
+        f"{s.warmup:g} s after every client has had its first event; `streams/s` counts "
+        "streams completed inside the windows."
     )
 
 
@@ -389,7 +381,8 @@ def _anthropic_targets(results: Results) -> list[str]:
             if key in level:
                 versus = _divide(ours.streams_per_second, level[key].streams_per_second)
                 verdict = f" ({_verdict(versus >= target)})" if target else ""
-                row.append(f"**{versus:.2f}x**{verdict}")
+                cost = level[key].path_cpu_per_stream_ms() / ours.path_cpu_per_stream_ms()
+                row.append(f"**{versus:.2f}x**{verdict}; CPU-cost ratio {cost:.2f}x")
             else:
                 row.append("skipped")
         row.append(f"**{cpu:.1f}** ({_verdict(cpu <= CPU_PER_EVENT_TARGET_US)})")
