@@ -209,21 +209,23 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
 
     # ---------------------------------------------------------------------------- white space
 
-    def _unhold_text(self, text: str) -> str | None:
-        """Text that opens new output, after the white space held before it; None (and held)
-        while there is only white space."""
+    def _opening_text(self, text: str, events: list[EventT]) -> str | None:
+        """``text`` when it opens new text output: the white space held before it put back,
+        the open output closed. None (``text`` held) while there is only white space."""
         if text.isspace():
             self._held_text += text
             return None
+        self._close_open(events)
         text = self._held_text + text
         self._held_text = ""
         return text
 
-    def _unhold_reasoning(self, text: str) -> str | None:
-        """The same for reasoning; white space held between text and resumed reasoning goes."""
+    def _opening_reasoning(self, text: str, events: list[EventT]) -> str | None:
+        """The same for reasoning; white space held between text and reasoning is dropped."""
         if text.isspace():
             self._held_reasoning += text
             return None
+        self._close_open(events)
         text = self._held_reasoning + text
         self._held_reasoning = ""
         self._held_text = ""

@@ -168,29 +168,25 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         if self._open == _TEXT:
             events.append(Delta(self._index, "text_delta", text))
             return
-        opening = self._unhold_text(text)
+        opening = self._opening_text(text, events)
         if opening is None:
             return
-        text = opening
-        self._close_open(events)
         index = self._open_block(_TEXT, {"type": "text", "text": ""}, events)
-        events.append(Delta(index, "text_delta", text))
+        events.append(Delta(index, "text_delta", opening))
 
     def _on_reasoning(self, text: str, events: list[Event]) -> None:
         if self._open == _THINKING:
             self._thinking.append(text)
             events.append(Delta(self._index, "thinking_delta", text))
             return
-        opening = self._unhold_reasoning(text)  # case 43: no white space between the two
+        opening = self._opening_reasoning(text, events)  # case 43: held white space goes
         if opening is None:
             return
-        text = opening
-        self._close_open(events)
         index = self._open_block(
             _THINKING, {"type": "thinking", "thinking": "", "signature": ""}, events
         )
-        self._thinking = [text]
-        events.append(Delta(index, "thinking_delta", text))
+        self._thinking = [opening]
+        events.append(Delta(index, "thinking_delta", opening))
 
     # ---------------------------------------------------------------------------- tools
 

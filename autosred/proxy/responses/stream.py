@@ -262,11 +262,9 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             assert self._text_delta is not None
             events.append(self._text_delta(self._next_seq(), text))
             return
-        opening = self._unhold_text(text)
+        opening = self._opening_text(text, events)
         if opening is None:
             return
-        text = opening
-        self._close_open(events)
         item_id = self._message_id = new_id("msg")
         index = self._message_index = self._add_item(
             {
@@ -289,7 +287,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             )
         )
         self._open = _MESSAGE
-        self._text = [text]
+        self._text = [opening]
         delta = self._text_delta = DeltaTemplate(
             "response.output_text.delta",
             "delta",
@@ -297,7 +295,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             output_index=index,
             content_index=0,
         )
-        events.append(delta(self._next_seq(), text))
+        events.append(delta(self._next_seq(), opening))
 
     def _close_message(self, events: list[Event], cut: bool) -> None:
         text = "".join(self._text)
@@ -344,11 +342,9 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             assert self._reasoning_delta is not None
             events.append(self._reasoning_delta(self._next_seq(), text))
             return
-        opening = self._unhold_reasoning(text)
+        opening = self._opening_reasoning(text, events)
         if opening is None:
             return
-        text = opening
-        self._close_open(events)
         item_id = self._reasoning_id = new_id("rs")
         index = self._reasoning_index = self._add_item(
             {"id": item_id, "type": "reasoning", "summary": []}, events
@@ -364,7 +360,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             )
         )
         self._open = _REASONING
-        self._reasoning = [text]
+        self._reasoning = [opening]
         delta = self._reasoning_delta = DeltaTemplate(
             "response.reasoning_summary_text.delta",
             "delta",
@@ -372,7 +368,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             output_index=index,
             summary_index=0,
         )
-        events.append(delta(self._next_seq(), text))
+        events.append(delta(self._next_seq(), opening))
 
     def _close_reasoning(self, events: list[Event], cut: bool) -> None:
         text = "".join(self._reasoning)
