@@ -77,8 +77,9 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
     """Why a second tool call is dropped when the client asked for one at a time."""
     _OUTPUT_UNIT: ClassVar[str]
     """What a tool call becomes in the client's output ("block", "item"), for anomalies."""
-    _FAILED_FINISHES: ClassVar[tuple[str, ...]] = ("abort",)
-    """``finish_reason`` values that mean the server gave up: the stream fails."""
+    _FAILED_FINISHES: ClassVar[tuple[str, ...]] = ("abort", "error")
+    """``finish_reason`` values that mean the server gave up: the stream fails (an error
+    event, never a made-up end_turn)."""
 
     def __init__(self, *, single_tool_call: bool, input_tokens: int = 0) -> None:
         self.anomalies: list[str] = []

@@ -98,8 +98,9 @@ async def test_min_residency_holds_the_switch(tmp_path: Path) -> None:
         loop = asyncio.get_running_loop()
         ready_at = loop.time()
         switched = asyncio.create_task(ask(session, daemon, "beta", "second"))
-        starting = await daemon.wait_state("beta", "starting")
-        assert starting["phase"] == "waiting for GPU"
+        async with asyncio.timeout(5):
+            while (await daemon.model("beta"))["phase"] != "waiting for GPU":
+                await asyncio.sleep(0.02)
         assert (await daemon.model("alpha"))["state"] == "ready"
         assert await switched == "second"
         assert loop.time() - ready_at >= 1.4

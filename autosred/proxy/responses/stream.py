@@ -87,7 +87,6 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
 
     _PARALLEL_OFF = "parallel_tool_calls is false"
     _OUTPUT_UNIT = "item"
-    _FAILED_FINISHES = ("abort", "error")
 
     def __init__(
         self,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from autosred.proxy.anthropic import (
     AnthropicError,
     Event,
@@ -567,9 +569,11 @@ def test_case_58_error_types_in_stream() -> None:
         assert t.close(error)[0].data["error"]["type"] == expected
 
 
-def test_finish_reason_abort_is_an_error() -> None:
-    events = run([ROLE, chunk({"content": "x"}), chunk({}, finish="abort")], close=False)
+@pytest.mark.parametrize("finish", ["abort", "error"])
+def test_a_failed_finish_is_an_error_never_end_turn(finish: str) -> None:
+    events = run([ROLE, chunk({"content": "x"}), chunk({}, finish=finish)], close=False)
     assert events[-1].type == "error"
+    assert all(event.type != "message_delta" for event in events)
 
 
 def test_malformed_chunk_is_a_protocol_error_event() -> None:
