@@ -12,6 +12,7 @@ from typing import Any
 from bench.competitors import Competitor
 from bench.ctl import TARGET_MS, CommandTiming, ImportEntry
 from bench.procinfo import Machine
+from bench.routes import MESSAGES_UPSTREAM_OPTIONS
 from bench.scenarios import AddedTtfb, Memory, Settings, Throughput
 
 BEGIN = "<!-- bench:results:begin (written by python -m bench.run; edits here are lost) -->"
@@ -336,7 +337,9 @@ def _surface_ttfb(results: Results, keys: list[str], marker: str) -> list[str]:
 
 
 def _anthropic_section(results: Results) -> list[str]:
-    keys: list[str] = [key for key in ("anthropic", "litellm", "ccr") if key in results.routes]
+    keys: list[str] = [
+        key for key in ("direct_usage", "anthropic", "litellm", "ccr") if key in results.routes
+    ]
     if "anthropic" not in keys:
         return []
     lines = [
@@ -346,7 +349,10 @@ def _anthropic_section(results: Results) -> list[str]:
         "`stream: true`, system blocks with the billing header and `cache_control`, thinking "
         "enabled, one tool, metadata, `anthropic-version`/`anthropic-beta` headers; "
         "`bench/routes.py`), to the daemon and to the other translators in front of the same "
-        "simulator; direct is the simulator's own OpenAI chat stream of the same answer. "
+        "simulator; direct is the simulator's own OpenAI chat stream of the same answer, and "
+        "`direct, with the Messages relay's stream_options` the same request with the "
+        "`stream_options` the daemon asks for upstream (usage in every chunk: "
+        f"`{json.dumps(MESSAGES_UPSTREAM_OPTIONS, separators=(',', ':'))}`). "
         + _event_definition(results),
         "",
     ]
@@ -372,10 +378,12 @@ def _anthropic_targets(results: Results) -> list[str]:
         ours = level["anthropic"]
         ratio = ours.ratio(level["direct"])
         cpu = ours.cpu_per_event_us()
+        same = level.get("direct_usage")
         row = [
             str(ours.concurrency),
             f"**{ratio:.2f}x** ({_verdict(ratio >= SURFACE_RATIO_TARGET)})",
             f"{ours.cpu_cost_ratio(level['direct']):.2f}x",
+            "skipped" if same is None else f"{ours.ratio(same):.2f}x",
         ]
         for key, target in (("ccr", CCR_RATIO_TARGET), ("litellm", None)):
             if key in level:
@@ -391,6 +399,7 @@ def _anthropic_targets(results: Results) -> list[str]:
         "concurrency",
         f"daemon vs direct (target >= {SURFACE_RATIO_TARGET}x)",
         CEILING_HEADER,
+        "daemon vs direct with the relay's stream_options",
         f"daemon vs claude-code-router (target >= {CCR_RATIO_TARGET}x)",
         "daemon vs LiteLLM",
         f"daemon CPU per event, µs (target <= {CPU_PER_EVENT_TARGET_US:g})",

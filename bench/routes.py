@@ -5,16 +5,15 @@ Every route ends at the same simulator process. ``direct`` asks it for an OpenAI
 itself; the others go through a proxy that turns their request into such a chat stream and its
 answer into their own dialect:
 
-========== ================================ ==================== =============
-key        what                             request              event marker
-========== ================================ ==================== =============
-direct     the simulator itself             chat completions     ``data:``
-openai     autosred's OpenAI pass-through   chat completions     ``data:``
-anthropic  autosred's Messages surface      Claude Code's shape  ``event:``
-responses  autosred's Responses surface     Codex's shape        ``event:``
-litellm    LiteLLM proxy's /v1/messages     Claude Code's shape  ``event:``
-ccr        claude-code-router's /v1/messages Claude Code's shape ``event:``
-========== ================================ ==================== =============
+- ``direct``: the simulator itself, a chat completions request; events are ``data:`` lines.
+- ``direct_usage``: the same request with the ``stream_options`` that the daemon's
+  /v1/messages relay asks for (usage in every chunk): what the simulator's part of the
+  Messages route costs, without the daemon.
+- ``openai``: autosred's OpenAI pass-through, the ``direct`` request; ``data:`` lines.
+- ``anthropic``: autosred's /v1/messages, Claude Code's request shape; ``event:`` lines.
+- ``responses``: autosred's /v1/responses, the Codex CLI's request shape; ``event:`` lines.
+- ``litellm``, ``ccr``: LiteLLM's and claude-code-router's /v1/messages, Claude Code's
+  request shape; ``event:`` lines.
 
 An *event* is one SSE event as the client receives it: in an OpenAI chat stream one ``data:``
 line (the role chunk, each content chunk, ``[DONE]``); in an Anthropic Messages or OpenAI
@@ -57,6 +56,17 @@ def chat_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:
         "stream": True,
         "messages": [{"role": "user", "content": f"Benchmark stream.\n{sim_directive(reply)}"}],
     }
+
+
+MESSAGES_UPSTREAM_OPTIONS = {"include_usage": True, "continuous_usage_stats": True}
+"""The ``stream_options`` the daemon's /v1/messages relay asks the model server for (usage in
+every chunk), at the time of writing; `chat_usage_body` sends the same, direct."""
+
+
+def chat_usage_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:
+    """`chat_body` with the daemon's Messages-relay ``stream_options``: the simulator does the
+    same work per chunk as for the daemon's /v1/messages requests."""
+    return {**chat_body(model, reply), "stream_options": MESSAGES_UPSTREAM_OPTIONS}
 
 
 def messages_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +177,7 @@ def responses_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:
 
 REQUESTS = {
     "chat": (CHAT_PATH, chat_body, DATA, {}),
+    "chat_usage": (CHAT_PATH, chat_usage_body, DATA, {}),
     "messages": (MESSAGES_PATH, messages_body, EVENT, ANTHROPIC_HEADERS),
     "responses": (RESPONSES_PATH, responses_body, EVENT, {}),
 }
@@ -198,7 +209,7 @@ class Route:
     host: str
     port: int
     request: str
-    """A key of `REQUESTS`: ``chat``, ``messages`` or ``responses``."""
+    """A key of `REQUESTS`: ``chat``, ``chat_usage``, ``messages`` or ``responses``."""
     model: str
     reply: dict[str, Any]
     """The simulator's ``#sim`` reply spec."""
@@ -242,6 +253,11 @@ class Route:
 
 def direct(host: str, port: int, model: str, reply: dict[str, Any]) -> Route:
     return Route("direct", "direct (simulator)", host, port, "chat", model, reply)
+
+
+def direct_usage(host: str, port: int, model: str, reply: dict[str, Any]) -> Route:
+    label = "direct, with the Messages relay's stream_options"
+    return Route("direct_usage", label, host, port, "chat_usage", model, reply)
 
 
 def daemon_openai(host: str, port: int, model: str, reply: dict[str, Any]) -> Route:

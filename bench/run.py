@@ -104,7 +104,7 @@ def route_keys(parts: frozenset[str]) -> list[str]:
     if "relay" in parts:
         keys.append("openai")
     if parts & {"anthropic", "competitors"}:
-        keys.append("anthropic")
+        keys += ["direct_usage", "anthropic"]
     if "responses" in parts:
         keys.append("responses")
     if "competitors" in parts:

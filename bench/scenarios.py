@@ -22,7 +22,7 @@ from bench.stats import median, percentile
 STREAM_TEXT = "Lorem ipsum "
 STREAM_REPEAT = 67
 """804 characters: 200 chunks carry about 4 characters each, about one token."""
-ROUTE_ORDER = ("direct", "openai", "anthropic", "responses", "litellm", "ccr")
+ROUTE_ORDER = ("direct", "direct_usage", "openai", "anthropic", "responses", "litellm", "ccr")
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,8 @@ def build_routes(
             continue
         if key == "direct":
             built.append(routes.direct(sim.host, sim.port, SERVED, reply))
+        elif key == "direct_usage":
+            built.append(routes.direct_usage(sim.host, sim.port, SERVED, reply))
         elif key == "openai":
             built.append(routes.daemon_openai(host, port, SERVED, reply))
         elif key == "anthropic":
