@@ -14,6 +14,8 @@ Modules:
 - `bench.load`: the parent side of the load generator (spawn, follow its events, collect).
 - `bench.scenarios`: the measurements (throughput per route, added TTFB, daemon RSS).
 - `bench.ctl`: autosrectl start-up time and import-time offenders.
+- `bench.kube`: the kubernetes engine against the fake k3s: pod Ready to the first byte at a
+  held client, and the daemons' CPU use while idle with their model at zero.
 - `bench.procinfo`: /proc readings (RSS, CPU time) and the machine description.
 - `bench.stats`: median and percentiles.
 - `bench.profile`: py-spy the daemon under load on one route.

@@ -11,6 +11,8 @@ from typing import Any
 
 from bench.competitors import Competitor
 from bench.ctl import TARGET_MS, CommandTiming, ImportEntry
+from bench.kube import KubeFigures
+from bench.kube import section as kube_section
 from bench.procinfo import Machine
 from bench.routes import MESSAGES_UPSTREAM_OPTIONS
 from bench.scenarios import AddedTtfb, Memory, Settings, Throughput
@@ -54,6 +56,7 @@ class Results:
     sim_command: str = ""
     daemon_command: str = ""
     daemon_config: dict[str, Any] = field(default_factory=dict)
+    kube: KubeFigures | None = None
     elapsed: float = 0.0
 
 
@@ -102,6 +105,7 @@ def render(results: Results) -> str:
     lines += _ctl_section(results)
     lines += _anthropic_section(results)
     lines += _responses_section(results)
+    lines += kube_section(results.kube)
     lines += _commands_section(results)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -555,6 +559,8 @@ def _imports(timing: CommandTiming, top: int = 6) -> list[str]:
 
 
 def _commands_section(results: Results) -> list[str]:
+    if not results.sim_command:
+        return []  # only the kube part ran; its section lists its own commands
     lines = [
         "#### Commands behind each figure",
         "",
@@ -610,7 +616,7 @@ def _route_commands(results: Results) -> list[str]:
     return lines
 
 
-ALL_PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl")
+ALL_PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl", "kube")
 
 
 def shown(argv: list[str], workdir: Path) -> str:

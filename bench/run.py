@@ -4,10 +4,11 @@ Starts one simulator and one daemon fronting it (static engine; see `bench.daemo
 the ``competitors`` part, LiteLLM's proxy and claude-code-router in front of the same
 simulator (`bench.competitors`; installed on first use under bench/, skipped with the reason
 when they cannot be). Measures streaming throughput and added time to first byte for every
-selected route (`bench.routes`), the daemon's memory and autosrectl's start-up time, prints
+selected route (`bench.routes`), the daemon's memory and autosrectl's start-up time, and
+first (``kube``) the kubernetes engine against the fake k3s (`bench.kube`), prints
 the Markdown report on stdout (progress goes to stderr) and writes it into BENCHMARKS.md
-between its markers. A full run takes about 4 minutes, `--quick` about 1; a quick run, or one
-with ``--only``, writes BENCHMARKS.md only with ``--write``.
+between its markers. A full run takes about 5 minutes (``kube`` about 1), `--quick` about 1.5;
+a quick run, or one with ``--only``, writes BENCHMARKS.md only with ``--write``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import competitors, ctl, scenarios
-from bench.daemon import Daemon, Sim, daemon_config, running_daemon, running_sim
+from bench import competitors, ctl, kube, scenarios
+from bench.daemon import Daemon, Sim, StartError, daemon_config, running_daemon, running_sim
 from bench.procinfo import load_average, machine
 from bench.report import BEGIN, END, Results, render, shown, splice
 from bench.routes import Route
@@ -30,11 +32,12 @@ from bench.routes import Route
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "BENCHMARKS.md"
 TEMPLATE = f"# Benchmarks\n\nRun `make bench` (`python -m bench.run`).\n\n{BEGIN}\n{END}\n"
-PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl")
+PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl", "kube")
 """relay: the OpenAI pass-through vs direct (throughput, added TTFB); anthropic: the daemon's
 /v1/messages; responses: the daemon's /v1/responses; competitors: LiteLLM and
 claude-code-router's /v1/messages (with the daemon's, to compare); memory: the daemon's RSS;
-ctl: autosrectl start-up."""
+ctl: autosrectl start-up; kube: the kubernetes engine against the fake k3s (pod Ready to first
+byte, idle CPU; `bench.kube`)."""
 OPTIONAL_ROUTES = ("responses", "litellm", "ccr")
 """Routes skipped with a message, rather than failing the run, when they do not answer."""
 
@@ -208,23 +211,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="autosred-bench-") as tmp:
         workdir = Path(tmp)
-        with contextlib.ExitStack() as stack:
-            sim = stack.enter_context(running_sim(workdir))
-            daemon = stack.enter_context(running_daemon(workdir, sim, loop=args.daemon_loop))
-            running: dict[str, competitors.Competitor] = {}
-            if "competitors" in args.only:
-                for start in (competitors.running_litellm, competitors.running_ccr):
-                    progress(f"starting {start.__name__.removeprefix('running_')}")
-                    found = stack.enter_context(
-                        start(workdir, sim, install=args.install, progress=progress)
-                    )
-                    if isinstance(found, competitors.Skipped):
-                        progress(f"skipping {found.name}: {found.reason}")
-                        results.skipped[found.key] = f"{found.name}: {found.reason}"
-                    else:
-                        running[found.key] = found
-                        results.competitors.append(found)
-            measure(results, sim, daemon, running, workdir)
+        if "kube" in args.only:
+            # First, while nothing else of the run is up: its idle-CPU window wants a quiet
+            # machine.
+            progress("kube: the kubernetes engine against the fake k3s")
+            try:
+                results.kube = kube.measure(workdir / "kube", quick=args.quick, progress=progress)
+            except (StartError, OSError, subprocess.SubprocessError) as exc:
+                progress(f"skipping kube: {exc}")
+                results.skipped["kube"] = f"kube part failed: {exc}"
+        if args.only - {"kube"}:
+            with contextlib.ExitStack() as stack:
+                sim = stack.enter_context(running_sim(workdir))
+                daemon = stack.enter_context(running_daemon(workdir, sim, loop=args.daemon_loop))
+                running: dict[str, competitors.Competitor] = {}
+                if "competitors" in args.only:
+                    for start in (competitors.running_litellm, competitors.running_ccr):
+                        progress(f"starting {start.__name__.removeprefix('running_')}")
+                        found = stack.enter_context(
+                            start(workdir, sim, install=args.install, progress=progress)
+                        )
+                        if isinstance(found, competitors.Skipped):
+                            progress(f"skipping {found.name}: {found.reason}")
+                            results.skipped[found.key] = f"{found.name}: {found.reason}"
+                        else:
+                            running[found.key] = found
+                            results.competitors.append(found)
+                measure(results, sim, daemon, running, workdir)
     results.elapsed = time.monotonic() - started
     report = render(results)
     print(report)
