@@ -21,7 +21,9 @@ def make_session(settings: ApiSettings) -> aiohttp.ClientSession:
         sock_connect=settings.upstream_connect_timeout,
         sock_read=settings.upstream_read_timeout,
     )
-    connector = aiohttp.TCPConnector(limit=0, enable_cleanup_closed=True)
+    # No enable_cleanup_closed: it only helps TLS upstreams (model servers speak plain HTTP) and
+    # re-arms a 2 s timer forever on Python < 3.12.8, waking an idle daemon for nothing.
+    connector = aiohttp.TCPConnector(limit=0)
     # auto_decompress off: we relay the upstream's bytes as they are.
     return aiohttp.ClientSession(
         timeout=timeout, connector=connector, auto_decompress=False, raise_for_status=False
