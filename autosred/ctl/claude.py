@@ -21,23 +21,20 @@ stdout.
 from __future__ import annotations
 
 import argparse
-import os
 from collections.abc import Mapping, Sequence
 
 from autosred.ctl.commands import Context, Failed
 from autosred.ctl.launch import (
-    EXIT_NOT_INSTALLED,
     PLACEHOLDER_TOKEN,
     TOKEN_ENV,
     Launch,
     base_url,
     daemon_status,
-    exec_client,
-    find_executable,
     get_json,
     listener_url,
     model_ids,
     options,
+    run_client,
     wake_for,
 )
 
@@ -72,14 +69,7 @@ api_base_url = base_url
 
 
 def claude(args: argparse.Namespace, ctx: Context) -> int:
-    claude_args: list[str] = list(args.claude_args)
-    env = dict(os.environ)
-    executable = find_executable(CLAUDE, env)
-    if executable is None:
-        print(f"autosrectl: {INSTALL_HINT}", file=ctx.err)
-        return EXIT_NOT_INSTALLED
-    launch = prepare(claude_args, env=env, executable=executable, ctx=ctx)
-    return exec_client(launch, ctx)
+    return run_client(CLAUDE, INSTALL_HINT, list(args.claude_args), ctx, prepare)
 
 
 def prepare(

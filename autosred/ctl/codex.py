@@ -51,17 +51,15 @@ from urllib.parse import quote
 
 from autosred.ctl.commands import Context, Failed
 from autosred.ctl.launch import (
-    EXIT_NOT_INSTALLED,
     PLACEHOLDER_TOKEN,
     TOKEN_ENV,
     Launch,
     daemon_status,
-    exec_client,
-    find_executable,
     get_json,
     listener_url,
     model_ids,
     options,
+    run_client,
     wake_for,
 )
 from autosred.ctl.tomlwrite import dumps
@@ -104,14 +102,7 @@ _PROFILE_KEYS_DROPPED = ("model_provider", "model")
 
 
 def codex(args: argparse.Namespace, ctx: Context) -> int:
-    codex_args: list[str] = list(args.codex_args)
-    env = dict(os.environ)
-    executable = find_executable(CODEX, env)
-    if executable is None:
-        print(f"autosrectl: {INSTALL_HINT}", file=ctx.err)
-        return EXIT_NOT_INSTALLED
-    launch = prepare(codex_args, env=env, executable=executable, ctx=ctx)
-    return exec_client(launch, ctx)
+    return run_client(CODEX, INSTALL_HINT, list(args.codex_args), ctx, prepare)
 
 
 def prepare(

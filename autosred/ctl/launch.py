@@ -14,7 +14,7 @@ import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 from urllib.parse import quote, urlsplit
 
 from autosred.admin.schema import (
@@ -54,6 +54,30 @@ class Launch:
 
 def find_executable(name: str, env: Mapping[str, str]) -> str | None:
     return shutil.which(name, path=env.get("PATH", os.defpath))
+
+
+class Prepare(Protocol):
+    def __call__(
+        self,
+        client_args: Sequence[str],
+        /,
+        *,
+        env: Mapping[str, str],
+        executable: str,
+        ctx: Context,
+    ) -> Launch: ...
+
+
+def run_client(
+    command: str, install_hint: str, client_args: Sequence[str], ctx: Context, prepare: Prepare
+) -> int:
+    """Find the client on PATH (exit 127 with how to install it), prepare, then exec it."""
+    env = dict(os.environ)
+    executable = find_executable(command, env)
+    if executable is None:
+        print(f"autosrectl: {install_hint}", file=ctx.err)
+        return EXIT_NOT_INSTALLED
+    return exec_client(prepare(client_args, env=env, executable=executable, ctx=ctx), ctx)
 
 
 def exec_client(launch: Launch, ctx: Context) -> int:
