@@ -25,9 +25,9 @@ Every mode sends ``body`` (JSON) to ``path`` with the optional extra ``headers``
 as one event each line of the response that starts with ``event_marker``: ``data:`` (the
 default; OpenAI chat chunks) or ``event:`` (Anthropic Messages, OpenAI Responses). Instead of
 those four, a spec (or a ttfb target) may name a request kind of `bench.routes`:
-``{"request": "chat" | "messages" | "responses", "model": M, "reply": {#sim reply spec},
-"token": T}`` (`bench.routes.expand`). Requests
-whose status is not 200, or (``expect_events``) whose event count differs, count as errors.
+``{"request": "chat" | "chat_usage" | "messages" | "responses", "model": M, "reply": {#sim
+reply spec}, "token": T}`` (`bench.routes.expand`). Requests whose status is not 200, or
+(``expect_events``) whose event count differs, count as errors.
 ``cpu_seconds`` is this process's own CPU time over the measured part.
 """
 

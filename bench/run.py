@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Benchmark the autosred daemon against autosred-sim and write BENCHMARKS.md.",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="short measurements (about 1 minute in all)"
+        "--quick", action="store_true", help="short measurements (about 2 minutes in all)"
     )
     parser.add_argument(
         "--only",
