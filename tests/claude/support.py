@@ -26,7 +26,6 @@ A Claude Code run takes under a second here; each test, daemon start included, 1
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -39,6 +38,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.support import headless
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,24 +143,7 @@ def scratch_env(home: Path, **extra: str) -> dict[str, str]:
 
 async def run_headless(command: list[str], *, cwd: Path, env: dict[str, str]) -> ClaudeRun:
     """Run with stdin closed; kill the whole process group past RUN_TIMEOUT."""
-    process = await asyncio.create_subprocess_exec(
-        *command,
-        cwd=cwd,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = await asyncio.wait_for(process.communicate(), RUN_TIMEOUT)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, 9)
-        await process.wait()
-        raise AssertionError(f"{command[0]} did not finish within {RUN_TIMEOUT:g} s") from None
-    assert process.returncode is not None
-    return ClaudeRun(process.returncode, out.decode(), err.decode())
+    return ClaudeRun(*await headless.run_headless(command, cwd=cwd, env=env, timeout=RUN_TIMEOUT))
 
 
 def _is_title(record: dict[str, Any]) -> bool:
