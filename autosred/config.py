@@ -172,8 +172,11 @@ class ScalerSettings(Section):
     giving up (503 with Retry-After)."""
 
 
+DriftAction = Literal["report", "redeploy"]
+
+
 class DriftSettings(Section):
-    action: Literal["report", "redeploy"] = "report"
+    action: DriftAction = "report"
     """When what runs no longer matches its recipe: report (log, metric, `autosrectl drift`),
     or also redeploy it — only once nothing is in flight, never mid-stream."""
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from yarl import URL
 
-from autosred.config import ScalerSettings
+from autosred.config import DriftAction, ScalerSettings
 from autosred.engines.base import (
     Engine,
     EngineUnavailable,
@@ -158,7 +158,7 @@ class ModelController:
         settings: ScalerSettings,
         log: logging.Logger,
         on_change: Callable[[Snapshot], None],
-        drift_action: str = "report",
+        drift_action: DriftAction = "report",
     ) -> None:
         self._recipe = recipe
         self._drift_action = drift_action

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from yarl import URL
 
-from autosred.config import ScalerSettings
+from autosred.config import DriftAction, ScalerSettings
 from autosred.engines.base import Engine
 from autosred.gpu import GpuReader
 from autosred.metrics import Metrics
@@ -25,7 +25,7 @@ from autosred.recipes import Catalog, Recipe
 from autosred.scaler.controller import ModelController
 from autosred.scaler.history import WakeHistory
 from autosred.scaler.residency import Residency
-from autosred.scaler.state import ModelState, ModelUnavailable, Snapshot
+from autosred.scaler.state import ModelUnavailable, Snapshot
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class ModelGate:
         log: logging.Logger,
         gpu: GpuReader | None = None,
         on_change: Callable[[Snapshot], None] | None = None,
-        drift_action: str = "report",
+        drift_action: DriftAction = "report",
     ) -> None:
         self._drift_action = drift_action
         self._catalog = catalog
@@ -117,10 +117,6 @@ class ModelGate:
         controller = self._controllers.get(name)
         if controller is not None:
             controller.evict()
-
-    @property
-    def residency(self) -> Residency:
-        return self._residency
 
     @property
     def catalog(self) -> Catalog:
@@ -285,9 +281,6 @@ class ModelGate:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._residency.close()
-
-    def states(self) -> dict[str, ModelState]:
-        return {snapshot.name: snapshot.state for snapshot in self.snapshots()}
 
 
 __all__ = ["Backend", "ModelGate", "ModelUnavailable", "OnWait", "UnknownModel", "WaitInfo"]

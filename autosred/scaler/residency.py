@@ -79,13 +79,6 @@ class Residency:
         self._admitting: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    @property
-    def capacity(self) -> int:
-        return self._capacity
-
-    def resident(self) -> list[str]:
-        return list(self._resident)
-
     # ------------------------------------------------------------- what controllers report
 
     def request(self, recipe: Recipe, *, on_reason: Callable[[str], None]) -> Claim:
