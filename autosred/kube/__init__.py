@@ -1,6 +1,7 @@
-"""The only code that talks to the Kubernetes API (see client.py for how and why)."""
+"""The only code that talks to the Kubernetes API: KubeClient (client.py) and its parts."""
 
-from autosred.kube.client import JSON, KubeClient, Listing, RetryPolicy, WatchEvent
+from autosred.kube.calls import JSON, RetryPolicy
+from autosred.kube.client import KubeClient
 from autosred.kube.errors import (
     KubeConfigError,
     KubeConflict,
@@ -11,6 +12,7 @@ from autosred.kube.errors import (
     KubeNotFound,
     KubeUnavailable,
 )
+from autosred.kube.watches import Listing, WatchEvent
 
 __all__ = [
     "JSON",
