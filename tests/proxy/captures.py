@@ -1,4 +1,9 @@
-"""Captured client requests, ``../shared/captures/<client>/*.bodies/*.json`` (claude, codex)."""
+"""Captured client requests, ``tests/data/captures/<client>/*.bodies/*.json`` (claude, codex).
+
+Each file is one request a real client sent (method, path, query, headers, body), recorded
+through a tee in front of a model server: Claude Code 2.1.197 (``claude``) and Codex CLI
+0.169.0 (``codex``). They live in the repository so every clone runs the tests that read them.
+"""
 
 from __future__ import annotations
 
@@ -6,39 +11,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-# The repository sits beside ../shared in CI; in a worktree it is reached through parents.
-_SHARED_CANDIDATES = (
-    Path(__file__).resolve().parents[2] / ".." / "shared",
-    Path(__file__).resolve().parents[2] / "shared",
-)
-
-
-def shared_dir(client: str) -> Path | None:
-    for candidate in _SHARED_CANDIDATES:
-        if (candidate / "captures" / client).is_dir():
-            return candidate.resolve()
-    return None
+CAPTURES_DIR = Path(__file__).resolve().parents[1] / "data" / "captures"
 
 
 def capture_bodies(client: str) -> list[tuple[str, dict[str, Any]]]:
-    """Every captured request body of ``client``, as (name, body)."""
-    shared = shared_dir(client)
-    if shared is None:
-        return []
+    """Every captured request body of ``client``, as (name, body); never empty."""
     bodies = []
-    for path in sorted((shared / "captures" / client).glob("*.bodies/*.json")):
+    for path in sorted((CAPTURES_DIR / client).glob("*.bodies/*.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
         body = record.get("body", record) if isinstance(record, dict) else record
         if isinstance(body, str):
             body = json.loads(body)
         bodies.append((f"{path.parent.name}/{path.name}", body))
+    if not bodies:
+        # A parametrized test over no captures would pass vacuously; fail loudly instead.
+        raise FileNotFoundError(f"no captured request bodies under {CAPTURES_DIR / client}")
     return bodies
-
-
-def needs_captures(client: str) -> pytest.MarkDecorator:
-    return pytest.mark.skipif(
-        shared_dir(client) is None,
-        reason=f"../shared/captures/{client} is not present beside the repo",
-    )

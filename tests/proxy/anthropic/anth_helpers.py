@@ -20,9 +20,7 @@ SIGNER = ThinkingSigner(b"test-key-0123456789abcdef")
 VIEW = ModelView(served_model_name="qwen3-8b", reasoning_switch="enable_thinking")
 MODEL = "claude-sonnet-4-5"
 
-shared_dir = partial(captures.shared_dir, "claude")
 capture_bodies = partial(captures.capture_bodies, "claude")
-needs_captures = partial(captures.needs_captures, "claude")
 
 
 def request(body: dict[str, Any], view: ModelView = VIEW) -> ChatRequest:

@@ -1,4 +1,4 @@
-"""Replay every captured Claude Code request body through the mapper (../shared/captures)."""
+"""Replay every captured Claude Code request body through the mapper (tests/data/captures)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from tests.proxy.anthropic.anth_helpers import (
     SIGNER,
     VIEW,
     capture_bodies,
-    needs_captures,
     request,
 )
 
@@ -94,13 +93,11 @@ def check_tool_adjacency(messages: list[dict[str, Any]]) -> None:
         index += len(ids)
 
 
-@needs_captures()
 def test_captures_are_present() -> None:
     assert len(CAPTURES) >= 5
     assert {name.split("/")[0] for name in IDS} >= {"01_plain.bodies", "05_tool_bash.bodies"}
 
 
-@needs_captures()
 @pytest.mark.parametrize(("name", "body"), CAPTURES, ids=IDS)
 def test_capture_maps_cleanly(name: str, body: dict[str, Any]) -> None:
     req = request(body)
@@ -116,7 +113,6 @@ def test_capture_maps_cleanly(name: str, body: dict[str, Any]) -> None:
     assert tokenize["messages"] == req.body["messages"]
 
 
-@needs_captures()
 @pytest.mark.parametrize(("name", "body"), CAPTURES, ids=IDS)
 def test_capture_bytes_ignore_billing_header_and_cache_control(
     name: str, body: dict[str, Any]
@@ -139,7 +135,6 @@ def _strip_cache_control(value: Any) -> None:
             _strip_cache_control(item)
 
 
-@needs_captures()
 def test_capture_tool_loop_shape() -> None:
     body = dict(CAPTURES)["05_tool_bash.bodies/020_POST_v1_messages.json"]
     messages = request(body).body["messages"]
@@ -156,7 +151,6 @@ def test_capture_tool_loop_shape() -> None:
     }
 
 
-@needs_captures()
 def test_capture_inline_system_of_unknown_models_is_folded() -> None:
     body = dict(CAPTURES)["08_model_gpt-4o.bodies/026_POST_v1_messages.json"]
     inline = body["messages"][1]
@@ -168,7 +162,6 @@ def test_capture_inline_system_of_unknown_models_is_folded() -> None:
     assert out["chat_template_kwargs"] == {"enable_thinking": True}
 
 
-@needs_captures()
 def test_capture_title_request() -> None:
     body = dict(CAPTURES)["05_tool_bash.bodies/018_POST_v1_messages.json"]
     out = request(body).body

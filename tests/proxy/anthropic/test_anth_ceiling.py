@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from autosred.proxy.anthropic.request import serialise
 from autosred.proxy.prompt import estimate_prompt_tokens, prompt_tokens_ceiling
-from tests.proxy.anthropic.anth_helpers import base, capture_bodies, needs_captures, request
+from tests.proxy.anthropic.anth_helpers import base, capture_bodies, request
 
 TEXT = st.text(max_size=60)
 BLOCK = st.one_of(
@@ -55,7 +55,6 @@ def test_the_ceiling_bounds_the_estimate(body: dict[str, Any]) -> None:
     assert estimate_prompt_tokens(chat.body) <= prompt_tokens_ceiling(serialise(chat))
 
 
-@needs_captures()
 @pytest.mark.parametrize("captured", [b for _, b in capture_bodies()])
 def test_the_ceiling_bounds_the_estimate_of_real_requests(captured: dict[str, Any]) -> None:
     chat = request(captured)

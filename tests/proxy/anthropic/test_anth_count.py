@@ -19,7 +19,6 @@ from tests.proxy.anthropic.anth_helpers import (
     VIEW,
     base,
     capture_bodies,
-    needs_captures,
     upstream,
 )
 
@@ -103,7 +102,6 @@ def test_case_63_estimate_errs_high_and_counts_images_and_tools() -> None:
     assert estimate_prompt_tokens({"messages": ["junk", {"content": 5}]}) > 0
 
 
-@needs_captures()
 def test_case_63_estimate_of_a_real_claude_code_request_is_plausible() -> None:
     name, body = next(item for item in capture_bodies() if item[0].startswith("01_plain"))
     chat = upstream(body)

@@ -1,4 +1,4 @@
-"""Real Claude Code 2.1.197 request bodies (../shared/captures/claude), replayed through the
+"""Real Claude Code 2.1.197 request bodies (tests/data/captures/claude), replayed through the
 daemon as Claude Code sent them: streamed, ``?beta=true``, its headers; the SDK accumulates."""
 
 from __future__ import annotations
@@ -8,12 +8,11 @@ from typing import Any
 
 import pytest
 
-from tests.proxy.anthropic.anth_helpers import capture_bodies, needs_captures
+from tests.proxy.anthropic.anth_helpers import capture_bodies
 from tests.proxy.anthropic_http.support import Api
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="package"),
-    needs_captures(),
     # Claude Code sends the names it knows; the SDK would only warn about their age.
     pytest.mark.filterwarnings("ignore:The model .* is deprecated:DeprecationWarning"),
 ]

@@ -21,9 +21,7 @@ SEALER = ReasoningSealer(b"test-key-0123456789abcdef")
 VIEW = ModelView(served_model_name="qwen3-8b", reasoning_switch="enable_thinking")
 MODEL = "gpt-5.5"
 
-shared_dir = partial(captures.shared_dir, "codex")
 capture_bodies = partial(captures.capture_bodies, "codex")
-needs_captures = partial(captures.needs_captures, "codex")
 
 
 # -------------------------------------------------------------------------------- request

@@ -1,4 +1,4 @@
-"""Real Codex CLI 0.169.0 request bodies (../shared/captures/codex) through the request mapper.
+"""Real Codex CLI 0.169.0 request bodies (tests/data/captures/codex) through the request mapper.
 
 Invariants rather than goldens: every capture maps; one leading system message carries the
 developer prompts in order; only function tools go up (apply_patch converted, tool_search and
@@ -15,9 +15,8 @@ from typing import Any
 import pytest
 
 from autosred.proxy.responses import serialise
-from tests.proxy.responses.resp_helpers import capture_bodies, needs_captures, request
+from tests.proxy.responses.resp_helpers import capture_bodies, request
 
-pytestmark = needs_captures()
 CAPTURES = capture_bodies()
 _BOOKKEEPING = (
     "input",
