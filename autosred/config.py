@@ -274,7 +274,9 @@ def describe_validation_error(
     return lines
 
 
-def read_yaml_mapping(path: Path) -> dict[str, Any]:
+def read_yaml_mapping(path: Path, *, empty: str | None = None) -> dict[str, Any]:
+    """The mapping at the top of ``path``. An empty file (or a bare ``null``) is an empty
+    mapping, unless ``empty`` says why that is refused (it is then the error's message)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -284,17 +286,27 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: not valid YAML: {exc}"]) from exc
     if data is None:
+        if empty is not None:
+            raise ConfigError([f"{path}: {empty}"])
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: expected a mapping of settings at the top level"])
     return data
 
 
+EMPTY_CONFIG = (
+    "the file is empty (or only null): it holds no settings and no models, which is more "
+    "likely a truncated or wrongly copied file than a wish; write `{}` to run on the defaults"
+)
+"""Why an empty configuration is refused: at start the daemon would serve no models, and on
+reload it would stop every running one."""
+
+
 def load_settings(
     path: Path, *, data: Mapping[str, Any] | None = None, source: str | None = None
 ) -> Settings:
     """Settings from ``path`` (or from ``data`` read elsewhere) overlaid by ``AUTOSRED_*`` env."""
-    raw = dict(data) if data is not None else read_yaml_mapping(path)
+    raw = dict(data) if data is not None else read_yaml_mapping(path, empty=EMPTY_CONFIG)
     try:
         return Settings(**raw)
     except ValidationError as exc:

@@ -59,11 +59,7 @@ def thinking_key(state_dir: Path, *, log: logging.Logger) -> bytes:
     if text is not None:
         key = _parse(text)
         if key is not None:
-            if path.stat().st_mode & 0o077:
-                log.warning(
-                    "daemon.key_permissions",
-                    extra={"fields": {"path": str(path), "expected": "0600"}},
-                )
+            # Its mode was checked at start (statemodes): a key others can read is refused.
             return key
         log.warning(
             "daemon.key_invalid", extra={"fields": {"path": str(path), "action": "replaced"}}

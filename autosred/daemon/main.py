@@ -11,6 +11,7 @@ from pathlib import Path
 from autosred import __version__
 from autosred.config import DEFAULT_CONFIG_PATH, ConfigError
 from autosred.daemon import logs
+from autosred.daemon.statemodes import state_mode_problems
 from autosred.daemon.supervisor import Supervisor, config_loader
 
 EXIT_CONFIG = 2
@@ -60,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         names = ", ".join(recipe.name for recipe in catalog) or "none"
         print(f"{path}: configuration is valid; engine {settings.engine.kind}; recipes: {names}")
         return 0
+    problems = state_mode_problems(settings.resolved_state_dir())
+    if problems:
+        for message in problems:
+            print(f"autosred: {message}", file=sys.stderr)
+        return EXIT_CONFIG
     log = logs.configure(settings.log.level, settings.log.format)
     log.info("daemon.starting", extra={"fields": {"version": __version__, "config": str(path)}})
     supervisor = Supervisor(settings=settings, catalog=catalog, reload_config=load, log=log)

@@ -20,7 +20,13 @@ from aiohttp import web
 from autosred.admin.app import make_app as make_admin_app
 from autosred.admin.schema import ReloadResult, default_socket_path
 from autosred.admin.serve import serve_unix
-from autosred.config import ConfigError, Settings, load_settings, split_listen
+from autosred.config import (
+    ConfigError,
+    Settings,
+    is_loopback_host,
+    load_settings,
+    split_listen,
+)
 from autosred.daemon import logs
 from autosred.daemon.checks import check_runtime
 from autosred.daemon.control import DaemonControl
@@ -197,6 +203,20 @@ class Supervisor:
         runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await runner.setup()
         host, port = split_listen(self._settings.metrics.listen)
+        if not is_loopback_host(host):
+            # Prometheus on another host is a fair reason to bind wider, so this is said, not
+            # refused: what the port tells anyone who reaches it is worth a firewall rule.
+            self._log.warning(
+                "daemon.metrics_exposed",
+                extra={
+                    "fields": {
+                        "listen": self._settings.metrics.listen,
+                        "answers_without_token": "/metrics /healthz /readyz (model names, "
+                        "request counts)",
+                        "fix": "bind 127.0.0.1, or allow only the scraper's address",
+                    }
+                },
+            )
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
         self._listeners["metrics"] = _bound_address(site, host)

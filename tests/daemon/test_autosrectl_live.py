@@ -6,25 +6,10 @@ import asyncio
 import json
 import os
 import signal
-import sys
 from pathlib import Path
 
+from tests.support.ctl import autosrectl
 from tests.support.daemon import base_config, running_daemon, sim_recipe
-
-
-async def autosrectl(*args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "autosred.ctl",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        stdin=asyncio.subprocess.DEVNULL,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def test_status_json_contract_and_scale_up_down(tmp_path: Path) -> None:

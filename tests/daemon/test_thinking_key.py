@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from autosred.daemon.keys import KEY_FILE, thinking_key
+from autosred.daemon.statemodes import state_mode_problems
 
 LOG = logging.getLogger("test.keys")
 
@@ -33,13 +34,19 @@ def test_a_corrupt_file_is_replaced(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert bytes.fromhex((tmp_path / KEY_FILE).read_text()) == key
 
 
-def test_loose_permissions_are_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_loose_permissions_are_refused_at_start(tmp_path: Path) -> None:
+    """Reading such a key would let anyone who can read it forge signatures: the daemon's
+    start check refuses it (tests/hardening/test_refusals.py runs the daemon on it)."""
     path = tmp_path / KEY_FILE
     path.write_text("ab" * 32)
     path.chmod(0o644)
-    with caplog.at_level(logging.WARNING):
-        assert thinking_key(tmp_path, log=LOG) == bytes.fromhex("ab" * 32)
-    assert "daemon.key_permissions" in caplog.text
+    assert state_mode_problems(tmp_path) == [
+        f"state_dir: {path} is readable or writable by others (mode 0644), who could forge "
+        f"thinking signatures with it: chmod 0600 {path}"
+    ]
+    path.chmod(0o600)
+    assert state_mode_problems(tmp_path) == []
+    assert thinking_key(tmp_path, log=LOG) == bytes.fromhex("ab" * 32)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
