@@ -409,7 +409,7 @@ def _anthropic_targets(results: Results) -> list[str]:
         f"daemon CPU per event, µs (target <= {CPU_PER_EVENT_TARGET_US:g})",
     ]
     return [
-        "Targets (issue 3), stream for stream:",
+        "Targets (the Messages relay), stream for stream:",
         "",
         *_table(header, rows),
         "",
@@ -453,7 +453,7 @@ def _responses_section(results: Results) -> list[str]:
         CEILING_HEADER,
         "daemon CPU per event (µs)",
     ]
-    lines += ["Target (issue 5), stream for stream:", "", *_table(header, rows), ""]
+    lines += ["Target (the Responses relay), stream for stream:", "", *_table(header, rows), ""]
     lines += [CEILING_NOTE, ""]
     lines += _surface_ttfb(results, ["responses"], "event:")
     measured = [level["responses"] for level in results.throughput if "responses" in level]
