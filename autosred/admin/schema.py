@@ -1,8 +1,9 @@
 """Wire types of the admin API, shared by the daemon and ``autosrectl``.
 
 ``autosrectl`` imports this module and nothing else from autosred, and it must start fast, so
-the types are frozen dataclasses with explicit ``to_json()`` (a JSON-ready dict) and
-``from_json()`` (from a parsed dict) over stdlib ``json``: no pydantic, no aiohttp here.
+the types are frozen dataclasses over stdlib ``json``: no pydantic, no aiohttp here. Each
+declares its fields once; ``to_json()`` (a JSON-ready dict) and ``from_json()`` (from a parsed
+dict) are derived from that declaration by :class:`Wire` (see "the codec" below).
 
 ``from_json`` ignores keys it does not know, so an older client keeps working against a newer
 daemon that added fields; it raises :class:`SchemaError` when a known key has the wrong type.
@@ -17,12 +18,16 @@ Wire shapes (all bodies UTF-8 JSON; see ``autosred.admin.app`` for the routes):
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
-from collections.abc import Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeGuard, TypeVar, cast
+from typing import Any, ClassVar, Literal, Self, Union, cast
 
 from autosred import __version__
 
@@ -65,9 +70,26 @@ class SchemaError(ValueError):
     """A body that does not have the shape this module describes."""
 
 
-# --- reading helpers: each names the key, so a bad body says what was wrong -------------------
+# --- the codec: each type's fields, read from its dataclass declaration once -------------------
+#
+# Every wire type is a frozen dataclass deriving from Wire: its fields, in declaration order, are
+# the keys of its JSON object, so a field is written once. How a field is read and written
+# follows from its annotation: str, int, float, bool, a Literal, ``X | None``, ``list[X]``,
+# ``dict[str, X]``, another Wire type, or Any (taken as it comes). When reading:
+#
+# - a field without a default is required; a missing key takes the field's default, and so does
+#   null unless the annotation admits None;
+# - a field declared with ``init=False`` is derived from the others (``__post_init__`` sets it):
+#   it is written, and when read only its type is checked (a daemon may add or drop it);
+# - keys this module does not know are ignored, so an older client keeps working against a
+#   newer daemon that added fields; a known key of the wrong type raises SchemaError naming its
+#   path (``status.models[1].in_flight``).
+#
+# Annotations are resolved on a type's first use, not at import (autosrectl's start-up time),
+# and the result is kept on the class.
 
-_T = TypeVar("_T")
+_Decode = Callable[[object, str], Any]
+_Encode = Callable[[Any], Any]
 
 
 def _obj(data: object, what: str) -> Mapping[str, Any]:
@@ -76,71 +98,218 @@ def _obj(data: object, what: str) -> Mapping[str, Any]:
     return cast(Mapping[str, Any], data)
 
 
-def _get(data: Mapping[str, Any], key: str, kind: type[_T] | tuple[type, ...], what: str) -> _T:
-    if key not in data:
-        raise SchemaError(f"{what}: missing {key!r}")
-    value = data[key]
-    # bool is an int subclass; a count or a duration given as true/false is a bug upstream.
-    if isinstance(value, bool) and kind is not bool:
-        raise SchemaError(f"{what}.{key}: expected {_kind_name(kind)}, got bool")
-    if not isinstance(value, kind):
-        raise SchemaError(f"{what}.{key}: expected {_kind_name(kind)}, got {type(value).__name__}")
-    return cast(_T, value)
-
-
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    if isinstance(kind, tuple):
-        return " or ".join(k.__name__ for k in kind)
-    return kind.__name__
-
-
-def _str(data: Mapping[str, Any], key: str, what: str) -> str:
-    return _get(data, key, str, what)
-
-
-def _opt_str(data: Mapping[str, Any], key: str, what: str) -> str | None:
-    return None if data.get(key) is None else _str(data, key, what)
-
-
-def _int(data: Mapping[str, Any], key: str, what: str) -> int:
-    return _get(data, key, int, what)
-
-
-def _float(data: Mapping[str, Any], key: str, what: str) -> float:
-    return float(_get(data, key, (int, float), what))
-
-
-def _opt_float(data: Mapping[str, Any], key: str, what: str) -> float | None:
-    return None if data.get(key) is None else _float(data, key, what)
-
-
-def _str_list(data: Mapping[str, Any], key: str, what: str) -> list[str]:
-    items = _get(data, key, list, what)
-    if not all(isinstance(item, str) for item in items):
-        raise SchemaError(f"{what}.{key}: expected a list of strings")
-    return list(items)
-
-
-def _is_direction(value: object) -> TypeGuard[ScaleDirection]:
-    return value in SCALE_DIRECTIONS
-
-
-def _is_state(value: object) -> TypeGuard[ModelState]:
-    return value in MODEL_STATES
-
-
-def _state(data: Mapping[str, Any], key: str, what: str) -> ModelState:
-    value = _str(data, key, what)
-    if not _is_state(value):
-        raise SchemaError(f"{what}.{key}: {value!r} is not one of {', '.join(MODEL_STATES)}")
+def _as_is(value: Any) -> Any:
     return value
+
+
+_SCALARS: dict[Any, tuple[tuple[type, ...], str]] = {
+    str: ((str,), "strings"),
+    int: ((int,), "integers"),
+    float: ((int, float), "numbers"),
+    bool: ((bool,), "booleans"),
+}
+"""A scalar annotation -> the JSON types it accepts, and what a list of them is called."""
+
+
+def _scalar(kind: type) -> _Decode:
+    accepted, _ = _SCALARS[kind]
+    expected = " or ".join(k.__name__ for k in accepted)
+
+    def decode(value: object, what: str) -> Any:
+        # bool is an int subclass; a count or a duration given as true/false is a bug upstream.
+        if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
+            raise SchemaError(f"{what}: expected {expected}, got {type(value).__name__}")
+        return float(cast(float, value)) if kind is float else value
+
+    return decode
+
+
+def _literal(choices: tuple[Any, ...]) -> _Decode:
+    *head, last = (repr(choice) for choice in choices)
+    named = f"{', '.join(head)} or {last}" if head else last
+
+    def decode(value: object, what: str) -> Any:
+        # By type as well as value: 1 == True, but a 1 is not the literal true.
+        if not any(type(value) is type(choice) and value == choice for choice in choices):
+            raise SchemaError(f"{what}: {value!r} is not one of {named}")
+        return value
+
+    return decode
+
+
+def _list(item: Any) -> _Decode:
+    decode_item = _decoder(item)
+    scalars = _SCALARS.get(item)
+
+    def decode(value: object, what: str) -> Any:
+        if not isinstance(value, list):
+            raise SchemaError(f"{what}: expected list, got {type(value).__name__}")
+        try:
+            return [decode_item(v, f"{what}[{i}]") for i, v in enumerate(value)]
+        except SchemaError:
+            if scalars is None:
+                raise
+            raise SchemaError(f"{what}: expected a list of {scalars[1]}") from None
+
+    return decode
+
+
+def _dict(item: Any) -> _Decode:
+    decode_item = _decoder(item)
+    scalars = _SCALARS.get(item)
+
+    def decode(value: object, what: str) -> Any:
+        mapping = _obj(value, what)
+        try:
+            return {str(k): decode_item(v, f"{what}.{k}") for k, v in mapping.items()}
+        except SchemaError:
+            if scalars is None:
+                raise
+            raise SchemaError(f"{what}: expected an object of {scalars[1]}") from None
+
+    return decode
+
+
+def _optional(inner: _Decode) -> _Decode:
+    def decode(value: object, what: str) -> Any:
+        return None if value is None else inner(value, what)
+
+    return decode
+
+
+def _decoder(annotation: Any) -> _Decode:
+    """How a value of this annotation is read from parsed JSON."""
+    if annotation is Any:
+        return lambda value, what: value
+    if annotation in _SCALARS:
+        return _scalar(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, Wire):
+        return annotation.decode
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Literal:
+        return _literal(args)
+    if origin is list:
+        return _list(args[0])
+    if origin is dict and args[0] is str:
+        return _dict(args[1])
+    if origin in (Union, types.UnionType) and type(None) in args:
+        rest = [arg for arg in args if arg is not type(None)]
+        if len(rest) == 1:
+            return _optional(_decoder(rest[0]))
+    raise TypeError(f"admin.schema: no codec for {annotation!r}")
+
+
+def _encoder(annotation: Any) -> _Encode:
+    """How a value of this annotation is written as JSON-ready data (lists and maps copied)."""
+    if isinstance(annotation, type) and issubclass(annotation, Wire):
+        return lambda value: value.to_json()
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is list:
+        item = _encoder(args[0])
+        return list if item is _as_is else lambda value: [item(v) for v in value]
+    if origin is dict:
+        item = _encoder(args[1])
+        return dict if item is _as_is else lambda value: {k: item(v) for k, v in value.items()}
+    if origin in (Union, types.UnionType):
+        inner = [_encoder(arg) for arg in args if arg is not type(None)]
+        if len(inner) == 1 and inner[0] is not _as_is:
+            only = inner[0]
+            return lambda value: None if value is None else only(value)
+    return _as_is
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    encode: _Encode
+    decode: _Decode
+    derived: bool
+    """Declared with init=False: written, type-checked when read, never passed to __init__."""
+    default: Callable[[], Any] | None
+    """None: the key is required."""
+    nullable: bool
+
+
+def _fields(cls: type[Wire]) -> tuple[_Field, ...]:
+    hints = typing.get_type_hints(cls)
+    result = []
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        annotation = hints[f.name]
+        default: Callable[[], Any] | None = None
+        if f.default is not dataclasses.MISSING:
+            default = functools.partial(_as_is, f.default)
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory
+        result.append(
+            _Field(
+                name=f.name,
+                encode=_encoder(annotation),
+                decode=_decoder(annotation),
+                derived=not f.init,
+                default=default,
+                nullable=type(None) in typing.get_args(annotation),
+            )
+        )
+    return tuple(result)
+
+
+class Wire:
+    """A wire type: a frozen dataclass whose fields are its JSON object's keys.
+
+    ``what`` (a class keyword) names it in errors: ``class Progress(Wire, what="progress")``.
+    """
+
+    _what: ClassVar[str]
+    _codec: ClassVar[tuple[_Field, ...] | None] = None
+
+    def __init_subclass__(cls, *, what: str, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._what = what
+        cls._codec = None
+
+    @classmethod
+    def _wire_fields(cls) -> tuple[_Field, ...]:
+        codec = cls._codec
+        if codec is None:
+            codec = cls._codec = _fields(cls)
+        return codec
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (dump it with :func:`dumps`)."""
+        return {f.name: f.encode(getattr(self, f.name)) for f in self._wire_fields()}
+
+    @classmethod
+    def from_json(cls, data: object) -> Self:
+        """From a parsed JSON body; raises SchemaError saying which key is wrong."""
+        return cls.decode(data, cls._what)
+
+    @classmethod
+    def decode(cls, data: object, what: str) -> Self:
+        """``from_json`` for a value at ``what`` inside a larger body."""
+        body = _obj(data, what)
+        values: dict[str, Any] = {}
+        for f in cls._wire_fields():
+            present = f.name in body
+            value = body.get(f.name)
+            if f.derived:
+                if present:
+                    f.decode(value, f"{what}.{f.name}")
+                continue
+            if value is None and not (present and f.nullable):
+                if f.default is not None:
+                    values[f.name] = f.default()
+                    continue
+                if not present:
+                    raise SchemaError(f"{what}: missing {f.name!r}")
+            values[f.name] = f.decode(value, f"{what}.{f.name}")
+        return cls(**values)
 
 
 # --- the types ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class ModelStatus:
+class ModelStatus(Wire, what="model"):
     """One model as the daemon sees it now."""
 
     name: str
@@ -158,54 +327,18 @@ class ModelStatus:
     idle_in_seconds: float | None = None
     """Seconds until idle scale-down; None when not ready, busy, or idle scale-down is off."""
     last_error: str | None = None
+    reason: str | None = field(init=False)
+    """The contract's name for why a model is failed: ``last_error``, in that state only."""
     endpoint: str | None = None
     degraded: str | None = None
     """Why the engine cannot be asked now (e.g. Kubernetes API unreachable); still serving."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "served_model_name": self.served_model_name,
-            "aliases": list(self.aliases),
-            "state": self.state,
-            "in_flight": self.in_flight,
-            "held": self.held,
-            "phase": self.phase,
-            "eta_seconds": self.eta_seconds,
-            "last_wake_seconds": self.last_wake_seconds,
-            "idle_in_seconds": self.idle_in_seconds,
-            "last_error": self.last_error,
-            # The contract's name for why a model is failed: present only in that state.
-            "reason": self.last_error if self.state == "failed" else None,
-            "endpoint": self.endpoint,
-            "degraded": self.degraded,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> ModelStatus:
-        what = "model"
-        d = _obj(data, what)
-        name = _str(d, "name", what)
-        what = f"model {name!r}"
-        return cls(
-            name=name,
-            served_model_name=_str(d, "served_model_name", what),
-            aliases=_str_list(d, "aliases", what) if "aliases" in d else [],
-            state=_state(d, "state", what),
-            in_flight=_int(d, "in_flight", what) if "in_flight" in d else 0,
-            held=_int(d, "held", what) if "held" in d else 0,
-            phase=_opt_str(d, "phase", what),
-            eta_seconds=_opt_float(d, "eta_seconds", what),
-            last_wake_seconds=_opt_float(d, "last_wake_seconds", what),
-            idle_in_seconds=_opt_float(d, "idle_in_seconds", what),
-            last_error=_opt_str(d, "last_error", what),
-            endpoint=_opt_str(d, "endpoint", what),
-            degraded=_opt_str(d, "degraded", what) if "degraded" in d else None,
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", self.last_error if self.state == "failed" else None)
 
 
 @dataclass(frozen=True)
-class Status:
+class Status(Wire, what="status"):
     """``GET /v1/status``: the daemon and every model."""
 
     version: str
@@ -217,50 +350,16 @@ class Status:
     """Listener name -> address, e.g. {"api": "127.0.0.1:8011", "admin": "/run/...sock"}."""
     models: list[ModelStatus] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "version": self.version,
-            "pid": self.pid,
-            "uptime_seconds": self.uptime_seconds,
-            "engine": self.engine,
-            "listeners": dict(self.listeners),
-            "models": [model.to_json() for model in self.models],
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> Status:
-        what = "status"
-        d = _obj(data, what)
-        listeners = _obj(d.get("listeners", {}), "status.listeners")
-        if not all(isinstance(v, str) for v in listeners.values()):
-            raise SchemaError("status.listeners: expected string addresses")
-        return cls(
-            version=_str(d, "version", what),
-            pid=_int(d, "pid", what),
-            uptime_seconds=_float(d, "uptime_seconds", what),
-            engine=_str(d, "engine", what),
-            listeners=dict(listeners),
-            models=[ModelStatus.from_json(m) for m in _get(d, "models", list, what)],
-        )
-
 
 @dataclass(frozen=True)
-class ModelList:
+class ModelList(Wire, what="models"):
     """``GET /v1/models``."""
 
     models: list[ModelStatus] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        return {"models": [model.to_json() for model in self.models]}
-
-    @classmethod
-    def from_json(cls, data: object) -> ModelList:
-        d = _obj(data, "models")
-        return cls(models=[ModelStatus.from_json(m) for m in _get(d, "models", list, "models")])
-
 
 @dataclass(frozen=True)
-class Progress:
+class Progress(Wire, what="progress"):
     """One step of a scale operation, as streamed to ``autosrectl scale --wait``."""
 
     model: str
@@ -269,83 +368,29 @@ class Progress:
     detail: str = ""
     eta_seconds: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "state": self.state,
-            "phase": self.phase,
-            "detail": self.detail,
-            "eta_seconds": self.eta_seconds,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> Progress:
-        what = "progress"
-        d = _obj(data, what)
-        return cls(
-            model=_str(d, "model", what),
-            state=_state(d, "state", what),
-            phase=_opt_str(d, "phase", what),
-            detail=_opt_str(d, "detail", what) or "",
-            eta_seconds=_opt_float(d, "eta_seconds", what),
-        )
-
 
 @dataclass(frozen=True)
-class ScaleDone:
+class ScaleDone(Wire, what="scale result"):
     """The last line of a ``wait`` scale stream when the model reached its target state."""
 
+    ok: Literal[True] = field(default=True, init=False)
+    """What tells this line from Progress (see parse_scale_line)."""
     model: str
     state: ModelState
     elapsed_seconds: float
     """How long this request waited (not the wake's own duration if it joined one)."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": True,
-            "model": self.model,
-            "state": self.state,
-            "elapsed_seconds": self.elapsed_seconds,
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> ScaleDone:
-        what = "scale result"
-        d = _obj(data, what)
-        if d.get("ok") is not True:
-            raise SchemaError(f"{what}: 'ok' is not true")
-        return cls(
-            model=_str(d, "model", what),
-            state=_state(d, "state", what),
-            elapsed_seconds=_float(d, "elapsed_seconds", what),
-        )
-
 
 @dataclass(frozen=True)
-class ScaleRequest:
+class ScaleRequest(Wire, what="scale request"):
     """The body of ``POST /v1/models/{name}/scale``."""
 
     direction: ScaleDirection
     wait: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {"direction": self.direction, "wait": self.wait}
-
-    @classmethod
-    def from_json(cls, data: object) -> ScaleRequest:
-        what = "scale request"
-        d = _obj(data, what)
-        direction = _str(d, "direction", what)
-        if not _is_direction(direction):
-            raise SchemaError(
-                f"{what}.direction: expected 'up', 'down' or 'switch', got {direction!r}"
-            )
-        wait = _get(d, "wait", bool, what) if "wait" in d else False
-        return cls(direction=direction, wait=wait)
-
 
 @dataclass(frozen=True)
-class ReloadResult:
+class ReloadResult(Wire, what="reload result"):
     """``POST /v1/reload``: whether the new config and recipes were taken.
 
     ``ok`` false means the new config was rejected and the old one stays in force; it is
@@ -357,39 +402,17 @@ class ReloadResult:
     models: list[str] = field(default_factory=list)
     """The model names in force after the reload."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "messages": list(self.messages), "models": list(self.models)}
-
-    @classmethod
-    def from_json(cls, data: object) -> ReloadResult:
-        what = "reload result"
-        d = _obj(data, what)
-        return cls(
-            ok=_get(d, "ok", bool, what),
-            messages=_str_list(d, "messages", what) if "messages" in d else [],
-            models=_str_list(d, "models", what) if "models" in d else [],
-        )
-
 
 @dataclass(frozen=True)
-class VersionInfo:
+class VersionInfo(Wire, what="version"):
     """``GET /v1/version``."""
 
     version: str
     api_version: int = API_VERSION
 
-    def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "api_version": self.api_version}
-
-    @classmethod
-    def from_json(cls, data: object) -> VersionInfo:
-        what = "version"
-        d = _obj(data, what)
-        return cls(version=_str(d, "version", what), api_version=_int(d, "api_version", what))
-
 
 @dataclass(frozen=True)
-class DriftField:
+class DriftField(Wire, what="drift field"):
     """One field in which what runs differs from the recipe (values as text)."""
 
     field: str
@@ -397,20 +420,9 @@ class DriftField:
     recipe: str
     live: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"field": self.field, "recipe": self.recipe, "live": self.live}
-
-    @classmethod
-    def from_json(cls, data: object) -> DriftField:
-        what = "drift field"
-        d = _obj(data, what)
-        return cls(
-            field=_str(d, "field", what), recipe=_str(d, "recipe", what), live=_str(d, "live", what)
-        )
-
 
 @dataclass(frozen=True)
-class DriftReport:
+class DriftReport(Wire, what="drift"):
     """``GET /v1/models/{name}/drift``: the recipe's rendered spec against what runs."""
 
     model: str
@@ -418,6 +430,8 @@ class DriftReport:
     checked: bool
     """False when there is nothing to compare (an engine that renders no spec, or the model
     was never deployed); ``message`` says which."""
+    drifted: bool = field(init=False)
+    """Whether any field differs (``fields`` is not empty)."""
     message: str = ""
     recipe_hash: str | None = None
     live_hash: str | None = None
@@ -425,43 +439,12 @@ class DriftReport:
     """The pod compared, when one runs."""
     fields: list[DriftField] = field(default_factory=list)
 
-    @property
-    def drifted(self) -> bool:
-        return bool(self.fields)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "engine": self.engine,
-            "checked": self.checked,
-            "drifted": self.drifted,
-            "message": self.message,
-            "recipe_hash": self.recipe_hash,
-            "live_hash": self.live_hash,
-            "pod": self.pod,
-            "fields": [item.to_json() for item in self.fields],
-        }
-
-    @classmethod
-    def from_json(cls, data: object) -> DriftReport:
-        what = "drift"
-        d = _obj(data, what)
-        return cls(
-            model=_str(d, "model", what),
-            engine=_str(d, "engine", what),
-            checked=_get(d, "checked", bool, what),
-            message=_opt_str(d, "message", what) or "",
-            recipe_hash=_opt_str(d, "recipe_hash", what),
-            live_hash=_opt_str(d, "live_hash", what),
-            pod=_opt_str(d, "pod", what),
-            fields=[DriftField.from_json(f) for f in _get(d, "fields", list, what)]
-            if "fields" in d
-            else [],
-        )
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "drifted", bool(self.fields))
 
 
 @dataclass(frozen=True)
-class HelmValues:
+class HelmValues(Wire, what="helm values"):
     """``GET /v1/recipes/{name}/helm-values``: a recipe as values of the helm/autosre chart."""
 
     model: str
@@ -469,19 +452,6 @@ class HelmValues:
     """The chart's values for this recipe alone (``{"models": [...]}``)."""
     yaml: str
     """The same, as a values file (rendered by the daemon: autosrectl needs no YAML library)."""
-
-    def to_json(self) -> dict[str, Any]:
-        return {"model": self.model, "values": dict(self.values), "yaml": self.yaml}
-
-    @classmethod
-    def from_json(cls, data: object) -> HelmValues:
-        what = "helm values"
-        d = _obj(data, what)
-        return cls(
-            model=_str(d, "model", what),
-            values=dict(_obj(d.get("values"), f"{what}.values")),
-            yaml=_str(d, "yaml", what),
-        )
 
 
 # Error types the admin API uses, with the HTTP status each is sent with.
@@ -498,20 +468,18 @@ ERROR_STATUS: dict[str, int] = {
 
 
 @dataclass(frozen=True)
-class ApiError:
+class ApiError(Wire, what="error"):
     """The admin API's one error envelope: ``{"error": {"type": ..., "message": ...}}``."""
 
     type: str
     message: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"error": {"type": self.type, "message": self.message}}
+        return {"error": super().to_json()}
 
     @classmethod
-    def from_json(cls, data: object) -> ApiError:
-        what = "error"
-        inner = _obj(_obj(data, what).get("error"), what)
-        return cls(type=_str(inner, "type", what), message=_str(inner, "message", what))
+    def decode(cls, data: object, what: str) -> Self:
+        return super().decode(_obj(data, what).get("error"), what)
 
 
 ScaleLine = Progress | ScaleDone | ApiError

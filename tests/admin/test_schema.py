@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from autosred.admin import schema
 from autosred.admin.schema import (
     ApiError,
+    DriftField,
+    DriftReport,
+    HelmValues,
     ModelStatus,
     Progress,
     ReloadResult,
@@ -18,6 +26,7 @@ from autosred.admin.schema import (
     SchemaError,
     Status,
     VersionInfo,
+    Wire,
     default_socket_path,
     dumps,
     parse_scale_line,
@@ -122,3 +131,158 @@ def test_scale_lines_are_told_apart() -> None:
 
 def test_dumps_is_one_line() -> None:
     assert b"\n" not in dumps({"text": "two\nlines", "é": "ü"})
+
+
+# --- the wire bytes, pinned: the codec is derived from the dataclass fields, so these hold the
+# key order and the derived keys (reason, drifted, ok) to what autosrectl and scripts read.
+
+
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [
+        (
+            ModelStatus(
+                name="qwen",
+                served_model_name="Q",
+                aliases=["a"],
+                state="failed",
+                last_error="OOMKilled",
+                eta_seconds=1.5,
+            ),
+            b'{"name":"qwen","served_model_name":"Q","aliases":["a"],"state":"failed",'
+            b'"in_flight":0,"held":0,"phase":null,"eta_seconds":1.5,"last_wake_seconds":null,'
+            b'"idle_in_seconds":null,"last_error":"OOMKilled","reason":"OOMKilled",'
+            b'"endpoint":null,"degraded":null}',
+        ),
+        (
+            DriftReport(
+                model="m",
+                engine="kubernetes",
+                checked=True,
+                fields=[DriftField("image.digest", "sha256:a", "sha256:b")],
+            ),
+            b'{"model":"m","engine":"kubernetes","checked":true,"drifted":true,"message":"",'
+            b'"recipe_hash":null,"live_hash":null,"pod":null,'
+            b'"fields":[{"field":"image.digest","recipe":"sha256:a","live":"sha256:b"}]}',
+        ),
+        (
+            ScaleDone(model="m", state="ready", elapsed_seconds=2.0),
+            b'{"ok":true,"model":"m","state":"ready","elapsed_seconds":2.0}',
+        ),
+        (ApiError("not_found", "no"), b'{"error":{"type":"not_found","message":"no"}}'),
+        (
+            Status(
+                version="1",
+                pid=2,
+                uptime_seconds=3,
+                engine="process",
+                listeners={"api": "x"},
+                models=[],
+            ),
+            b'{"version":"1","pid":2,"uptime_seconds":3,"engine":"process",'
+            b'"listeners":{"api":"x"},"models":[]}',
+        ),
+        (
+            HelmValues(model="m", values={"models": [{"name": "m"}]}, yaml="models: []\n"),
+            b'{"model":"m","values":{"models":[{"name":"m"}]},"yaml":"models: []\\n"}',
+        ),
+    ],
+)
+def test_wire_bytes_are_pinned(value: Wire, wire: bytes) -> None:
+    assert dumps(value.to_json()) == wire
+
+
+def test_a_derived_key_is_written_but_not_read() -> None:
+    assert ModelStatus(name="m", served_model_name="m", last_error="x").reason is None
+    body = ModelStatus(name="m", served_model_name="m", state="failed", last_error="x").to_json()
+    assert ModelStatus.from_json(body | {"reason": "other"}).reason == "x"
+    with pytest.raises(SchemaError, match=r"drift\.drifted: expected bool"):
+        DriftReport.from_json({"model": "m", "engine": "e", "checked": True, "drifted": "no"})
+    with pytest.raises(SchemaError, match=r"scale result\.ok: False is not one of True"):
+        ScaleDone.from_json({"ok": False, "model": "m", "state": "ready", "elapsed_seconds": 1})
+
+
+def test_errors_name_the_path_inside_a_body() -> None:
+    body = Status(version="1", pid=1, uptime_seconds=1, engine="static").to_json()
+    body["models"] = [FULL_MODEL.to_json(), FULL_MODEL.to_json() | {"held": "3"}]
+    with pytest.raises(SchemaError, match=r"^status\.models\[1\]\.held: expected int, got str$"):
+        Status.from_json(body)
+    with pytest.raises(SchemaError, match=r"^status\.listeners: expected an object of strings$"):
+        Status.from_json(body | {"listeners": {"api": 1}})
+
+
+def test_a_missing_or_null_key_with_a_default_takes_the_default() -> None:
+    assert ModelStatus.from_json({"name": "m", "served_model_name": "m", "aliases": None}) == (
+        ModelStatus(name="m", served_model_name="m")
+    )
+    with pytest.raises(SchemaError, match=r"model\.served_model_name: expected str, got NoneType"):
+        ModelStatus.from_json({"name": "m", "served_model_name": None})
+
+
+# --- round trips of every wire type, over values hypothesis draws from the declarations
+
+
+def _wire_types() -> list[type[Wire]]:
+    found = [
+        value
+        for value in vars(schema).values()
+        if isinstance(value, type) and issubclass(value, Wire) and value is not Wire
+    ]
+    return sorted(found, key=lambda cls: cls.__name__)
+
+
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+"""Any text JSON can carry as UTF-8 (a lone surrogate cannot be encoded)."""
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=10,
+)
+
+
+def _values(annotation: Any) -> st.SearchStrategy[Any]:
+    """Values of a field's annotation (the test's own reading of the declarations)."""
+    scalars: dict[Any, st.SearchStrategy[Any]] = {
+        str: _TEXT,
+        int: st.integers(),
+        float: st.floats(allow_nan=False, allow_infinity=False),
+        bool: st.booleans(),
+        Any: _JSON,
+    }
+    if annotation in scalars:
+        return scalars[annotation]
+    if isinstance(annotation, type) and issubclass(annotation, Wire):
+        return _instances(annotation)
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is typing.Literal:
+        return st.sampled_from(args)
+    if origin is list:
+        return st.lists(_values(args[0]), max_size=3)
+    if origin is dict:
+        return st.dictionaries(_TEXT, _values(args[1]), max_size=3)
+    (inner,) = [arg for arg in args if arg is not type(None)]
+    return st.none() | _values(inner)
+
+
+def _instances(cls: type[Wire]) -> st.SearchStrategy[Any]:
+    hints = typing.get_type_hints(cls)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    return st.builds(cls, **{f.name: _values(hints[f.name]) for f in fields if f.init})
+
+
+def test_every_wire_type_is_covered() -> None:
+    names = {cls.__name__ for cls in _wire_types()}
+    assert names >= {"ModelStatus", "Status", "ModelList", "Progress", "ScaleDone", "ApiError"}
+    assert len(names) == 12
+
+
+@pytest.mark.parametrize("cls", _wire_types(), ids=lambda cls: cls.__name__)
+def test_every_wire_type_round_trips(cls: type[Wire]) -> None:
+    @settings(max_examples=60, deadline=None)
+    @given(_instances(cls))
+    def round_trip(value: Wire) -> None:
+        wire = dumps(value.to_json())
+        assert cls.from_json(json.loads(wire)) == value
+        assert dumps(cls.from_json(json.loads(wire)).to_json()) == wire
+
+    round_trip()
