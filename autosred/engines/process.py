@@ -1,6 +1,6 @@
 """The process engine: one child process per recipe, for a host without k3s.
 
-The child is ``recipe.command`` with placeholders filled in (see :func:`render_command`). It is
+The child is ``recipe.command`` with placeholders filled in (see recipes/render.py). It is
 ready when ``GET http://host:port{engine.health_path}`` answers 200. Its output is logged line
 by line (``engine.child_output``) and the last lines are kept for error messages.
 
@@ -43,10 +43,7 @@ from autosred.engines.base import Observation, Observed, WakeFailed, WakeProgres
 from autosred.engines.health import DEFAULT_TIMEOUT, HealthChecker, health_url
 from autosred.engines.ports import pick_free_port, port_unavailable
 from autosred.recipes import Recipe
-from autosred.recipes.render import process_command
-
-PLACEHOLDERS = ("port", "host", "name", "served_model_name", "model", "python")
-"""What ``recipe.command`` may contain in braces; ``{{`` and ``}}`` are literal braces."""
+from autosred.recipes.render import RenderError, render_command
 
 TAIL_LINES = 20
 """Output lines kept per child for the error message when it dies."""
@@ -58,52 +55,6 @@ _DRAIN_TIMEOUT = 2.0  # seconds to read what a dead child left in its pipes
 _LINE_BREAK = re.compile(rb"[\r\n]")  # \r too: progress bars redraw a line with it
 _PR_SET_PDEATHSIG = 1
 _DEATH_SIGNAL = signal.SIGTERM
-
-
-class _Strict(dict[str, str]):
-    """A format_map mapping that refuses placeholders it does not know."""
-
-    def __missing__(self, key: str) -> str:
-        raise KeyError(key)
-
-
-def render_command(recipe: Recipe, *, host: str, port: int) -> list[str]:
-    """``recipe.command`` (else ``vllm serve`` from model and vllm_args) with ``{port} {host}
-    {name} {served_model_name} {model} {python}`` substituted in each argument; raises
-    WakeFailed naming a bad argument."""
-    command = process_command(recipe)
-    if not command:
-        raise WakeFailed(
-            f"{recipe.name}: the recipe has no command to run and no model for vllm serve "
-            "(process engine)"
-        )
-    values = _Strict(
-        port=str(port),
-        host=host,
-        name=recipe.name,
-        served_model_name=recipe.served_model_name,
-        python=sys.executable,
-    )
-    if recipe.model is not None:
-        values["model"] = recipe.model
-    argv = []
-    for arg in command:
-        try:
-            argv.append(arg.format_map(values))
-        except KeyError as exc:
-            key = str(exc.args[0])
-            if key == "model":
-                why = "uses {model} but the recipe sets no model"
-            else:
-                known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
-                why = f"uses unknown placeholder {{{key}}} (known: {known})"
-            raise WakeFailed(f"{recipe.name}: command argument {arg!r} {why}") from exc
-        except (ValueError, AttributeError, IndexError, TypeError) as exc:
-            raise WakeFailed(
-                f"{recipe.name}: command argument {arg!r} is not a valid template ({exc}); "
-                "write {{ and }} for literal braces"
-            ) from exc
-    return argv
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -238,7 +189,10 @@ class ProcessEngine:
             await self.stop(recipe)
         host = self._settings.host
         port = self._choose_port(recipe, host)
-        argv = render_command(recipe, host=host, port=port)
+        try:
+            argv = render_command(recipe, host=host, port=port)
+        except RenderError as exc:
+            raise WakeFailed(str(exc)) from exc
         yield WakeProgress("spawning", shlex.join(argv))
 
         child = await self._spawn(recipe, argv, port)
@@ -487,4 +441,4 @@ class ProcessEngine:
         await self._health.aclose()
 
 
-__all__ = ["PLACEHOLDERS", "TAIL_LINES", "ProcessEngine", "render_command"]
+__all__ = ["TAIL_LINES", "ProcessEngine"]

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from autosred.config import ConfigError, Settings, describe_validation_error, read_yaml_mapping
 from autosred.recipes.builtin import EXTENDS, expand
 from autosred.recipes.model import Recipe
+from autosred.recipes.render import RenderError, render_command
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,17 @@ def _validate(
             errors.append(f"{source}: {where}{EXTENDS}: {exc}")
             continue
         try:
-            valid.append(Recipe.model_validate(data))
+            recipe = Recipe.model_validate(data)
         except ValidationError as exc:
             errors += describe_validation_error(exc, source=source, prefix=where)
+            continue
+        if recipe.command:
+            # Rendered once here so that a bad placeholder is a configuration error, found by
+            # --check-config and refused by a reload, not a wake that fails at the first request.
+            try:
+                render_command(recipe, host="127.0.0.1", port=1)
+            except RenderError as exc:
+                errors.append(f"{source}: {where}command: {exc}")
+                continue
+        valid.append(recipe)
     return valid

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 from typing import Any
 
 from autosred.recipes.model import Recipe
@@ -116,6 +117,57 @@ def process_command(recipe: Recipe) -> list[str] | None:
 
 def _escape_braces(text: str) -> str:
     return text.replace("{", "{{").replace("}", "}}")
+
+
+PLACEHOLDERS = ("port", "host", "name", "served_model_name", "model", "python")
+"""What ``recipe.command`` may contain in braces; ``{{`` and ``}}`` are literal braces."""
+
+
+class _Strict(dict[str, str]):
+    """A format_map mapping that refuses placeholders it does not know."""
+
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+def render_command(recipe: Recipe, *, host: str, port: int) -> list[str]:
+    """:func:`process_command` with ``{port} {host} {name} {served_model_name} {model}
+    {python}`` substituted in each argument; raises RenderError naming the recipe and the bad
+    argument (the catalog renders every command once when it loads, so a bad placeholder is
+    a configuration error, not a failed wake)."""
+    command = process_command(recipe)
+    if not command:
+        raise RenderError(
+            f"{recipe.name}: the recipe has no command to run and no model for vllm serve "
+            "(process engine)"
+        )
+    values = _Strict(
+        port=str(port),
+        host=host,
+        name=recipe.name,
+        served_model_name=recipe.served_model_name,
+        python=sys.executable,
+    )
+    if recipe.model is not None:
+        values["model"] = recipe.model
+    argv = []
+    for arg in command:
+        try:
+            argv.append(arg.format_map(values))
+        except KeyError as exc:
+            key = str(exc.args[0])
+            if key == "model":
+                why = "uses {model} but the recipe sets no model"
+            else:
+                known = ", ".join("{" + name + "}" for name in PLACEHOLDERS)
+                why = f"uses unknown placeholder {{{key}}} (known: {known})"
+            raise RenderError(f"{recipe.name}: command argument {arg!r} {why}") from exc
+        except (ValueError, AttributeError, IndexError, TypeError) as exc:
+            raise RenderError(
+                f"{recipe.name}: command argument {arg!r} is not a valid template ({exc}); "
+                "write {{ and }} for literal braces"
+            ) from exc
+    return argv
 
 
 # --- Kubernetes objects -----------------------------------------------------------------------
@@ -298,6 +350,7 @@ __all__ = [
     "HASH_ANNOTATION",
     "IMAGE_ANNOTATION",
     "JSON",
+    "PLACEHOLDERS",
     "RenderError",
     "container_port",
     "helm_values",
@@ -306,6 +359,7 @@ __all__ = [
     "object_name",
     "process_command",
     "recipe_hash",
+    "render_command",
     "render_deployment",
     "render_service",
     "selector_labels",

@@ -13,8 +13,8 @@ import yaml
 from autosred.config import ConfigError, load_settings
 from autosred.daemon.checks import check_runtime
 from autosred.daemon.engines import build_engine
-from autosred.engines.process import render_command
 from autosred.recipes import Recipe, load_catalog
+from autosred.recipes.render import render_command
 
 
 def write(tmp_path: Path, **config: object) -> Path:

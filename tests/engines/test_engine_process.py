@@ -17,7 +17,7 @@ from yarl import URL
 from autosred.config import EngineSettings
 from autosred.engines.base import Engine, Observed, WakeFailed, WakeProgress
 from autosred.engines.ports import pick_free_port
-from autosred.engines.process import ProcessEngine, render_command
+from autosred.engines.process import ProcessEngine
 from autosred.recipes import Recipe
 
 from .helpers import (
@@ -164,11 +164,6 @@ async def test_a_bad_placeholder_fails_the_wake_before_anything_runs(
         await wake(engine, recipe)
     assert caught.value.reason.startswith(f"qwen: {message}")
     assert engine.child_pid(recipe) is None
-
-
-def test_render_command_without_a_command_says_so() -> None:
-    with pytest.raises(WakeFailed, match="qwen: the recipe has no command"):
-        render_command(Recipe(name="qwen"), host="127.0.0.1", port=1)
 
 
 async def test_a_missing_executable_fails_the_wake(make_engine: MakeEngine) -> None:
