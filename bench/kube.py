@@ -1,4 +1,4 @@
-"""The kubernetes engine's figures (issue 4): how soon a held client gets its first byte once
+"""The kubernetes engine's figures: how soon a held client gets its first byte once
 the model's pod turns Ready, and what the daemon costs while its model is at zero.
 
 Everything runs against the fake k3s of the test suite (``tests/fakes/cluster``), started here
@@ -63,7 +63,7 @@ from bench.stats import median, percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_MS = 100.0
-"""Pod Ready to the first byte at a held client, median (issue 4)."""
+"""Pod Ready to the first byte at a held client, median (target in BENCHMARKS.md)."""
 DEFAULT_HEALTH_INTERVAL = 0.25
 """``engine.health_interval``'s default (autosred/config.py)."""
 SHORT_HEALTH_INTERVAL = 0.05

@@ -1,4 +1,4 @@
-"""Real Claude Code against the daemon in front of autosred-sim (issue 3, item 7).
+"""Real Claude Code against the daemon in front of autosred-sim.
 
 Each test checks both ends: what Claude Code shows its user (stdout, exit status, the JSON
 result) and what the model server received (the sim's request log).

@@ -1,5 +1,4 @@
-"""The real Codex CLI against the daemon's Responses API in front of autosred-sim (issue 5,
-item 4).
+"""The real Codex CLI against the daemon's Responses API in front of autosred-sim.
 
 Each test checks both ends: what Codex shows its user (stdout, exit status, the --json
 events, the files it wrote) and what the model server received (the sim's request log).

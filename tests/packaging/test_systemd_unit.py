@@ -54,7 +54,8 @@ ACCEPTED_EXPOSURES = {
     "UMask": "0027: group autosre may read what the daemon writes",
 }
 
-# Settings the brief and DESIGN.md require, with the exact value systemd must see.
+# Settings the daemon relies on (Type=notify, the watchdog, the sandbox), with the exact value
+# systemd must see.
 REQUIRED_SERVICE_SETTINGS = {
     "Type": "notify",
     "NotifyAccess": "main",

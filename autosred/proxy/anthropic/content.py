@@ -285,7 +285,8 @@ def _tool_result(item: dict[str, Any], path: str, policy: MediaPolicy) -> ToolRe
                 raise fail(f"{where}.type", "Field required")
     elif content is not None:
         raise fail(f"{path}.content", "Input should be a valid string or a list of blocks")
-    # Text parts are joined with a newline, never str(list) or JSON of the blocks (case 33).
+    # Text parts are joined with a newline, never str(list) or JSON of the blocks
+    # (docs/conformance.md, case 33).
     return ToolResult(tool_use_id, "\n".join(texts), images, is_error)
 
 

@@ -3,9 +3,9 @@
 Claude Code (interactive ``/context``) sends ``{model, messages, tools}`` bodies. The count must
 equal the prompt tokens of the real request, so the body goes through the very mapper
 ``/v1/messages`` uses and then to vLLM ``POST /tokenize`` with the same ``messages``, ``tools``
-and ``chat_template_kwargs`` (case 61). When /tokenize is unavailable the estimate (shared:
-proxy/prompt.py) errs high, because an undercount makes Claude Code compact too late
-(copilot-api PR#134).
+and ``chat_template_kwargs`` (docs/conformance.md, case 61). When /tokenize is unavailable the
+estimate (shared: proxy/prompt.py) errs high, because an undercount makes Claude Code compact too
+late (copilot-api PR#134).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ def to_tokenize_request(
     """The vLLM ``/tokenize`` body for a ``/v1/messages/count_tokens`` body.
 
     Raises ``AnthropicError`` (invalid_request_error) on malformed input, nothing else.
-    ``max_tokens`` is not required; everything /v1/messages tolerates is tolerated (case 62).
+    ``max_tokens`` is not required; everything /v1/messages tolerates is tolerated
+    (docs/conformance.md, case 62).
     """
     if not isinstance(body, dict):
         raise AnthropicError.invalid_request("The request body must be a JSON object")

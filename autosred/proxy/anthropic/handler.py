@@ -1,10 +1,10 @@
 """POST /v1/messages and /v1/messages/count_tokens: the Anthropic surface's HTTP handlers.
 
 The query (Claude Code always sends ``?beta=true``), ``anthropic-beta`` and
-``anthropic-version`` change nothing: one translation serves them all (case 7). Every request
-reaches the model server through ``gate.lease``, which wakes it and counts the request as
-in flight until its last byte. A streaming request held by a wake gets its 200 and
-``: waking …`` comments; a wake that then fails is an ``event: error``.
+``anthropic-version`` change nothing: one translation serves them all (docs/conformance.md, case 7).
+Every request reaches the model server through ``gate.lease``, which wakes it and counts the request
+as in flight until its last byte. A streaming request held by a wake gets its 200 and ``: waking …``
+comments; a wake that then fails is an ``event: error``.
 """
 
 from __future__ import annotations
@@ -202,9 +202,9 @@ async def _complete(
 
 
 async def count_tokens(request: web.Request) -> web.Response:
-    """Exact: the /v1/messages translation, then the server's /tokenize (case 61); when that
-    cannot answer, an estimate that errs high, because an undercount makes Claude Code
-    compact too late."""
+    """Exact: the /v1/messages translation, then the server's /tokenize (docs/conformance.md,
+    case 61); when that cannot answer, an estimate that errs high, because an undercount makes
+    Claude Code compact too late."""
     ctx = request.app[PROXY]
     surface = request.app[SURFACE]
     rid = request_id(request)

@@ -10,7 +10,7 @@ Two rules shape everything here:
   between an assistant's tool calls and their results.
 * An assistant message with ``tool_calls`` must be followed directly by one ``tool`` message
   per call (codex#7051, Mistral templates); everything else the user turn carries (its own
-  text, images returned by tools) follows as one user message (doc 7.2).
+  text, images returned by tools) follows as one user message (docs/conformance.md §7.2).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """The non-streaming Anthropic Message: from a chat.completion, or by accumulating events.
 
 Claude Code falls back to non-streaming after a broken stream, so this path must produce the
-same content blocks as the stream (case 26): thinking first (signed), then text, then tool_use;
-``stop_sequence`` is always present, even when null (ogx#5521).
+same content blocks as the stream (docs/conformance.md, case 26): thinking first (signed), then
+text, then tool_use; ``stop_sequence`` is always present, even when null (ogx#5521).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def stop_reason_of(
     if finish_reason == "length":
         return "max_tokens", None
     if tool_blocks:
-        # Named/required tool_choice finishes with "stop" though a call was made (case 10).
+        # Named/required tool_choice finishes with "stop" though a call was made
+        # (docs/conformance.md, case 10).
         return "tool_use", None
     if finish_reason == "stop":
         # vLLM reports the matched stop string in choices[].stop_reason (an int is a stop
@@ -47,7 +48,8 @@ def usage_fields(prompt_tokens: int, cached_tokens: int) -> dict[str, int]:
 
 
 def parse_tool_arguments(arguments: object) -> tuple[dict[str, Any], bool]:
-    """(tool input object, whether it was well-formed); never raises (case 38)."""
+    """(tool input object, whether it was well-formed); never raises (docs/conformance.md,
+    case 38)."""
     if isinstance(arguments, dict):
         return arguments, True
     if arguments is None:
@@ -101,7 +103,7 @@ def message_from_completion(
         )
     text = reply.get("content")
     # Empty or whitespace-only text is no block at all: Anthropic rejects such blocks when the
-    # client echoes them back (case 14).
+    # client echoes them back (docs/conformance.md, case 14).
     if isinstance(text, str) and text.strip():
         content.append({"type": "text", "text": text})
     calls = reply.get("tool_calls")
@@ -129,7 +131,8 @@ def message_from_completion(
             )
             tool_blocks += 1
             if single_tool_call:
-                break  # disable_parallel_tool_use: the first call only (case 30)
+                # disable_parallel_tool_use: the first call only (docs/conformance.md, case 30)
+                break
     stop_reason, stop_sequence = stop_reason_of(
         choice.get("finish_reason"), choice.get("stop_reason"), tool_blocks=tool_blocks
     )

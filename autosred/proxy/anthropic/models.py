@@ -1,4 +1,4 @@
-"""GET /v1/models and /v1/models/{id} in the Anthropic shape (cases 64, 65).
+"""GET /v1/models and /v1/models/{id} in the Anthropic shape (docs/conformance.md, cases 64, 65).
 
 The api app answers in this shape when the request carries ``anthropic-version`` (LiteLLM
 PR#35455 negotiates the same way): Claude Code's gateway model discovery

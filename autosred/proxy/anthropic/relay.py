@@ -2,13 +2,13 @@
 
 Both client modes stream from vLLM (the shared ChatRelay, proxy/relay.py). A streaming client
 gets every translated event as soon as it exists; a non-streaming one gets the same events
-accumulated into one Message. So the two modes give the same content (case 26), usage is read
-in one place, and a long non-streamed generation never trips the upstream read timeout (vLLM
-says nothing until it is done).
+accumulated into one Message. So the two modes give the same content (docs/conformance.md, case 26),
+usage is read in one place, and a long non-streamed generation never trips the upstream read timeout
+(vLLM says nothing until it is done).
 
 A failure before any event reached the client raises ``EarlyFailure`` (the handler answers
 with an HTTP error); after that it is an ``error`` event in the stream, never a made-up
-``end_turn`` (case 22).
+``end_turn`` (docs/conformance.md, case 22).
 """
 
 from __future__ import annotations
@@ -116,8 +116,8 @@ class MessageRelay(ChatRelay[Event]):
             await emit(events)
 
         def ping() -> list[Event]:
-            # A ping before the first chunk is message_start first (case 24): give it the
-            # prompt size, estimated unless /tokenize already counted it.
+            # A ping before the first chunk is message_start first (docs/conformance.md, case 24):
+            # give it the prompt size, estimated unless /tokenize already counted it.
             if self._prompt_tokens is None:
                 translator.expect_input_tokens(estimate_prompt_tokens(self.chat.body))
             return translator.ping()

@@ -1,6 +1,6 @@
 """vLLM ``chat.completion.chunk`` stream -> Anthropic Messages SSE events (sans-IO).
 
-The grammar (doc 7.1, cases 15-25, 35-38, 42-43)::
+The grammar (docs/conformance.md: the transcript of §7.1; cases 15-25, 35-38, 42-43)::
 
     message_start ping (content_block_start content_block_delta* content_block_stop)*
     message_delta message_stop          -- or an ``error`` event, then nothing
@@ -126,7 +126,8 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
 
     def expect_input_tokens(self, count: int) -> None:
         """The prompt size ``message_start`` reports if it goes out before the first upstream
-        chunk (long prefill, case 24); the final ``message_delta`` carries the real count."""
+        chunk (long prefill; docs/conformance.md, case 24); the final ``message_delta`` carries
+        the real count."""
         if not self.started:
             self._prompt = count
 
@@ -179,7 +180,9 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
             self._thinking.append(text)
             events.append(Delta(self._index, "thinking_delta", text))
             return
-        opening = self._opening_reasoning(text, events)  # case 43: held white space goes
+        # Reasoning after text or a tool call opens a new thinking block (docs/conformance.md,
+        # case 43); the white space held before it goes along.
+        opening = self._opening_reasoning(text, events)
         if opening is None:
             return
         index = self._open_block(
@@ -211,7 +214,8 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         self._open_call = call
         self._tool_blocks += 1
         if call.args:
-            # First-chunk arguments (and any buffered ones) are sent, never dropped (case 35).
+            # First-chunk arguments (and any buffered ones) are sent, never dropped
+            # (docs/conformance.md, case 35).
             events.append(Delta(call.output_index, "input_json_delta", "".join(call.args)))
 
     # ---------------------------------------------------------------------------- end

@@ -4,7 +4,7 @@ object of ``response.failed`` after it, and how upstream (vLLM) failures map ont
 Codex steers on the HTTP status before a stream starts (400 fails at once; 429 and 5xx are
 retried, honouring ``Retry-After``) and on ``error.code`` inside ``response.failed``:
 ``context_length_exceeded`` is fatal (the user must compact), ``rate_limit_exceeded`` waits
-for the "try again in Xs" of its message, anything else is retried (case 80).
+for the "try again in Xs" of its message, anything else is retried (docs/conformance.md, case 80).
 """
 
 from __future__ import annotations

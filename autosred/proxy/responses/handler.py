@@ -3,7 +3,7 @@
 Every request reaches the model server through ``gate.lease``, which wakes it and counts the
 request as in flight until its last byte. A streaming request held by a wake gets its 200 and
 ``: waking …`` comments; a wake that then fails ends the stream with ``response.failed``.
-Errors before the first byte are HTTP errors in the OpenAI envelope (case 80).
+Errors before the first byte are HTTP errors in the OpenAI envelope (docs/conformance.md, case 80).
 """
 
 from __future__ import annotations
@@ -59,7 +59,8 @@ def add_routes(
 
 
 def _history(store: ResponseStore, body: dict[str, Any]) -> tuple[list[Any] | None, int]:
-    """The stored conversation ``previous_response_id`` names, and its size (case 79)."""
+    """The stored conversation ``previous_response_id`` names, and its size
+    (docs/conformance.md, case 79)."""
     previous = body.get("previous_response_id")
     if previous is None:
         return None, 0

@@ -1,6 +1,6 @@
 """Responses ``input`` items -> Chat Completions ``messages`` (pure).
 
-The rules (cases 69-72, 74, 77 and the mirror image of doc 7.2 in 7.3):
+The rules (docs/conformance.md, cases 69-72, 74, 77, and the mirror image of its §7.2 in §7.3):
 
 * ``instructions`` and every ``system``/``developer`` message become ONE leading system
   message, in order (many chat templates accept a single leading system message only); a

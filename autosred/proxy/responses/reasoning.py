@@ -2,9 +2,10 @@
 
 Codex sends ``store: false`` and ``include: ["reasoning.encrypted_content"]``: it keeps the
 reasoning items of a session and sends them back on every turn, and the chat templates of
-interleaved-thinking models need the reasoning of tool-call turns back (case 77). The daemon
-therefore hands out the reasoning text, compressed and authenticated with a key derived from
-the daemon's persistent secret (state_dir, daemon/keys.py), and decodes it on the next turn.
+interleaved-thinking models need the reasoning of tool-call turns back (docs/conformance.md,
+case 77). The daemon therefore hands out the reasoning text, compressed and authenticated with a
+key derived from the daemon's persistent secret (state_dir, daemon/keys.py), and decodes it on
+the next turn.
 
 Policy (as for Anthropic thinking signatures): only content this daemon sealed becomes
 ``reasoning`` again; foreign (e.g. real OpenAI) or tampered content is dropped, never injected

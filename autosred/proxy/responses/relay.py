@@ -2,11 +2,12 @@
 
 Upstream always streams, whatever the client asked (the shared ChatRelay, proxy/relay.py): a
 streaming client gets every event as soon as it exists, a non-streaming one the response object
-the same translator built (case 83), so both modes give the same output and usage, and a long
-non-streamed generation never trips the upstream read timeout.
+the same translator built (docs/conformance.md, case 83), so both modes give the same output and
+usage, and a long non-streamed generation never trips the upstream read timeout.
 
 A failure before any event was produced raises ``EarlyFailure`` (the handler answers with an
-HTTP error in the OpenAI envelope); after that it is ``response.failed`` (case 80).
+HTTP error in the OpenAI envelope); after that it is ``response.failed``
+(docs/conformance.md, case 80).
 """
 
 from __future__ import annotations

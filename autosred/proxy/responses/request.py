@@ -1,17 +1,17 @@
 """OpenAI Responses request -> vLLM Chat Completions request (pure, no I/O).
 
 ``to_chat_request`` validates the parsed body (malformed input raises ``ResponsesError`` 400
-naming the field, nothing else), maps the known fields and ignores the rest (case 78:
-``store``, ``include``, ``prompt_cache_key``, ``client_metadata``, ``text.verbosity``,
+naming the field, nothing else), maps the known fields and ignores the rest (docs/conformance.md,
+case 78: ``store``, ``include``, ``prompt_cache_key``, ``client_metadata``, ``text.verbosity``,
 ``service_tier``, ``truncation``, ``metadata``, ``user`` … never reach vLLM).
 
-Tools (case 73): ``function`` tools go up as chat tools; a ``custom`` (freeform) tool such as
-Codex's ``apply_patch`` goes up as a function with one required string parameter ``input``
-and its grammar in the description, and comes back as a ``custom_tool_call``; the function
-tools nested in a ``namespace`` tool go up flattened as ``<namespace>__<name>`` and come back
-as ``function_call`` items carrying ``namespace``; every other type (``web_search``,
-``tool_search``, ``image_generation``, ``file_search``, ``mcp``, ``local_shell`` …) is hosted
-by OpenAI, so it is skipped (and logged) rather than rejected.
+Tools (docs/conformance.md, case 73): ``function`` tools go up as chat tools; a ``custom``
+(freeform) tool such as Codex's ``apply_patch`` goes up as a function with one required string
+parameter ``input`` and its grammar in the description, and comes back as a ``custom_tool_call``;
+the function tools nested in a ``namespace`` tool go up flattened as ``<namespace>__<name>`` and
+come back as ``function_call`` items carrying ``namespace``; every other type (``web_search``,
+``tool_search``, ``image_generation``, ``file_search``, ``mcp``, ``local_shell`` …) is hosted by
+OpenAI, so it is skipped (and logged) rather than rejected.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Stored responses for ``previous_response_id`` (case 79): bounded, in memory, LRU.
+"""Stored responses for ``previous_response_id``: bounded, in memory, LRU (docs/conformance.md,
+case 79).
 
 A response is stored when its request did not say ``store: false`` (Codex always does, and
 replays its whole history instead). An entry is the conversation the response continued

@@ -1,6 +1,6 @@
 """vLLM ``chat.completion.chunk`` stream -> OpenAI Responses SSE events (sans-IO).
 
-The lifecycle (doc 7.3, cases 67, 68, 74-76, 80, 81)::
+The lifecycle (docs/conformance.md: the transcript of §7.3; cases 67, 68, 74-76, 80, 81)::
 
     response.created response.in_progress
     ( output_item.added  <item events>  output_item.done )*

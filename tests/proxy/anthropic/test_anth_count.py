@@ -1,4 +1,4 @@
-"""count_tokens: the /tokenize body and the fallback estimate (cases 60-63)."""
+"""count_tokens: the /tokenize body and the fallback estimate (docs/conformance.md, cases 60-63)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Error envelope and upstream error mapping (cases 54-56), signatures, tool ids."""
+"""Error envelope and upstream error mapping (docs/conformance.md, cases 54-56), signatures,
+tool ids."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Non-streaming Message from a vLLM chat.completion (cases 1, 10, 13, 14, 30, 38, 44)."""
+"""Non-streaming Message from a vLLM chat.completion.
+
+docs/conformance.md, cases 1, 10, 13, 14, 30, 38, 44.
+"""
 
 from __future__ import annotations
 

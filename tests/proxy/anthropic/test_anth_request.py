@@ -1,4 +1,4 @@
-"""Request mapping: checklist cases on the request side (conformance doc, Part 2 §2)."""
+"""Request mapping: checklist cases on the request side (docs/conformance.md, Part 2 §2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Our SSE bytes and Message JSON, read by the official ``anthropic`` SDK (cases 15, 26, 39, 7.2).
+"""Our SSE bytes and Message JSON, read by the official ``anthropic`` SDK (docs/conformance.md:
+cases 15, 26, 39 and §7.2).
 
 The SDK talks HTTP to a ``MockTransport`` that serves the translator's real bytes: the double
 sits at the HTTP edge only; everything the SDK parses is what the daemon would send. (The pinned

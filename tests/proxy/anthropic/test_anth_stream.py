@@ -1,4 +1,7 @@
-"""Streaming translation: vLLM chunks -> Anthropic events (cases 15-25, 35-38, 42-44, 58)."""
+"""Streaming translation: vLLM chunks -> Anthropic events.
+
+docs/conformance.md, cases 15-25, 35-38, 42-44, 58.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from tests.proxy.chunks import chunk, tool_delta, usage, usage_chunk
 
 ROLE = chunk({"role": "assistant", "content": ""}, usage=usage(1830, 0))
 
-# Doc 7.1: vLLM output "reasoning -> text -> one tool call".
+# docs/conformance.md §7.1: vLLM output "reasoning -> text -> one tool call".
 GOLDEN_CHUNKS = [
     ROLE,
     chunk({"reasoning": "Need to list files."}, usage=usage(1830, 5)),

@@ -1,4 +1,5 @@
-"""Checklist G (cases 60-66), priority rules, token metrics and the thinking key file."""
+"""Checklist G of docs/conformance.md (cases 60-66), priority rules, token metrics and the
+thinking key file."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Checklist F (cases 54-59), client tokens, and wakes seen by an Anthropic client.
+"""Checklist F of docs/conformance.md (cases 54-59), client tokens, and wakes seen by an
+Anthropic client.
 
 Every error is in the documented envelope with ``request_id`` equal to the ``request-id``
 header; statuses steer Claude Code (529/429 retried with Retry-After, 400 fails at once).

@@ -1,4 +1,5 @@
-"""Checklist A and B (cases 1-26): /v1/messages through the real daemon and autosred-sim.
+"""Checklist A and B of docs/conformance.md (cases 1-26): /v1/messages through the real daemon
+and autosred-sim.
 
 Each test checks what the client got and what the sim received. Streamed requests go through
 the official SDK's ``messages.stream(...).get_final_message()`` while the same bytes are parsed

@@ -1,4 +1,5 @@
-"""Checklist D and E (cases 41-53): thinking and multimodal input, through the real daemon."""
+"""Checklist D and E of docs/conformance.md (cases 41-53): thinking and multimodal input,
+through the real daemon."""
 
 from __future__ import annotations
 

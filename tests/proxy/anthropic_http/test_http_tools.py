@@ -1,4 +1,5 @@
-"""Checklist C (cases 27-40): tools, through the real daemon and autosred-sim."""
+"""Checklist C of docs/conformance.md (cases 27-40): tools, through the real daemon and
+autosred-sim."""
 
 from __future__ import annotations
 

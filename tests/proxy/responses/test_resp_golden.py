@@ -1,4 +1,5 @@
-"""Checklist H (cases 67-83), pure: the request mapper and the stream translator, golden.
+"""Checklist H of docs/conformance.md (cases 67-83), pure: the request mapper and the stream
+translator, golden.
 
 Each test shows what Codex would read (the decoded SSE payloads) and what vLLM would receive
 (the upstream body). The HTTP-level twins, through the real daemon and autosred-sim, are in
@@ -369,7 +370,7 @@ def test_case_75_function_calls_stream_arguments_and_complete_in_item_done() -> 
 
 
 def test_case_76_reasoning_is_a_summary_item_closed_before_the_call() -> None:
-    """Doc 7.3, event by event."""
+    """docs/conformance.md §7.3, event by event."""
     payloads = decoded(
         run(
             [

@@ -1,4 +1,5 @@
-"""Our SSE bytes and response JSON, read by the official ``openai`` SDK (cases 67, 68, 83).
+"""Our SSE bytes and response JSON, read by the official ``openai`` SDK (docs/conformance.md,
+cases 67, 68, 83).
 
 The SDK talks HTTP to a ``MockTransport`` that serves the translator's real bytes: the double
 sits at the HTTP edge only; everything the SDK parses is what the daemon would send. The SDK's

@@ -145,7 +145,7 @@ class Api:
     async def stream(self, payload: dict[str, Any], *, base: str | None = None) -> Streamed:
         """POST a streaming request through the SDK (``responses.stream``); everything beyond
         model and input goes as ``extra_body``, so it reaches the daemon verbatim. The bytes
-        are checked against the lifecycle (cases 67/68)."""
+        are checked against the lifecycle (docs/conformance.md, cases 67/68)."""
         transport = TeeTransport()
         client = self.sdk(transport, base)
         extra = {k: v for k, v in payload.items() if k not in ("model", "input", "stream")}

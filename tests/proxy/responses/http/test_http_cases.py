@@ -1,4 +1,4 @@
-"""Checklist H (cases 67-84) through the real daemon and autosred-sim.
+"""Checklist H of docs/conformance.md (cases 67-84) through the real daemon and autosred-sim.
 
 Each test checks what Codex would see (the SSE bytes, and the official ``openai`` SDK's
 ``get_final_response()`` over the same bytes) and what the simulated vLLM received.
