@@ -64,7 +64,12 @@ def make_api_app(
     ``ping_interval``: seconds between Anthropic ``ping`` events (and Responses keep-alive
     events) while a stream waits for its first token."""
     ctx = ProxyContext(
-        gate=gate, metrics=metrics, settings=settings, log=log, model_info=ModelInfo(log=log)
+        gate=gate,
+        metrics=metrics,
+        settings=settings,
+        log=log,
+        model_info=ModelInfo(log=log),
+        keepalive_interval=ping_interval,
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,

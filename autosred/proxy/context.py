@@ -23,6 +23,9 @@ class ProxyContext:
     log: logging.Logger
     model_info: ModelInfo
     """Context lengths and token counts of the model servers (cached per endpoint)."""
+    keepalive_interval: float = 10.0
+    """Seconds between keep-alives while a stream waits for its first token
+    (``scaler.keepalive_interval``)."""
     session: aiohttp.ClientSession | None = field(default=None)
 
     @property

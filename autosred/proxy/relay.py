@@ -35,6 +35,11 @@ from autosred.proxy.upstream import UPSTREAM_CONNECT_ERRORS, UpstreamError, enco
 from autosred.scaler import Backend
 
 EventT = TypeVar("EventT")
+START_GRACE = 0.05
+"""Seconds a stream's opening events wait for the model server's first chunk once it answered
+200: an answer already on its way opens with the server's own prompt count (case 16); a long
+prefill gets the opening at once, with an estimate (case 24). Far below anything a person or a
+client timeout notices."""
 # The hot path parses one small chunk per event: raw_decode on str skips json.loads' type
 # checks and encoding detection, about half its cost.
 _raw_decode = json.JSONDecoder().raw_decode
@@ -190,11 +195,14 @@ class ChatRelay(ABC, Generic[EventT]):
         emit: Callable[[list[EventT]], Awaitable[None]],
         keepalive: Callable[[], list[EventT]],
     ) -> bytes:
-        """The first bytes; meanwhile, every ``keepalive_interval``, the keep-alive events, so
-        that a long prefill does not look like a dead connection to the client."""
+        """The first bytes. A streaming client does not wait for them: unless they come within
+        ``START_GRACE``, the first keep-alive (the stream's opening events) goes out then, and
+        another every ``keepalive_interval``, so a long prefill never looks like a dead
+        connection (case 24)."""
         interval = self._keepalive_interval
+        wait = START_GRACE
         while interval is not None:
-            timer = asyncio.timeout(interval)
+            timer = asyncio.timeout(wait)
             try:
                 async with timer:
                     return await content.readany()
@@ -202,6 +210,7 @@ class ChatRelay(ABC, Generic[EventT]):
                 if not timer.expired():
                     raise  # aiohttp's own read timeout: the server went silent
             await emit(keepalive())
+            wait = interval
         return await content.readany()
 
     async def _pump(

@@ -6,8 +6,10 @@ rewritten to the recipe's served name) and the answer comes back byte for byte, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -79,7 +81,14 @@ async def forward(request: web.Request, *, path: str) -> web.StreamResponse:
     try:
         async with ctx.gate.lease(recipe.name, on_wait=keep_alive) as backend:
             status = await _exchange_with(
-                ctx, backend, request, response, path=path, raw=raw, exchange=exchange
+                ctx,
+                backend,
+                request,
+                response,
+                path=path,
+                raw=raw,
+                exchange=exchange,
+                keepalive_interval=ctx.keepalive_interval if streaming else None,
             )
             return response
     except ModelUnavailable as exc:
@@ -107,6 +116,7 @@ async def _exchange_with(
     path: str,
     raw: bytes,
     exchange: Exchange,
+    keepalive_interval: float | None,
 ) -> int:
     url = backend.url / path
     try:
@@ -138,14 +148,20 @@ async def _exchange_with(
                 if name in upstream.headers:
                     response.headers[name] = upstream.headers[name]
             await response.prepare(request)
+        content = upstream.content
         try:
-            async for chunk in upstream.content.iter_any():
+            if keepalive_interval is not None and _is_event_stream(upstream.headers):
+                chunk = await _first_read(content, response, keepalive_interval)
+            else:
+                chunk = await content.readany()
+            while chunk:
                 exchange.first_byte()
                 try:
                     await response.write(chunk)
                 except ConnectionResetError:
                     # The client hung up; leaving the block closes the upstream request.
                     return CLIENT_CLOSED
+                chunk = await content.readany()
         except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError) as exc:
             ctx.metrics.upstream_errors.labels(model=backend.recipe.name, kind="disconnect").inc()
             ctx.log.warning(
@@ -156,6 +172,30 @@ async def _exchange_with(
             return 502
         await response.write_eof()
         return 200
+
+
+KEEPALIVE_COMMENT = b": keep-alive: waiting for the first token\n\n"
+"""Sent while a streamed answer's first byte is awaited (a long prefill): SSE parsers ignore
+comments, proxies and idle timers see a live connection."""
+
+
+def _is_event_stream(headers: Mapping[str, str]) -> bool:
+    return headers.get("Content-Type", "").startswith("text/event-stream")
+
+
+async def _first_read(
+    content: aiohttp.StreamReader, response: web.StreamResponse, interval: float
+) -> bytes:
+    """The upstream's first bytes; meanwhile a keep-alive comment every ``interval``."""
+    while True:
+        timer = asyncio.timeout(interval)
+        try:
+            async with timer:
+                return await content.readany()
+        except TimeoutError:
+            if not timer.expired():
+                raise  # aiohttp's own read timeout: the server went silent
+        await response.write(KEEPALIVE_COMMENT)
 
 
 async def _replace_with(
