@@ -108,6 +108,22 @@ class MetricsSettings(Section):
     """Prometheus /metrics, /healthz, /readyz; null disables it."""
 
 
+class ConnectionSettings(Section):
+    """Deadlines and a per-peer cap on every TCP listener (api, codex, metrics), so that slow
+    or numerous connections from one client cannot hold the daemon's descriptors."""
+
+    header_timeout: Duration = Field(default=10.0, gt=0)
+    """Seconds from the first byte of a request's head to its end; a client still sending
+    its request line and headers after that is disconnected (slow-loris)."""
+    idle_timeout: Duration = Field(default=120.0, gt=0)
+    """Seconds a connection may stay open without a request in progress (before the first
+    request, and between keep-alive requests). Longer than the clients' own pool timeouts
+    (90 s in Go and Rust clients), so the client is the one that closes an idle connection."""
+    max_per_peer: int = Field(default=256, ge=1)
+    """Connections one address may hold open at once per listener app (api and codex count
+    together); more are closed at once."""
+
+
 class AdminSettings(Section):
     socket: Path | None = None
     """Unix socket of the admin API. Default: /run/autosred/admin.sock as root, else
@@ -183,7 +199,14 @@ class DriftSettings(Section):
 
 class ShutdownSettings(Section):
     grace: Duration = 30.0
-    """On SIGTERM, seconds in-flight requests get to finish before the daemon exits."""
+    """On SIGTERM, seconds in-flight requests get to finish; a request still running then is
+    cancelled (a stream ends with its surface's error event) and the daemon exits."""
+
+
+SHUTDOWN_MARGIN = 5.0
+"""Seconds a stop may take beyond ``shutdown.grace`` (+ ``engine.stop_timeout`` for a process
+engine child that ignores SIGTERM): ending the cancelled requests, closing connections and
+the engine. The systemd unit's TimeoutStopSec is grace + stop_timeout + this, rounded up."""
 
 
 class LogSettings(Section):
@@ -206,6 +229,7 @@ class Settings(BaseSettings):
     codex: CodexSettings = CodexSettings()
     metrics: MetricsSettings = MetricsSettings()
     admin: AdminSettings = AdminSettings()
+    connections: ConnectionSettings = ConnectionSettings()
     engine: EngineSettings = EngineSettings()
     scaler: ScalerSettings = ScalerSettings()
     drift: DriftSettings = DriftSettings()

@@ -1,8 +1,10 @@
 """The composition root at run time: builds every part, binds the listeners, handles signals.
 
 Start-up: engine, gate (owner tasks adopt running servers), listeners, then READY=1.
-SIGTERM: STOPPING=1, stop accepting, let in-flight requests finish (bounded by shutdown.grace),
-stop the owner tasks, close the engine, exit 0. SIGHUP: reload config and recipes; a bad new
+SIGTERM: STOPPING=1, stop accepting, let in-flight requests finish until shutdown.grace is over,
+cancel those still running (each ends with its surface's error event), stop the owner tasks,
+close the engine, exit 0: within the grace + config.SHUTDOWN_MARGIN (+ engine.stop_timeout
+for a process engine child that ignores SIGTERM). SIGHUP: reload config and recipes; a bad new
 config keeps the running one.
 """
 
@@ -27,12 +29,15 @@ from autosred.config import (
     load_settings,
     split_listen,
 )
-from autosred.daemon import logs
+from autosred.daemon import logs, loopguard
 from autosred.daemon.checks import check_runtime
+from autosred.daemon.connections import ConnectionGuard, GuardedAppRunner
 from autosred.daemon.control import DaemonControl
 from autosred.daemon.engines import build_engine
+from autosred.daemon.inflight import InFlight
 from autosred.daemon.keys import thinking_key
 from autosred.daemon.notify import Notifier
+from autosred.daemon.throttle import LogThrottle
 from autosred.engines.base import Engine
 from autosred.gpu import GpuReader
 from autosred.metrics import CONTENT_TYPE, Metrics
@@ -43,6 +48,12 @@ from autosred.scaler import ModelGate, ModelState, Snapshot
 from autosred.scaler.history import WakeHistory
 
 ConfigLoader = Callable[[], tuple[Settings, Catalog]]
+
+CANCEL_WAIT = 2.0
+"""Seconds requests cancelled at the end of the grace get to write their error event."""
+CLOSE_TIMEOUT = 1.0
+"""aiohttp's own shutdown wait per connection, once the daemon has drained its requests (it
+waits this twice at most): only a handler that ignored its cancellation still runs then."""
 
 
 def config_loader(path: Path) -> ConfigLoader:
@@ -85,6 +96,9 @@ class Supervisor:
         self._gate_: ModelGate | None = None
         self._last_status = ""
         self._gpu = GpuReader(log=log)
+        # One throttle for what clients and the kernel can make happen at will.
+        self._throttle = LogThrottle(log.getChild("http"))
+        self._inflight = InFlight()
 
     @property
     def _gate(self) -> ModelGate:
@@ -115,6 +129,7 @@ class Supervisor:
         )
         self._gate_ = gate
         runners: list[web.BaseRunner] = []
+        loopguard.install(asyncio.get_running_loop(), self._throttle)
         try:
             await gate.start()
             api_runner = await self._start_api(gate)
@@ -156,13 +171,16 @@ class Supervisor:
             reasoning_key=key,  # the Responses surface derives its own key from it
             ping_interval=settings.scaler.keepalive_interval,
         )
+        # The drain at shutdown waits for these handlers (outermost: it sees every one).
+        app.middlewares.insert(0, self._inflight.middleware)
         # handler_cancellation: a client that hangs up cancels its handler, which closes the
         # upstream request at once so vLLM frees the sequence's KV cache.
-        runner = web.AppRunner(
+        runner = GuardedAppRunner(
             app,
+            guard=ConnectionGuard(settings.connections, listener="api", throttle=self._throttle),
             handle_signals=False,
             handler_cancellation=True,
-            shutdown_timeout=settings.shutdown.grace,
+            shutdown_timeout=CLOSE_TIMEOUT,
             access_log=None,
         )
         await runner.setup()
@@ -200,7 +218,15 @@ class Supervisor:
         app.router.add_get("/metrics", render)
         app.router.add_get("/healthz", healthz)
         app.router.add_get("/readyz", readyz)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
+        runner = GuardedAppRunner(
+            app,
+            guard=ConnectionGuard(
+                self._settings.connections, listener="metrics", throttle=self._throttle
+            ),
+            handle_signals=False,
+            shutdown_timeout=CLOSE_TIMEOUT,
+            access_log=None,
+        )
         await runner.setup()
         host, port = split_listen(self._settings.metrics.listen)
         if not is_loopback_host(host):
@@ -288,7 +314,17 @@ class Supervisor:
     def _restart_only_changes(self, new: Settings) -> list[str]:
         old = self._settings
         changed = []
-        for key in ("api", "codex", "metrics", "admin", "engine", "state_dir", "shutdown", "drift"):
+        for key in (
+            "api",
+            "codex",
+            "metrics",
+            "connections",
+            "admin",
+            "engine",
+            "state_dir",
+            "shutdown",
+            "drift",
+        ):
             if getattr(old, key) != getattr(new, key):
                 changed.append(f"{key}: changed; takes effect after a restart")
         return changed
@@ -342,13 +378,33 @@ class Supervisor:
     ) -> None:
         self._notifier.stopping()
         grace = self._settings.shutdown.grace
+        deadline = asyncio.get_running_loop().time() + grace
         self._log.info(
-            "daemon.draining", extra={"fields": {"in_flight": gate.leases, "grace": grace}}
+            "daemon.draining",
+            extra={
+                "fields": {
+                    "in_flight": gate.leases,
+                    "requests": len(self._inflight),
+                    "grace": grace,
+                }
+            },
         )
-        # The api runner stops accepting first, then waits up to the grace for its handlers;
-        # metrics and admin stay up meanwhile so the drain can be watched.
+        # The api listeners stop accepting first and close their idle connections; requests
+        # in progress get the rest of the grace, then are cancelled. Metrics and admin stay up
+        # meanwhile so the drain can be watched.
         if runners:
-            await runners[0].cleanup()
+            api = runners[0]
+            for site in list(api.sites):
+                await site.stop()
+            if api.server is not None:
+                api.server.pre_shutdown()
+            cancelled = await self._inflight.drain(deadline, cancel_wait=CANCEL_WAIT)
+            if cancelled:
+                self._log.warning(
+                    "daemon.requests_cancelled",
+                    extra={"fields": {"count": cancelled, "after": grace}},
+                )
+            await api.cleanup()
         await gate.aclose()
         for task in list(self._background):
             task.cancel()

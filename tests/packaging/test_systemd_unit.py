@@ -4,6 +4,7 @@ own tools (systemd-analyze, systemd-sysusers, systemd-tmpfiles) and against each
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import stat
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from autosred.config import EngineSettings, ShutdownSettings
+from autosred.config import SHUTDOWN_MARGIN, EngineSettings, ShutdownSettings
 
 from .support import (
     MAN,
@@ -218,15 +219,21 @@ def test_system_call_filter(unit: Unit) -> None:
     ]
 
 
+# What TimeoutStopSec adds to the daemon's own bound for a host under load (see the unit).
+STOP_SLACK_SECONDS = 10
+
+
 def test_stop_timeout_covers_drain_and_child_stop(unit: Unit) -> None:
-    """TimeoutStopSec must outlast the daemon's own shutdown: the drain grace, then the
-    SIGTERM-to-SIGKILL wait for a child model server (the defaults in autosred.config)."""
+    """TimeoutStopSec is derived from the daemon's own bound on a stop (the defaults in
+    autosred.config): the drain grace, the SIGTERM-to-SIGKILL wait for a child model server
+    and the margin for ending cancelled streams (tests/hardening/test_shutdown.py holds the
+    daemon to it), plus the slack the unit documents: enough, and not a minute more."""
     value = unit.value("Service", "TimeoutStopSec")
     assert value is not None
     match = re.fullmatch(r"(\d+)s", value)
     assert match, f"TimeoutStopSec={value}: write it in seconds ('60s')"
-    needed = ShutdownSettings().grace + EngineSettings().stop_timeout
-    assert int(match[1]) > needed
+    needed = ShutdownSettings().grace + EngineSettings().stop_timeout + SHUTDOWN_MARGIN
+    assert int(match[1]) == math.ceil(needed) + STOP_SLACK_SECONDS
 
 
 def test_watchdog_and_restart_delay(unit: Unit) -> None:

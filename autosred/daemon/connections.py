@@ -1,0 +1,202 @@
+"""Every TCP listener's connections, bounded: a deadline for a request's head, a deadline for
+an idle connection, and a cap on the connections one address holds.
+
+aiohttp has no deadline for reading a request's head, and only one timer for a connection
+waiting for its next request; a client dripping a byte every few seconds keeps a descriptor
+for as long as it likes. These pieces slot into aiohttp where it builds a connection's
+protocol (``AppRunner._make_server``, ``Server.__call__``):
+
+- the head deadline starts with the first byte of a request's head and ends when aiohttp has
+  parsed the head (it then stops waiting for a message); a head still incomplete at the
+  deadline gets 408 and the connection is closed;
+- the idle deadline is aiohttp's keep-alive timer (``keepalive_timeout``): from the
+  connection's start, and from the end of each response, to the next complete head;
+- a connection beyond ``max_per_peer`` from one address is closed as soon as it is accepted,
+  before aiohttp sees it;
+- a malformed request is one info line (aiohttp logs each with a traceback at error).
+
+Each of these is logged through a :class:`LogThrottle`: what a client can cause at will costs
+the log one line per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from autosred.config import ConnectionSettings
+from autosred.daemon.throttle import LogThrottle
+
+_REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_REASON_CHARS = 200
+
+
+class ConnectionGuard:
+    """The limits of one listener app (api and codex share one) and its live connections."""
+
+    def __init__(
+        self, settings: ConnectionSettings, *, listener: str, throttle: LogThrottle
+    ) -> None:
+        self.settings = settings
+        self._listener = listener
+        self._throttle = throttle
+        self._open: Counter[str] = Counter()
+
+    def admit(self, peer: str) -> bool:
+        """Count a new connection from ``peer``; False (and counted nowhere) over the cap."""
+        if self._open[peer] >= self.settings.max_per_peer:
+            self._throttle.log(
+                logging.WARNING,
+                "http.peer_limit",
+                listener=self._listener,
+                peer=peer,
+                limit=self.settings.max_per_peer,
+            )
+            return False
+        self._open[peer] += 1
+        return True
+
+    def release(self, peer: str) -> None:
+        self._open[peer] -= 1
+        if self._open[peer] <= 0:
+            del self._open[peer]
+
+    def head_timed_out(self, peer: str) -> None:
+        self._throttle.log(
+            logging.INFO,
+            "http.header_timeout",
+            listener=self._listener,
+            peer=peer,
+            after=self.settings.header_timeout,
+        )
+
+    def malformed(self, peer: str, status: int, reason: str) -> None:
+        first_line = reason.strip().splitlines()[0] if reason.strip() else ""
+        self._throttle.log(
+            logging.INFO,
+            "http.bad_request",
+            listener=self._listener,
+            peer=peer,
+            status=status,
+            reason=first_line[:_REASON_CHARS],
+        )
+
+
+def _peer_host(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"
+
+
+class GuardedHandler(RequestHandler):
+    """aiohttp's protocol for one connection, with the guard's cap, deadline and logging."""
+
+    def __init__(self, manager: web.Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+        self._peer = "unknown"
+        self._admitted = False
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._peer = _peer_host(transport)
+        if not self._guard.admit(self._peer):
+            transport.close()
+            return
+        self._admitted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm()
+        if not self._admitted:
+            return  # refused in connection_made: aiohttp never knew this connection
+        self._admitted = False
+        self._guard.release(self._peer)
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self._reading_head():
+            if self._head_deadline is None:
+                # The first bytes of a head: from now on it has header_timeout to be complete.
+                self._head_deadline = asyncio.get_running_loop().call_later(
+                    self._guard.settings.header_timeout, self._head_timed_out
+                )
+        else:
+            self._disarm()
+
+    def _reading_head(self) -> bool:
+        # aiohttp's connection task awaits this future exactly while it waits for the next
+        # complete request head; it is done (or gone) once a head has been parsed.
+        waiter = self._waiter
+        return waiter is not None and not waiter.done()
+
+    def _disarm(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_timed_out(self) -> None:
+        self._head_deadline = None
+        if not self._reading_head() or self.transport is None:
+            return
+        self._guard.head_timed_out(self._peer)
+        self.transport.write(_REQUEST_TIMEOUT)
+        self.force_close()
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if status >= 500:
+            # A handler that raised: a bug, worth aiohttp's traceback.
+            return super().handle_error(request, status, exc, message)
+        # A request aiohttp could not parse: the client's problem, one line at info.
+        text = message or (str(exc) if exc is not None else "")
+        self._guard.malformed(self._peer, status, text)
+        response = web.Response(status=status, text=text, content_type="text/plain")
+        response.force_close()
+        return response
+
+
+class GuardedServer(web.Server):
+    """aiohttp's protocol factory, making :class:`GuardedHandler` connections."""
+
+    def __init__(self, plain: web.Server, guard: ConnectionGuard) -> None:
+        # aiohttp keeps the handler's settings (keepalive_timeout, access_log, ...) only in
+        # the server it built; this copy hands the same ones to every GuardedHandler.
+        self._handler_kwargs: dict[str, Any] = dict(plain._kwargs)
+        super().__init__(
+            plain.request_handler,
+            request_factory=plain.request_factory,
+            handler_cancellation=plain.handler_cancellation,
+            loop=asyncio.get_running_loop(),
+            **self._handler_kwargs,
+        )
+        self._guard = guard
+
+    def __call__(self) -> RequestHandler:
+        return GuardedHandler(
+            self, guard=self._guard, loop=asyncio.get_running_loop(), **self._handler_kwargs
+        )
+
+
+class GuardedAppRunner(web.AppRunner):
+    """An AppRunner whose sites accept connections through ``guard``."""
+
+    def __init__(self, app: web.Application, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(app, keepalive_timeout=guard.settings.idle_timeout, **kwargs)
+        self._guard = guard
+
+    async def _make_server(self) -> web.Server:
+        return GuardedServer(await super()._make_server(), self._guard)
