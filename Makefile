@@ -21,8 +21,8 @@ check-config: $(STAMP)
 	$(BIN)/autosred --check-config --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check autosred tests $(wildcard bench)
-	$(BIN)/ruff format --check autosred tests $(wildcard bench)
+	$(BIN)/ruff check autosred fake_k3s tests $(wildcard bench)
+	$(BIN)/ruff format --check autosred fake_k3s tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -41,16 +41,16 @@ test: test-deps lint typecheck layers pytest
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-# The fake one-node k3s (tests/fakes/cluster) in the foreground; see README.md.
+# The fake one-node k3s (fake_k3s/) in the foreground; see fake_k3s/README.md.
 FAKE_K3S_PORT ?= 16443
 fake-k3s: $(STAMP)
-	$(BIN)/python -m tests.fakes.cluster --port $(FAKE_K3S_PORT) --kubeconfig-out runtime/fake-k3s/kubeconfig.yaml
+	$(BIN)/python -m fake_k3s --port $(FAKE_K3S_PORT) --kubeconfig-out runtime/fake-k3s/kubeconfig.yaml
 
 # The daemon's kubernetes engine against the fake k3s (both in the foreground; Ctrl-C stops
 # both): etc/autosred/demo-k8s.yaml, the built-in production recipe on simulated pods.
 demo-k8s: $(STAMP)
 	mkdir -p runtime/fake-k3s && rm -f runtime/fake-k3s/kubeconfig.yaml
-	$(BIN)/python -m tests.fakes.cluster --port $(FAKE_K3S_PORT) \
+	$(BIN)/python -m fake_k3s --port $(FAKE_K3S_PORT) \
 	    --kubeconfig-out runtime/fake-k3s/kubeconfig.yaml & fake=$$!; \
 	trap 'kill $$fake 2>/dev/null; wait $$fake' EXIT INT TERM; \
 	for _ in $$(seq 100); do test -s runtime/fake-k3s/kubeconfig.yaml && break; sleep 0.1; done; \

@@ -1,7 +1,7 @@
 """The kubernetes engine's figures: how soon a held client gets its first byte once
 the model's pod turns Ready, and what the daemon costs while its model is at zero.
 
-Everything runs against the fake k3s of the test suite (``tests/fakes/cluster``), started here
+Everything runs against the fake k3s (``fake_k3s/``, the test suite's too), started here
 as its own process, whose pods run autosred-sim on their own loopback addresses; the daemons
 reach it only through the official client over HTTP, as they would a k3s node.
 
@@ -79,9 +79,9 @@ FAKE_LAUNCHER = (
     "import logging, sys; "
     "logging.basicConfig(level=logging.INFO, stream=sys.stderr, "
     "format='%(created).6f %(name)s %(message)s'); "
-    "from tests.fakes.cluster.__main__ import main; sys.exit(main(sys.argv[1:]))"
+    "from fake_k3s.__main__ import main; sys.exit(main(sys.argv[1:]))"
 )
-"""``python -m tests.fakes.cluster`` with a time stamp on each log line (its own
+"""``python -m fake_k3s`` with a time stamp on each log line (its own
 ``basicConfig`` is then a no-op)."""
 _FAKE_READY = re.compile(r"^(\d+\.\d+) \S+ pod ([^/\s]+)/(\S+): ready at (\S+)$")
 
@@ -147,9 +147,7 @@ def running_fake(workdir: Path, settings: KubeSettings) -> Iterator[FakeK3s]:
             env=_clean_env(),
             start_new_session=True,
         )
-    shown = " ".join(
-        ["python -m tests.fakes.cluster", *(a.replace(str(workdir), "$BENCH_DIR") for a in args)]
-    )
+    shown = " ".join(["python -m fake_k3s", *(a.replace(str(workdir), "$BENCH_DIR") for a in args)])
     try:
         wait_until("fake k3s", lambda: b"fake-k3s: serving" in out.read_bytes(), process, log)
         yield FakeK3s(process, f"http://127.0.0.1:{port}", kubeconfig, log, shown)
@@ -606,7 +604,7 @@ def section(figures: KubeFigures | None) -> list[str]:
     lines = [
         "#### 7. Kubernetes engine (fake k3s): pod Ready to first byte, idle CPU",
         "",
-        f"Against the fake k3s (`tests/fakes/cluster`; image pull {s.pull_delay:g} s, sim "
+        f"Against the fake k3s (`fake_k3s`; image pull {s.pull_delay:g} s, sim "
         f"start-up {s.start_delay:g} s, kubelet readiness probe every 0.1 s). {s.wakes} wakes "
         "from zero per daemon, two daemons taking turns, one per `engine.health_interval`; "
         "each wake is one streaming chat request held while the pod starts "

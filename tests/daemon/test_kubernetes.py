@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 import yaml
 
+from fake_k3s import UNSCHEDULABLE_MESSAGE, FakeCluster, running_cluster
 from tests.ctl.run import Ctl
-from tests.fakes.cluster import UNSCHEDULABLE_MESSAGE, FakeCluster, running_cluster
 from tests.support.daemon import Daemon, base_config, metric_value, running_daemon
 
 SELECTOR = "autosred.io/recipe=qwen"

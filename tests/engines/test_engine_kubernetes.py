@@ -23,8 +23,8 @@ from autosred.recipes.render import (
     IMAGE_ANNOTATION,
     recipe_hash,
 )
-from tests.fakes.cluster import UNSCHEDULABLE_MESSAGE, FakeCluster, running_cluster
-from tests.fakes.cluster.resources import DEPLOYMENTS
+from fake_k3s import UNSCHEDULABLE_MESSAGE, FakeCluster, running_cluster
+from fake_k3s.resources import DEPLOYMENTS
 
 FAST: dict[str, Any] = {
     "pull_delay": 0.05,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.cluster import FakeCluster, running_cluster
+from fake_k3s import FakeCluster, running_cluster
 from tests.fakes_tests.support import Kube
 
 FAST: dict[str, Any] = {

@@ -11,8 +11,8 @@ import pytest
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.fakes.cluster import FakeCluster
-from tests.fakes.cluster.resources import NODES
+from fake_k3s import FakeCluster
+from fake_k3s.resources import NODES
 from tests.fakes_tests.support import NS, Kube, deployment, ready, status_body
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.cluster import UNSCHEDULABLE_MESSAGE, FakeCluster
+from fake_k3s import UNSCHEDULABLE_MESSAGE, FakeCluster
 from tests.fakes_tests.support import NS, Kube, deployment, ready
 
 

@@ -8,7 +8,7 @@ import socket
 
 import aiohttp
 
-from tests.fakes.cluster import FakeCluster, image_digest
+from fake_k3s import FakeCluster, image_digest
 from tests.fakes_tests.support import NS, Kube, deleted, deployment, eventually, ready
 
 

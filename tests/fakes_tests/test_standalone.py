@@ -1,5 +1,6 @@
 """The contract for acceptance tests outside the repository:
-``python -m tests.fakes.cluster --port N --kubeconfig-out FILE`` and ``POST /__control``."""
+``python -m fake_k3s --port N --kubeconfig-out FILE`` (or its older name,
+``python -m tests.fakes.cluster``) and ``POST /__control``."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 import yaml
 
 from tests.fakes_tests.support import NS, Kube, deployment, ready
 
 ROOT = Path(__file__).resolve().parents[2]
+COMMANDS = ["fake_k3s", "tests.fakes.cluster"]
+"""The module to run with ``python -m``: the fake's home, and the alias the contract names."""
 
 
 def _free_port() -> int:
@@ -25,8 +29,9 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.parametrize("module", COMMANDS)
 async def test_standalone_serves_writes_kubeconfig_takes_control_and_stops_its_sims(
-    tmp_path: Path,
+    tmp_path: Path, module: str
 ) -> None:
     port = _free_port()
     kubeconfig = tmp_path / "kube" / "config.yaml"
@@ -34,7 +39,7 @@ async def test_standalone_serves_writes_kubeconfig_takes_control_and_stops_its_s
         [
             sys.executable,
             "-m",
-            "tests.fakes.cluster",
+            module,
             "--port",
             str(port),
             "--kubeconfig-out",
@@ -84,7 +89,8 @@ async def test_standalone_serves_writes_kubeconfig_takes_control_and_stops_its_s
             process.wait()
 
 
-def test_standalone_refuses_a_taken_port(tmp_path: Path) -> None:
+@pytest.mark.parametrize("module", COMMANDS)
+def test_standalone_refuses_a_taken_port(tmp_path: Path, module: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -94,7 +100,7 @@ def test_standalone_refuses_a_taken_port(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "tests.fakes.cluster",
+                module,
                 "--port",
                 str(port),
                 "--kubeconfig-out",
@@ -114,7 +120,7 @@ async def test_sims_die_with_a_killed_fake(tmp_path: Path) -> None:
     """SIGKILL leaves the fake no chance to clean up: the kernel's parent-death signal must."""
     port = _free_port()
     kubeconfig = tmp_path / "kubeconfig"
-    argv = [sys.executable, "-m", "tests.fakes.cluster", "--port", str(port), "--kubeconfig-out",
+    argv = [sys.executable, "-m", "fake_k3s", "--port", str(port), "--kubeconfig-out",
             str(kubeconfig), "--pull-delay", "0", "--start-delay", "0"]  # fmt: skip
     process = subprocess.Popen(
         argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from tests.fakes.cluster.errors import ApiError
-from tests.fakes.cluster.patches import json_patch, merge_patch, strategic_merge_patch
-from tests.fakes.cluster.resources import PODS, SERVICES
-from tests.fakes.cluster.selectors import FieldSelector, LabelSelector
-from tests.fakes.cluster.store import Store
+from fake_k3s.errors import ApiError
+from fake_k3s.patches import json_patch, merge_patch, strategic_merge_patch
+from fake_k3s.resources import PODS, SERVICES
+from fake_k3s.selectors import FieldSelector, LabelSelector
+from fake_k3s.store import Store
 
 LABELS = {"app": "qwen", "tier": "gpu", "autosred.io/recipe": "q"}
 

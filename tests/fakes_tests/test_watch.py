@@ -12,7 +12,7 @@ import pytest
 from kubernetes import watch
 from kubernetes.client.exceptions import ApiException
 
-from tests.fakes.cluster import FakeCluster
+from fake_k3s import FakeCluster
 from tests.fakes_tests.support import NS, Kube, deployment
 
 

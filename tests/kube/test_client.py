@@ -29,7 +29,7 @@ from autosred.kube import (
 )
 from autosred.recipes import Recipe
 from autosred.recipes.render import render_deployment
-from tests.fakes.cluster import FakeCluster, kubeconfig_document, running_cluster
+from fake_k3s import FakeCluster, kubeconfig_document, running_cluster
 
 LOG = logging.getLogger("tests.kube")
 FAST: dict[str, Any] = {"pull_delay": 0.0, "start_delay": 0.0, "schedule_delay": 0.0}

@@ -1,28 +1,3 @@
-"""A fake k3s: a Kubernetes API server the official client talks to over plain HTTP, with a
-simulated scheduler, Deployment/ReplicaSet controllers and kubelet whose pods run
-autosred-sim processes on their own loopback addresses.
-
-Programmatic use (tests)::
-
-    async with running_cluster(tmp_path, pull_delay=0.1, start_delay=0.2) as cluster:
-        kubernetes.config.load_kube_config(config_file=str(cluster.kubeconfig))
-        cluster.control(fail="ImagePullBackOff")   # applies to pods created from now on
-        cluster.pods(label_selector="app=m")
-
-Standalone: ``python -m tests.fakes.cluster --port N --kubeconfig-out FILE`` (see README.md,
-"A fake k3s for trying the kubernetes engine").
-"""
-
-from tests.fakes.cluster.cluster import FakeCluster, kubeconfig_document, running_cluster
-from tests.fakes.cluster.control import FAIL_MODES, UNSCHEDULABLE_MESSAGE, Settings
-from tests.fakes.cluster.kubelet import image_digest
-
-__all__ = [
-    "FAIL_MODES",
-    "UNSCHEDULABLE_MESSAGE",
-    "FakeCluster",
-    "Settings",
-    "image_digest",
-    "kubeconfig_document",
-    "running_cluster",
-]
+"""The old home of the fake k3s, kept as an alias: it now lives in ``fake_k3s/`` at the top of
+the repository (see fake_k3s/README.md). ``python -m tests.fakes.cluster`` is part of the
+contract for acceptance tests outside the repository and runs ``python -m fake_k3s``."""

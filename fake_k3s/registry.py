@@ -18,17 +18,17 @@ from typing import Any
 
 import yaml
 
-from tests.fakes.cluster import admission
-from tests.fakes.cluster.errors import (
+from fake_k3s import admission
+from fake_k3s.errors import (
     ApiError,
     bad_request,
     conflict,
     invalid,
     unsupported_media_type,
 )
-from tests.fakes.cluster.network import ServiceAddresses
-from tests.fakes.cluster.patches import json_patch, merge_patch, strategic_merge_patch
-from tests.fakes.cluster.resources import (
+from fake_k3s.network import ServiceAddresses
+from fake_k3s.patches import json_patch, merge_patch, strategic_merge_patch
+from fake_k3s.resources import (
     DEPLOYMENTS,
     NAMESPACES,
     PODS,
@@ -36,8 +36,8 @@ from tests.fakes.cluster.resources import (
     SERVICES,
     ResourceType,
 )
-from tests.fakes.cluster.selectors import FieldSelector, LabelSelector
-from tests.fakes.cluster.store import JSON, Store, now
+from fake_k3s.selectors import FieldSelector, LabelSelector
+from fake_k3s.store import JSON, Store, now
 
 PATCH_TYPES = (
     "application/json-patch+json",

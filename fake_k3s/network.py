@@ -24,11 +24,11 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
-from tests.fakes.cluster.resources import PODS, SERVICES
-from tests.fakes.cluster.selectors import LabelSelector
-from tests.fakes.cluster.store import JSON, Change, Store
+from fake_k3s.resources import PODS, SERVICES
+from fake_k3s.selectors import LabelSelector
+from fake_k3s.store import JSON, Change, Store
 
-log = logging.getLogger("tests.fakes.cluster.network")
+log = logging.getLogger("fake_k3s.network")
 
 SERVICE_NETWORK = ipaddress.IPv4Network("127.43.0.0/16")
 _PER_OCTET = 254

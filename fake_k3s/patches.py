@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.fakes.cluster.errors import ApiError, bad_request
+from fake_k3s.errors import ApiError, bad_request
 
 MERGE_KEYS: dict[str, tuple[str, ...]] = {
     "containers": ("name",),

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger("tests.fakes.cluster.containers")
+log = logging.getLogger("fake_k3s.containers")
 
 DEFAULT_PORT = 8000
 LOG_LINES = 2000

@@ -23,21 +23,21 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.cluster import resources
-from tests.fakes.cluster.control import Settings
-from tests.fakes.cluster.errors import (
+from fake_k3s import resources
+from fake_k3s.control import Settings
+from fake_k3s.errors import (
     ApiError,
     bad_request,
     method_not_allowed,
     no_route,
     unavailable,
 )
-from tests.fakes.cluster.registry import PATCH_TYPES, Registry, parse_patch_body
-from tests.fakes.cluster.resources import DEPLOYMENTS, PODS, ResourceType
-from tests.fakes.cluster.selectors import FieldSelector, LabelSelector
-from tests.fakes.cluster.store import JSON, Store
+from fake_k3s.registry import PATCH_TYPES, Registry, parse_patch_body
+from fake_k3s.resources import DEPLOYMENTS, PODS, ResourceType
+from fake_k3s.selectors import FieldSelector, LabelSelector
+from fake_k3s.store import JSON, Store
 
-log = logging.getLogger("tests.fakes.cluster.api")
+log = logging.getLogger("fake_k3s.api")
 
 CONTROL_PATH = "/__control"
 _WATCH_TICK = 1.0  # how often an idle watch checks its client is still there

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from tests.fakes.cluster.errors import already_exists, expired, not_found
-from tests.fakes.cluster.resources import ResourceType
-from tests.fakes.cluster.selectors import FieldSelector, LabelSelector
+from fake_k3s.errors import already_exists, expired, not_found
+from fake_k3s.resources import ResourceType
+from fake_k3s.selectors import FieldSelector, LabelSelector
 
 JSON = dict[str, Any]
 Key = tuple[str, str, str]  # (plural, namespace or "", name)

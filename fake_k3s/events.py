@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 import secrets
 
-from tests.fakes.cluster.resources import EVENTS
-from tests.fakes.cluster.store import JSON, Store, now
+from fake_k3s.resources import EVENTS
+from fake_k3s.store import JSON, Store, now
 
-log = logging.getLogger("tests.fakes.cluster.events")
+log = logging.getLogger("fake_k3s.events")
 
 
 class EventRecorder:

@@ -14,9 +14,9 @@ import ipaddress
 import re
 from typing import Any
 
-from tests.fakes.cluster.errors import ApiError, invalid
-from tests.fakes.cluster.resources import DEPLOYMENTS, PODS, REPLICASETS, SERVICES, ResourceType
-from tests.fakes.cluster.selectors import LabelSelector
+from fake_k3s.errors import ApiError, invalid
+from fake_k3s.resources import DEPLOYMENTS, PODS, REPLICASETS, SERVICES, ResourceType
+from fake_k3s.selectors import LabelSelector
 
 JSON = dict[str, Any]
 

@@ -23,10 +23,10 @@ import copy
 import hashlib
 import json
 
-from tests.fakes.cluster.events import EventRecorder
-from tests.fakes.cluster.registry import Registry, owned_by, random_suffix
-from tests.fakes.cluster.resources import DEPLOYMENTS, PODS, REPLICASETS
-from tests.fakes.cluster.store import JSON, Change, Store, now
+from fake_k3s.events import EventRecorder
+from fake_k3s.registry import Registry, owned_by, random_suffix
+from fake_k3s.resources import DEPLOYMENTS, PODS, REPLICASETS
+from fake_k3s.store import JSON, Change, Store, now
 
 _HASH_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 HASH_LABEL = "pod-template-hash"

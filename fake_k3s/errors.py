@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.cluster.resources import ResourceType
+from fake_k3s.resources import ResourceType
 
 JSON = dict[str, Any]
 

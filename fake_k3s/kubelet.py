@@ -28,16 +28,16 @@ from typing import Any
 
 import aiohttp
 
-from tests.fakes.cluster.containers import ServerArgs, SimProcess, server_args
-from tests.fakes.cluster.control import Settings
-from tests.fakes.cluster.errors import bad_request
-from tests.fakes.cluster.events import EventRecorder
-from tests.fakes.cluster.network import PodAddresses
-from tests.fakes.cluster.resources import PODS
-from tests.fakes.cluster.scheduler import set_condition
-from tests.fakes.cluster.store import JSON, Change, Store, now
+from fake_k3s.containers import ServerArgs, SimProcess, server_args
+from fake_k3s.control import Settings
+from fake_k3s.errors import bad_request
+from fake_k3s.events import EventRecorder
+from fake_k3s.network import PodAddresses
+from fake_k3s.resources import PODS
+from fake_k3s.scheduler import set_condition
+from fake_k3s.store import JSON, Change, Store, now
 
-log = logging.getLogger("tests.fakes.cluster.kubelet")
+log = logging.getLogger("fake_k3s.kubelet")
 
 _CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady",
                     "PodScheduled")  # fmt: skip

@@ -1,6 +1,6 @@
 """The fake cluster put together: store, API server, scheduler, controllers, kubelet, proxy.
 
-``running_cluster`` is the programmatic entry point (tests); ``python -m tests.fakes.cluster``
+``running_cluster`` is the programmatic entry point (tests); ``python -m fake_k3s``
 the standalone one (see ``__main__``). Each :class:`FakeCluster` owns all of its state, so
 several can run in one process, and stopping it stops every sim it started.
 """
@@ -17,20 +17,20 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from tests.fakes.cluster import control as control_module
-from tests.fakes.cluster.api import Backend, make_app
-from tests.fakes.cluster.control import Settings
-from tests.fakes.cluster.controller import Controllers
-from tests.fakes.cluster.events import EventRecorder
-from tests.fakes.cluster.kubelet import Kubelet
-from tests.fakes.cluster.network import PodAddresses, ServiceAddresses, ServiceProxy
-from tests.fakes.cluster.registry import Registry
-from tests.fakes.cluster.resources import EVENTS, NODES, PODS
-from tests.fakes.cluster.scheduler import Scheduler
-from tests.fakes.cluster.selectors import FieldSelector, LabelSelector
-from tests.fakes.cluster.store import JSON, Change, Store, now
+from fake_k3s import control as control_module
+from fake_k3s.api import Backend, make_app
+from fake_k3s.control import Settings
+from fake_k3s.controller import Controllers
+from fake_k3s.events import EventRecorder
+from fake_k3s.kubelet import Kubelet
+from fake_k3s.network import PodAddresses, ServiceAddresses, ServiceProxy
+from fake_k3s.registry import Registry
+from fake_k3s.resources import EVENTS, NODES, PODS
+from fake_k3s.scheduler import Scheduler
+from fake_k3s.selectors import FieldSelector, LabelSelector
+from fake_k3s.store import JSON, Change, Store, now
 
-log = logging.getLogger("tests.fakes.cluster")
+log = logging.getLogger("fake_k3s")
 
 NODE_NAME = "fake-k3s-node"
 CONTEXT = "fake-k3s"

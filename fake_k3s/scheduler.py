@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
-from tests.fakes.cluster.control import UNSCHEDULABLE_MESSAGE, Settings
-from tests.fakes.cluster.events import EventRecorder
-from tests.fakes.cluster.resources import PODS
-from tests.fakes.cluster.store import JSON, Change, Store, now
+from fake_k3s.control import UNSCHEDULABLE_MESSAGE, Settings
+from fake_k3s.events import EventRecorder
+from fake_k3s.resources import PODS
+from fake_k3s.store import JSON, Change, Store, now
 
 GPU = "nvidia.com/gpu"
 
