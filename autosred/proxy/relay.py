@@ -14,7 +14,6 @@ first event becomes the exception its handler answers with an HTTP error (its en
 from __future__ import annotations
 
 import asyncio
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ import aiohttp
 
 from autosred.proxy.chatstream import ChatStreamTranslator
 from autosred.proxy.context import ProxyContext
+from autosred.proxy.fastjson import parse_chunk
 from autosred.proxy.prompt import (
     clamp_max_tokens,
     estimate_prompt_tokens,
@@ -40,9 +40,6 @@ START_GRACE = 0.05
 200: an answer already on its way opens with the server's own prompt count (case 16); a long
 prefill gets the opening at once, with an estimate (case 24). Far below anything a person or a
 client timeout notices."""
-# The hot path parses one small chunk per event: raw_decode on str skips json.loads' type
-# checks and encoding detection, about half its cost.
-_raw_decode = json.JSONDecoder().raw_decode
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,16 +53,6 @@ class ContextFit:
     max_model_len: int
     counted: bool
     """Whether ``prompt_tokens`` is the model server's own count (``/tokenize``)."""
-
-
-def _parse_padded(payload: bytes) -> object:
-    """``payload`` as JSON when white space before it kept raw_decode from reading it."""
-    try:
-        text = payload.decode().strip()
-        chunk, end = _raw_decode(text)
-    except ValueError:  # JSON or UTF-8 errors
-        return None
-    return chunk if end == len(text) else None
 
 
 class ChatRelay(ABC, Generic[EventT]):
@@ -249,13 +236,7 @@ class ChatRelay(ABC, Generic[EventT]):
                 if payload == b"[DONE]":
                     done = True
                     break
-                try:
-                    text = payload.decode()
-                    chunk, end = _raw_decode(text)
-                    if end != len(text) and not text[end:].isspace():
-                        chunk = None
-                except ValueError:  # JSON or UTF-8 errors, or white space before the JSON
-                    chunk = _parse_padded(payload)
+                chunk = parse_chunk(payload)
                 if not isinstance(chunk, dict):
                     detail = payload[:120].decode("utf-8", "replace")
                     failure = UpstreamError("protocol", detail=detail)

@@ -1,18 +1,18 @@
 """Anthropic SSE events: a name, a JSON payload, and their wire bytes.
 
-This is the hot path of every streamed reply: one ``encode`` per relayed delta. It uses one
-module-level C JSON encoder (building a ``JSONEncoder`` per call costs more than encoding a
-small delta) and precomputed ``event: …`` heads.
+This is the hot path of every streamed reply: one ``encode`` per relayed delta. Payloads are
+encoded by proxy/fastjson.py, after precomputed ``event: …`` heads; the deltas, most of a
+stream, are formatted from a template and build their payload dict only when something (the
+non-streaming accumulation, a test) reads ``data``.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-from json.encoder import encode_basestring  # C-accelerated; the same escaping as _ENCODE
+from json.encoder import encode_basestring  # C-accelerated; JSON's string escaping
 from typing import Any
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+from autosred.proxy.fastjson import dumps
 
 EVENT_NAMES = (
     "message_start",
@@ -35,18 +35,21 @@ def new_message_id() -> str:
 class Event:
     """One SSE frame: ``event: <type>\\ndata: <json>\\n\\n``; ``data["type"] == type``."""
 
-    __slots__ = ("data", "type")
+    __slots__ = ("_data", "type")
 
     def __init__(self, type: str, data: dict[str, Any]) -> None:
         self.type = type
-        self.data = data
+        self._data = data
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._data
 
     def encode(self) -> bytes:
         head = _HEADS.get(self.type)
         if head is None:
             head = f"event: {self.type}\ndata: ".encode("utf-8", "replace")
-        # "replace" only matters for lone surrogates, which UTF-8 cannot carry.
-        return head + _ENCODE(self.data).encode("utf-8", "replace") + _TAIL
+        return head + dumps(self._data) + _TAIL
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and other.type == self.type and other.data == self.data
@@ -84,24 +87,28 @@ _DELTA_TEMPLATES = {
 class Delta(Event):
     """A ``content_block_delta`` carrying one string (text, thinking, JSON or signature)."""
 
-    __slots__ = ("_template", "_value", "index")
+    __slots__ = ("_kind", "_value", "index")
 
     def __init__(self, index: int, kind: str, value: str) -> None:
-        super().__init__(
-            "content_block_delta",
-            {
-                "type": "content_block_delta",
-                "index": index,
-                "delta": {"type": kind, _DELTA_FIELDS[kind]: value},
-            },
-        )
+        # Event.__init__ is skipped on purpose: no payload dict per delta (see ``data``).
+        self.type = "content_block_delta"
         self.index = index
-        self._template = _DELTA_TEMPLATES[kind]
+        self._kind = kind
         self._value = value
 
+    @property
+    def data(self) -> dict[str, Any]:
+        kind = self._kind
+        return {
+            "type": "content_block_delta",
+            "index": self.index,
+            "delta": {"type": kind, _DELTA_FIELDS[kind]: self._value},
+        }
+
     def encode(self) -> bytes:
-        frame = self._template % self.index + encode_basestring(self._value) + "}}\n\n"
-        return frame.encode("utf-8", "replace")
+        frame = _DELTA_TEMPLATES[self._kind] % self.index + encode_basestring(self._value)
+        # "replace": lone surrogates, which UTF-8 cannot carry, become "?".
+        return (frame + "}}\n\n").encode("utf-8", "replace")
 
 
 PING = Event("ping", {"type": "ping"})

@@ -4,17 +4,18 @@ Frames are ``event: <type>\\ndata: <json>\\n\\n`` as OpenAI sends them (clients 
 from the JSON; Codex and the SDK ignore the ``event:`` line). Delta events are most of a
 stream, so their JSON is a template prepared once per output item around the sequence number
 and one string: one ``%`` format and one UTF-8 encode per delta, no JSON encoder. Their
-``data`` dict is only built when something (a test) asks for it.
+``data`` dict is only built when something (a test) asks for it. Other payloads are encoded by
+proxy/fastjson.py.
 """
 
 from __future__ import annotations
 
-import json
 import secrets
-from json.encoder import encode_basestring  # C-accelerated; the same escaping as _ENCODE
+from json.encoder import encode_basestring  # C-accelerated; JSON's string escaping
 from typing import Any
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+from autosred.proxy.fastjson import dumps, dumps_str
+
 _TAIL = b"\n\n"
 
 
@@ -46,8 +47,7 @@ class Event:
         return number
 
     def encode(self) -> bytes:
-        # "replace" only matters for lone surrogates, which UTF-8 cannot carry.
-        return _head(self.type) + _ENCODE(self._data).encode("utf-8", "replace") + _TAIL
+        return _head(self.type) + dumps(self._data) + _TAIL
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Event) and other.type == self.type and other.data == self.data
@@ -68,7 +68,7 @@ class Lifecycle(Event):
 
     __slots__ = ("_encoded", "_response", "_seq")
 
-    def __init__(self, kind: str, seq: int, response: dict[str, Any], encoded: str) -> None:
+    def __init__(self, kind: str, seq: int, response: dict[str, Any], encoded: bytes) -> None:
         self.type = kind
         self._seq = seq
         self._response = response
@@ -79,16 +79,16 @@ class Lifecycle(Event):
         return {"type": self.type, "sequence_number": self._seq, "response": self._response}
 
     def encode(self) -> bytes:
-        frame = (
+        head = (
             f'event: {self.type}\ndata: {{"type":"{self.type}","sequence_number":{self._seq},'
-            f'"response":{self._encoded}}}\n\n'
+            '"response":'
         )
-        return frame.encode("utf-8", "replace")
+        return head.encode("utf-8", "replace") + self._encoded + b"}\n\n"
 
 
 def lifecycle(kinds: tuple[str, ...], first_seq: int, response: dict[str, Any]) -> list[Event]:
     """Consecutive lifecycle events sharing one snapshot of the response object."""
-    encoded = _ENCODE(response)
+    encoded = dumps(response)
     return [Lifecycle(kind, first_seq + i, response, encoded) for i, kind in enumerate(kinds)]
 
 
@@ -109,12 +109,12 @@ class DeltaTemplate:
         self.text_key = text_key
         self.fields = fields
         # {"type":…,"sequence_number":%d,<fields>,"<text_key>":%s<suffix>}
-        middle = "".join(f",{_ENCODE(key)}:{_ENCODE(value)}" for key, value in fields.items())
+        middle = "".join(f",{dumps_str(key)}:{dumps_str(value)}" for key, value in fields.items())
         suffix = ',"logprobs":[]' if kind == "response.output_text.delta" else ""
         wire = (
             f"event: {kind}\ndata: "
             + '{"type":'
-            + _ENCODE(kind)
+            + dumps_str(kind)
             + ',"sequence_number":%d'
             + middle.replace("%", "%%")
             + f',"{text_key}":%s'
