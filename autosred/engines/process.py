@@ -9,6 +9,10 @@ No orphans, even when the daemon is SIGKILLed:
 - each child leads its own session (so its process group is its own): ``stop`` signals the
   whole group, which takes a server's worker processes along, and a Ctrl-C at the daemon's
   terminal does not reach the children behind the daemon's back;
+- the child is :mod:`autosred.engines.reaper`, which runs the command in its group and, when
+  the command exits or the daemon dies, takes the whole group down with it: a command
+  wrapped in a shell leaves no server behind (the death signal below reaches only the
+  daemon's direct child, which was the shell);
 - each child asks the kernel (``PR_SET_PDEATHSIG``, Linux only) for SIGTERM when its parent
   dies. SIGTERM rather than SIGKILL because it lets a server such as vLLM take down its own
   workers, which hold GPU memory and are not covered by the child's death signal; under systemd
@@ -24,10 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import errno
 import logging
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -39,6 +45,7 @@ import aiohttp
 from yarl import URL
 
 from autosred.config import EngineSettings
+from autosred.engines import reaper
 from autosred.engines.base import Observation, Observed, WakeFailed, WakeProgress
 from autosred.engines.health import DEFAULT_TIMEOUT, HealthChecker, health_url
 from autosred.engines.ports import pick_free_port, port_unavailable
@@ -85,6 +92,32 @@ def _child_setup(prctl: Callable[..., int] | None, parent_pid: int) -> Callable[
             os._exit(1)
 
     return setup
+
+
+def _executable(name: str) -> str | None:
+    """The path the reaper will exec: ``name`` looked up in PATH like the shell would."""
+    return shutil.which(name)
+
+
+def _not_runnable_reason(name: str) -> str:
+    if os.sep in name and os.path.exists(name):
+        return os.strerror(errno.EACCES)
+    return os.strerror(errno.ENOENT)
+
+
+def _reaper_argv(executable: str, argv: list[str], stop_timeout: float) -> list[str]:
+    # -I -S: the reaper needs the standard library only, and starts in milliseconds so.
+    return [
+        sys.executable,
+        "-I",
+        "-S",
+        reaper.__file__,
+        str(os.getpid()),
+        str(stop_timeout),
+        executable,
+        "--",
+        *argv,
+    ]
 
 
 def _exit_text(returncode: int) -> str:
@@ -249,6 +282,11 @@ class ProcessEngine:
         return recipe.port
 
     async def _spawn(self, recipe: Recipe, argv: list[str], port: int) -> _Child:
+        executable = _executable(argv[0])
+        if executable is None:
+            raise WakeFailed(
+                f"{recipe.name}: cannot run {argv[0]!r}: {_not_runnable_reason(argv[0])}"
+            )
         env = dict(os.environ)
         # Python children (vLLM, the simulator) would otherwise block-buffer a pipe, and their
         # progress would reach the log and the wake's detail only when the buffer fills.
@@ -256,7 +294,7 @@ class ProcessEngine:
         env.update(recipe.env)
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv,
+                *_reaper_argv(executable, argv, self._settings.stop_timeout),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
