@@ -103,7 +103,7 @@ class Metrics:
         self.drift = Gauge(
             "autosred_drift_fields",
             "Fields in which the running model server differs from its recipe (0: none), as "
-            "last checked (kubernetes engine: at adoption, after each wake, on autosrectl drift).",
+            "last checked (kubernetes engine: at adoption, after each wake, at each health check).",
             ["model"],
             registry=r,
         )

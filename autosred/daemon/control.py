@@ -99,11 +99,7 @@ class DaemonControl:
 
     async def switch(self, model: str, *, wait: bool) -> AsyncIterator[Progress]:
         controller = self._controller(model)
-        for snapshot in self._gate.snapshots():
-            other = self._gate.controller(snapshot.name)
-            if other is not controller and other.recipe.gpu.count and snapshot.state in _HOLDING:
-                await other.scale_down()
-        first = await controller.scale_up()
+        first = await self._gate.switch(controller.recipe.name)
         async for progress in self._follow(controller, first, wait=wait, target=ModelState.READY):
             yield progress
 
@@ -174,9 +170,6 @@ class DaemonControl:
 
     async def reload(self) -> ReloadResult:
         return await self._reload()
-
-
-_HOLDING = frozenset({ModelState.STARTING, ModelState.READY})
 
 
 def _reached(snapshot: Snapshot, target: ModelState) -> bool:

@@ -10,13 +10,10 @@ from autosred.engines.kubernetes import KubernetesEngine, check_names
 from autosred.engines.process import ProcessEngine
 from autosred.engines.static import StaticEngine
 from autosred.kube import KubeError
-from autosred.metrics import Metrics
 from autosred.recipes import Catalog
 
 
-def build_engine(
-    settings: Settings, catalog: Catalog, *, log: logging.Logger, metrics: Metrics | None = None
-) -> Engine:
+def build_engine(settings: Settings, catalog: Catalog, *, log: logging.Logger) -> Engine:
     kind = settings.engine.kind
     if kind == "static":
         return StaticEngine(settings=settings.engine, log=log, recipes=catalog)
@@ -27,7 +24,7 @@ def build_engine(
         if problems:
             raise ConfigError([f"recipes: {problem}" for problem in problems])
         try:
-            return KubernetesEngine(settings=settings.engine, log=log, metrics=metrics)
+            return KubernetesEngine(settings=settings.engine, log=log)
         except KubeError as exc:
             raise ConfigError([exc.message]) from exc
     raise ConfigError([f"engine.kind: {kind!r} is not available in this version"])

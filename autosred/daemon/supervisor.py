@@ -109,9 +109,7 @@ class Supervisor:
 
     async def run(self) -> int:
         settings = self._settings
-        engine = build_engine(
-            settings, self._catalog, log=self._log.getChild("engine"), metrics=self._metrics
-        )
+        engine = build_engine(settings, self._catalog, log=self._log.getChild("engine"))
         state_dir = settings.resolved_state_dir()
         history = WakeHistory(state_dir / "wake-history.json", log=self._log)
         gpu = GpuReader(log=self._log.getChild("gpu"))

@@ -25,6 +25,20 @@ class WakeProgress:
     detail: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class Ready(WakeProgress):
+    """The last step of a start: the server answers its health check at ``url``.
+
+    The engine reports where the server answers with its readiness, and the scaler keeps it:
+    one owner for the endpoint, no address cached on both sides."""
+
+    url: URL
+    """Base URL (no /v1) of the recipe's OpenAI-compatible server."""
+    drift: tuple[FieldDrift, ...] | None = None
+    """What runs differs from the recipe in these fields; None when the engine does not
+    deploy from the recipe (it cannot tell)."""
+
+
 class WakeFailed(Exception):
     """The model server could not be started; ``reason`` is fit to show a user."""
 
@@ -53,9 +67,13 @@ class EngineUnavailable(Exception):
 class Observation:
     state: Observed
     detail: str = ""
-    drift: tuple[FieldDrift, ...] = ()
-    """RUNNING: the fields in which what runs differs from the recipe (kubernetes engine;
-    empty when it matches or the engine cannot tell)."""
+    endpoint: URL | None = None
+    """RUNNING: where the server answers (base URL, no /v1); a replaced pod comes back on a
+    new address, and the scaler takes it from here."""
+    drift: tuple[FieldDrift, ...] | None = None
+    """RUNNING: the fields in which what runs differs from the recipe (empty when it matches);
+    None when the engine does not deploy from the recipe. Data only: the scaler logs and
+    exports it."""
 
 
 @runtime_checkable
@@ -63,7 +81,8 @@ class DriftSource(Protocol):
     """An engine that renders the model server from the recipe and can compare what runs."""
 
     async def drift(self, recipe: Recipe) -> DriftResult:
-        """Field-level differences; raises EngineUnavailable when it cannot look."""
+        """Field-level differences (data: nothing logged); raises EngineUnavailable when it
+        cannot look."""
         ...
 
 
@@ -73,7 +92,8 @@ class Engine(Protocol):
     kind: str
 
     def start(self, recipe: Recipe) -> AsyncIterator[WakeProgress]:
-        """Yield phases until the server answers its health check; raise WakeFailed(reason).
+        """Yield phases until the server answers its health check, the last one a ``Ready``
+        with its endpoint; raise WakeFailed(reason).
 
         Cancelling the iteration (wake budget exceeded, shutdown) leaves whatever it started for
         ``stop`` to clean up.
@@ -86,10 +106,6 @@ class Engine(Protocol):
 
     async def observe(self, recipe: Recipe) -> Observation:
         """What runs now, without changing it: adopted after a daemon restart."""
-        ...
-
-    def endpoint(self, recipe: Recipe) -> URL:
-        """Base URL (no /v1) of the recipe's OpenAI-compatible server."""
         ...
 
     async def aclose(self) -> None:

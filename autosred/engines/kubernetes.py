@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,7 @@ from autosred.engines.base import (
     EngineUnavailable,
     Observation,
     Observed,
+    Ready,
     WakeFailed,
     WakeProgress,
 )
@@ -49,7 +50,6 @@ from autosred.kube import (
     RetryPolicy,
     WatchEvent,
 )
-from autosred.metrics import Metrics
 from autosred.recipes import Recipe
 from autosred.recipes.drift import DriftResult, compare, running_digest
 from autosred.recipes.render import (
@@ -120,7 +120,6 @@ class KubernetesEngine:
         *,
         settings: EngineSettings,
         log: logging.Logger,
-        metrics: Metrics | None = None,
         client: KubeClient | None = None,
         session: aiohttp.ClientSession | None = None,
         health_timeout: float = DEFAULT_TIMEOUT,
@@ -128,7 +127,6 @@ class KubernetesEngine:
         """Raises KubeConfigError (a KubeError) when no credentials can be found."""
         self._settings = settings
         self._log = log
-        self._metrics = metrics
         self._client = client or KubeClient.from_config(
             kubeconfig=settings.kubeconfig,
             namespace=settings.namespace,
@@ -137,7 +135,6 @@ class KubernetesEngine:
             retry=RetryPolicy(budget=settings.api_retry),
         )
         self._health = HealthChecker(session=session, timeout=health_timeout)
-        self._endpoints: dict[str, URL] = {}
         self._service_ips: dict[str, str] = {}
 
     @property
@@ -145,17 +142,6 @@ class KubernetesEngine:
         return self._client.namespace
 
     # -- queries -------------------------------------------------------------------------------
-
-    def endpoint(self, recipe: Recipe) -> URL:
-        """``http://podIP:port`` (engine.reach pod) or ``http://clusterIP:port`` (service), as
-        last seen by start or observe."""
-        url = self._endpoints.get(recipe.name)
-        if url is None:
-            raise RuntimeError(
-                f"recipe {recipe.name}: no endpoint yet (the kubernetes engine learns the "
-                "address when the pod starts or is adopted)"
-            )
-        return url
 
     async def observe(self, recipe: Recipe) -> Observation:
         """What runs now; raises EngineUnavailable when the API server cannot be asked."""
@@ -191,23 +177,22 @@ class KubernetesEngine:
             return Observation(
                 Observed.STARTING, f"pod {pod_name} is Ready but {url}: {health.reason}"
             )
-        self._endpoints[recipe.name] = url
-        result = self._report_drift(recipe, compare(self._render(recipe), live, pod))
+        result = compare(self._render(recipe), live, pod)
         detail = f"pod {pod_name} answering at {url}"
         if result.drifted:
             fields = ", ".join(item.field for item in result.fields)
             detail += f"; differs from the recipe in {fields}"
-        return Observation(Observed.RUNNING, detail, drift=result.fields)
+        return Observation(Observed.RUNNING, detail, endpoint=url, drift=result.fields)
 
     async def drift(self, recipe: Recipe) -> DriftResult:
-        """The recipe's rendered Deployment against the live one and its pod (logged, and
-        exported as the drift metric); raises EngineUnavailable."""
+        """The recipe's rendered Deployment against the live one and its pod (data: the scaler
+        logs and exports drift); raises EngineUnavailable."""
         try:
             want = self._render(recipe)
         except RenderError as exc:
             raise EngineUnavailable(str(exc)) from exc
         live, pod = await self.live_objects(recipe)
-        return self._report_drift(recipe, compare(want, live, pod))
+        return compare(want, live, pod)
 
     async def live_objects(self, recipe: Recipe) -> tuple[JSON | None, JSON | None]:
         """The recipe's Deployment and its current pod as the API server has them (None when
@@ -223,23 +208,6 @@ class KubernetesEngine:
         except KubeError as exc:
             raise EngineUnavailable(exc.message) from exc
         return live, podstatus.current_pod(listing.items)
-
-    def _report_drift(self, recipe: Recipe, result: DriftResult) -> DriftResult:
-        if self._metrics is not None and result.deployed:
-            self._metrics.drift.labels(model=recipe.name).set(len(result.fields))
-        if result.drifted:
-            self._log.warning(
-                "engine.drift",
-                extra={
-                    "fields": {
-                        "model": recipe.name,
-                        "fields": ",".join(item.field for item in result.fields),
-                        "recipe_hash": result.recipe_hash[:12],
-                        "live_hash": (result.live_hash or "")[:12],
-                    }
-                },
-            )
-        return result
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -368,21 +336,21 @@ class KubernetesEngine:
                     last = step
                     yield step
                 step = await self._check_health(recipe, pod, wake, step)
-                if step.phase == "ready":
+                if isinstance(step, Ready):
                     self._log.info(
                         "engine.pod_ready",
                         extra={
                             "fields": {
                                 "model": recipe.name,
                                 "pod": podstatus.name_of(pod),
-                                "endpoint": str(self._endpoints[recipe.name]),
+                                "endpoint": str(step.url),
                                 "seconds": round(loop.time() - started, 3),
                             }
                         },
                     )
                     await self._record_digest(recipe, live, pod)
-                    self._report_drift(recipe, compare(self._render(recipe), live, pod))
-                    yield step
+                    drift = compare(self._render(recipe), live, pod).fields
+                    yield replace(step, drift=drift)
                     return
             if step != last:
                 last = step
@@ -416,8 +384,7 @@ class KubernetesEngine:
         health = await self._health.check(target)
         wake.health, wake.health_url = health, target
         if health.ok and podstatus.is_ready(pod):
-            self._endpoints[recipe.name] = url
-            return WakeProgress("ready", f"{target} answered 200; pod {podstatus.name_of(pod)}")
+            return Ready("ready", f"{target} answered 200; pod {podstatus.name_of(pod)}", url=url)
         if health.ok:
             return WakeProgress(
                 "engine loading", f"{target} answers 200; waiting for the pod to turn Ready"
@@ -600,7 +567,6 @@ class KubernetesEngine:
 
         Raises EngineUnavailable when the API server cannot be reached."""
         name = object_name(recipe)
-        self._endpoints.pop(recipe.name, None)
         try:
             await self._client.scale_deployment(name, 0)
         except KubeNotFound:

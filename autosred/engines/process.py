@@ -46,7 +46,7 @@ from yarl import URL
 
 from autosred.config import EngineSettings
 from autosred.engines import reaper
-from autosred.engines.base import Observation, Observed, WakeFailed, WakeProgress
+from autosred.engines.base import Observation, Observed, Ready, WakeFailed, WakeProgress
 from autosred.engines.health import DEFAULT_TIMEOUT, HealthChecker, health_url
 from autosred.engines.ports import pick_free_port, port_unavailable
 from autosred.recipes import Recipe
@@ -202,10 +202,13 @@ class ProcessEngine:
                 Observed.FAILED, f"{recipe.name} {_exit_text(returncode)}: {child.output_tail()}"
             )
         prefix = "stopping, " if child.stopping is not None else ""
-        url = health_url(self.endpoint(recipe), self._settings.health_path)
+        base = self.endpoint(recipe)
+        url = health_url(base, self._settings.health_path)
         health = await self._health.check(url)
         if health.ok:
-            return Observation(Observed.RUNNING, f"{prefix}pid {child.pid} answering at {url}")
+            return Observation(
+                Observed.RUNNING, f"{prefix}pid {child.pid} answering at {url}", endpoint=base
+            )
         return Observation(Observed.STARTING, f"{prefix}pid {child.pid}: {url}: {health.reason}")
 
     # -- start ---------------------------------------------------------------------------------
@@ -251,7 +254,11 @@ class ProcessEngine:
                         "fields": {"model": name, "pid": child.pid, "seconds": round(elapsed, 3)}
                     },
                 )
-                yield WakeProgress("health", f"{target} answered 200 after {elapsed:.1f}s")
+                yield Ready(
+                    "health",
+                    f"{target} answered 200 after {elapsed:.1f}s",
+                    url=self.endpoint(recipe),
+                )
                 return
             if health.status is None:
                 # Not listening yet: the server is loading; its own last words say how far.

@@ -16,7 +16,7 @@ import aiohttp
 from yarl import URL
 
 from autosred.config import ConfigError, EngineSettings
-from autosred.engines.base import Observation, Observed, WakeProgress
+from autosred.engines.base import Observation, Observed, Ready, WakeProgress
 from autosred.engines.health import DEFAULT_TIMEOUT, HealthChecker, health_url
 from autosred.recipes import Recipe
 
@@ -87,6 +87,7 @@ class StaticEngine:
                     "engine.static_ready",
                     extra={"fields": {"model": recipe.name, "url": str(base)}},
                 )
+                yield Ready("health", f"{target} answered 200", url=base)
                 return
             # Report each new reason once: progress is for people, not a heartbeat.
             if health.reason != last_reason:
@@ -116,7 +117,7 @@ class StaticEngine:
         base = self.endpoint(recipe)
         health = await self._health.check(health_url(base, self._settings.health_path))
         if health.ok:
-            return Observation(Observed.RUNNING, f"answering at {base}")
+            return Observation(Observed.RUNNING, f"answering at {base}", endpoint=base)
         return Observation(Observed.STOPPED, f"not answering at {base}: {health.reason}")
 
     async def aclose(self) -> None:

@@ -24,6 +24,7 @@ from autosred.metrics import Metrics
 from autosred.recipes import Catalog, Recipe
 from autosred.scaler.controller import ModelController
 from autosred.scaler.history import WakeHistory
+from autosred.scaler.loop import LoopTasks
 from autosred.scaler.residency import Residency
 from autosred.scaler.state import ModelUnavailable, Snapshot
 
@@ -90,8 +91,6 @@ class ModelGate:
         self._controllers: dict[str, ModelController] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._leases = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._gpu = gpu
         self._residency = Residency(
             capacity=settings.gpu_capacity or self._gpu_count(),
@@ -152,6 +151,7 @@ class ModelGate:
             log=self._log,
             on_change=self._on_change,
             drift_action=self._drift_action,
+            tasks=LoopTasks(),
         )
         self._controllers[recipe.name] = controller
         task = asyncio.create_task(
@@ -201,15 +201,22 @@ class ModelGate:
         """Requests holding or waiting for a lease, over every model."""
         return self._leases
 
-    async def wait_idle(self) -> None:
-        """Return once no request holds or waits for a lease (used to drain at shutdown)."""
-        await self._idle.wait()
+    def switch(self, name: str) -> asyncio.Future[Snapshot]:
+        """Make ``name`` the running model, decided here in one step with no state read first:
+        every other model that uses GPUs is told to stop once its in-flight requests are done
+        (its owner alone knows whether it holds anything), and ``name``'s owner to wake; the
+        residency admits it once the GPUs are free. Explicit, so no minimum residency.
+        Resolves like ``scale_up``."""
+        target = self.controller(name)
+        for other in self._controllers.values():
+            if other is not target and other.recipe.gpu.count:
+                other.scale_down()
+        return target.scale_up()
 
     @contextlib.asynccontextmanager
     async def lease(self, name: str, *, on_wait: OnWait | None = None) -> AsyncIterator[Backend]:
         controller = self.controller(name)
         self._leases += 1
-        self._idle.clear()
         try:
             url = await self._acquire(controller, on_wait)
             try:
@@ -222,8 +229,6 @@ class ModelGate:
                 controller.release()
         finally:
             self._leases -= 1
-            if self._leases == 0:
-                self._idle.set()
 
     async def _acquire(self, controller: ModelController, on_wait: OnWait | None) -> URL:
         loop = asyncio.get_running_loop()

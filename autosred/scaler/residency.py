@@ -7,8 +7,10 @@ resident for ``min_residency`` (no thrashing), after its in-flight requests drai
 shows its ``min_free_vram_gib`` free (bounded by ``vram_release_timeout``; memory lingers a
 moment after a server exits).
 
-All decisions happen in synchronous methods on the event loop, so no two interleave; the only
-task is the one admission at the head of the queue, which waits for GPU memory.
+All decisions happen in synchronous methods on the event loop, called by the models' owner
+tasks (never by their child tasks), so no two interleave; the only task is the one admission at
+the head of the queue, which only waits for GPU memory and hands its verdict to a synchronous
+method. The clock and that task are injected (autosred.scaler.loop) for tests/scaler.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 
 from autosred.config import ScalerSettings
 from autosred.recipes import Recipe
+from autosred.scaler.loop import Clock, LoopClock, LoopTasks, Tasks, Timer
 
 _GIB = 1024**3
 _VRAM_POLL = 0.5
@@ -64,7 +67,11 @@ class Residency:
         free_memory: FreeMemory,
         evict: Callable[[str], None],
         log: logging.Logger,
+        clock: Clock | None = None,
+        tasks: Tasks | None = None,
     ) -> None:
+        self._clock = clock or LoopClock()
+        self._tasks = tasks or LoopTasks()
         self._capacity = capacity
         self._settings = settings
         self._free_memory = free_memory
@@ -76,8 +83,8 @@ class Residency:
         self._evicting: set[str] = set()
         self._queue: list[Claim] = []
         self._released_at: float | None = None
-        self._admitting: asyncio.Task[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._admitting: Claim | None = None
+        self._timer: Timer | None = None
 
     # ------------------------------------------------------------- what controllers report
 
@@ -102,7 +109,7 @@ class Residency:
     def adopt(self, recipe: Recipe) -> None:
         """A server found running at start-up holds its GPUs; its residency starts now."""
         if recipe.gpu.count:
-            now = asyncio.get_running_loop().time()
+            now = self._clock.now()
             self._resident[recipe.name] = recipe.gpu.count
             self._ready_at[recipe.name] = now
             self._last_used[recipe.name] = now
@@ -121,16 +128,16 @@ class Residency:
         self._pump()
 
     def ready(self, name: str) -> None:
-        self._ready_at[name] = asyncio.get_running_loop().time()
+        self._ready_at[name] = self._clock.now()
         self._pump()
 
     def used(self, name: str) -> None:
-        self._last_used[name] = asyncio.get_running_loop().time()
+        self._last_used[name] = self._clock.now()
 
     def released(self, name: str) -> None:
         """The model's server stopped: its GPUs are free (its memory may lag a moment)."""
         if self._resident.pop(name, None) is not None:
-            self._released_at = asyncio.get_running_loop().time()
+            self._released_at = self._clock.now()
             self._log.info("scaler.gpu_released", extra={"fields": {"model": name}})
         self._evicting.discard(name)
         self._ready_at.pop(name, None)
@@ -139,8 +146,8 @@ class Residency:
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        if self._admitting is not None:
-            self._admitting.cancel()
+        self._tasks.cancel_all()
+        self._admitting = None
         for claim in self._queue:
             if not claim.granted.done():
                 claim.granted.cancel()
@@ -157,12 +164,13 @@ class Residency:
         needed = head.recipe.gpu.count
         free = self._capacity - sum(self._resident.values())
         if needed <= free:
-            self._admitting = asyncio.create_task(self._admit(head), name="scaler:admit")
+            self._admitting = head
+            self._tasks.spawn(self._admit(head), name="scaler.admit")
             return
         self._switch_out(head, needed - free)
 
     def _switch_out(self, head: Claim, shortfall: int) -> None:
-        loop = asyncio.get_running_loop()
+        now = self._clock.now()
         shortfall -= sum(self._resident[name] for name in self._evicting)
         candidates = sorted(
             (name for name in self._resident if name not in self._evicting),
@@ -176,10 +184,10 @@ class Residency:
                 head.tell(f"waiting for {name} to finish starting before switching it out")
                 return
             until = ready_at + self._settings.min_residency
-            if loop.time() < until:
+            if now < until:
                 head.tell(
                     f"{name} holds the GPU for at least {self._settings.min_residency:g} s "
-                    f"after waking; switching in {until - loop.time():.0f} s"
+                    f"after waking; switching in {until - now:.0f} s"
                 )
                 self._recheck_at(until)
                 return
@@ -195,34 +203,41 @@ class Residency:
     def _recheck_at(self, when: float) -> None:
         if self._timer is not None:
             self._timer.cancel()
-        self._timer = asyncio.get_running_loop().call_at(when, self._pump)
+        self._timer = self._clock.call_at(when, self._pump)
 
     async def _admit(self, claim: Claim) -> None:
-        """Wait, bounded, for the claim's GPU memory to be free; then grant the slot."""
-        loop = asyncio.get_running_loop()
-        name = claim.recipe.name
+        """Child task: wait, bounded, for the claim's GPU memory to be free; the verdict goes to
+        ``_admitted``, which alone changes what is resident."""
         try:
-            need = claim.recipe.gpu.min_free_vram_gib
-            if need is not None:
-                deadline = (self._released_at or -1e9) + self._settings.vram_release_timeout
-                while True:
-                    free_bytes = await self._free_memory()
-                    if free_bytes is None or free_bytes >= need * _GIB:
-                        break
-                    have = f"{free_bytes / _GIB:.1f} GiB of GPU memory free, {need:g} GiB needed"
-                    if loop.time() >= deadline:
-                        raise GpuUnavailable(f"{name} cannot start: {have}")
-                    claim.tell(f"waiting for GPU memory to be released: {have}")
-                    await asyncio.sleep(_VRAM_POLL)
-            if not claim.granted.done():
-                self._resident[name] = claim.recipe.gpu.count
-                self._last_used[name] = loop.time()
+            error = await self._memory_verdict(claim)
+        except Exception as exc:  # NVML broke: say so rather than hold the queue forever
+            error = GpuUnavailable(f"{claim.recipe.name}: cannot read GPU memory: {exc!r}")
+        self._admitted(claim, error)
+
+    async def _memory_verdict(self, claim: Claim) -> GpuUnavailable | None:
+        need = claim.recipe.gpu.min_free_vram_gib
+        if need is None:
+            return None
+        deadline = (self._released_at or -1e9) + self._settings.vram_release_timeout
+        while True:
+            free_bytes = await self._free_memory()
+            if free_bytes is None or free_bytes >= need * _GIB:
+                return None
+            have = f"{free_bytes / _GIB:.1f} GiB of GPU memory free, {need:g} GiB needed"
+            if self._clock.now() >= deadline:
+                return GpuUnavailable(f"{claim.recipe.name} cannot start: {have}")
+            claim.tell(f"waiting for GPU memory to be released: {have}")
+            await asyncio.sleep(_VRAM_POLL)
+
+    def _admitted(self, claim: Claim, error: GpuUnavailable | None) -> None:
+        if not claim.granted.done():
+            if error is not None:
+                claim.granted.set_exception(error)
+            else:
+                self._resident[claim.recipe.name] = claim.recipe.gpu.count
+                self._last_used[claim.recipe.name] = self._clock.now()
                 claim.granted.set_result(None)
-        except GpuUnavailable as exc:
-            if not claim.granted.done():
-                claim.granted.set_exception(exc)
-        finally:
-            if claim in self._queue:
-                self._queue.remove(claim)
-            self._admitting = None
-            self._pump()
+        if claim in self._queue:
+            self._queue.remove(claim)
+        self._admitting = None
+        self._pump()

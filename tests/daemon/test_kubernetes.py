@@ -250,7 +250,9 @@ async def test_drift_after_the_recipe_changed(tmp_path: Path, cluster: FakeClust
         assert {"container.args", "container.env.VLLM_LOGGING_LEVEL", "pod.recipe-hash"} <= fields
         metrics = await daemon.metrics()
         assert metric_value(metrics, "autosred_drift_fields", model="qwen") == len(fields)
-        assert daemon.events_named("engine.drift")
+        assert [event["fields"] for event in daemon.events_named("scaler.drift")] == [
+            ",".join(item["field"] for item in as_json["fields"])
+        ]
         values = await ctl("recipe", "helm-values", "qwen")
         assert values.rc == 0, values.err
         assert "recipeHash:" in values.out and "65536" in values.out

@@ -13,9 +13,8 @@ import aiohttp
 import pytest
 
 from autosred.config import EngineSettings
-from autosred.engines.base import EngineUnavailable, Observed, WakeFailed, WakeProgress
+from autosred.engines.base import EngineUnavailable, Observed, Ready, WakeFailed, WakeProgress
 from autosred.engines.kubernetes import KubernetesEngine
-from autosred.metrics import Metrics
 from autosred.recipes import Recipe
 from autosred.recipes.render import (
     DIGEST_ANNOTATION,
@@ -74,7 +73,6 @@ async def make_engine(cluster: FakeCluster) -> AsyncIterator[MakeEngine]:
         engine = KubernetesEngine(
             settings=EngineSettings(**values),
             log=logging.getLogger("tests.engines.kubernetes"),
-            metrics=Metrics(),
         )
         engines.append(engine)
         return engine
@@ -90,6 +88,13 @@ async def wake(engine: KubernetesEngine, r: Recipe) -> list[WakeProgress]:
         async for step in engine.start(r):
             steps.append(step)
     return steps
+
+
+def ready_of(steps: list[WakeProgress]) -> Ready:
+    """The last step of a wake carries the endpoint (the engine keeps no copy of it)."""
+    last = steps[-1]
+    assert isinstance(last, Ready), steps
+    return last
 
 
 async def served_models(url: str) -> list[str]:
@@ -122,13 +127,16 @@ async def test_wake_from_zero_reports_each_phase(
     assert order == sorted(order)
     pulling = next(step for step in steps if step.phase == "pulling image")
     assert "vllm/vllm-openai:v0.24.0" in pulling.detail
-    url = engine.endpoint(r)
+    ready = ready_of(steps)
+    assert ready.drift == ()
+    url = ready.url
     assert url.host is not None and url.host.startswith("127.") and url.port == 8000
     assert await served_models(str(url)) == ["m1-served"]
     (pod,) = [p for p in cluster.pods(label_selector=SELECTOR)]
     assert pod["metadata"]["annotations"][HASH_ANNOTATION] == recipe_hash(r)
     observed = await engine.observe(r)
     assert observed.state is Observed.RUNNING and observed.drift == ()
+    assert observed.endpoint == url
 
 
 async def test_stop_scales_to_zero_and_waits_for_the_pod(
@@ -139,9 +147,8 @@ async def test_stop_scales_to_zero_and_waits_for_the_pod(
     await wake(engine, r)
     await engine.stop(r)
     assert cluster.pods(label_selector=SELECTOR) == []
-    assert (await engine.observe(r)).state is Observed.STOPPED
-    with pytest.raises(RuntimeError, match="no endpoint yet"):
-        engine.endpoint(r)
+    stopped = await engine.observe(r)
+    assert stopped.state is Observed.STOPPED and stopped.endpoint is None
     await engine.stop(r)  # idempotent
     await engine.stop(recipe(name="never-deployed"))
 
@@ -178,10 +185,12 @@ async def test_a_new_engine_adopts_the_running_pod(
     observed = await fresh.observe(r)
     assert observed.state is Observed.RUNNING, observed.detail
     assert observed.drift == ()
-    assert fresh.endpoint(r).host == pod["status"]["podIP"]
+    assert observed.endpoint is not None
+    assert observed.endpoint.host == pod["status"]["podIP"]
     # The recipe changed meanwhile: still running, with the drift named.
     changed = await fresh.observe(recipe(vllm_args=["--max-model-len", "8192"]))
     assert changed.state is Observed.RUNNING
+    assert changed.drift is not None
     assert [item.field for item in changed.drift][:2] == ["container.args", "pod.recipe-hash"]
     assert "differs from the recipe in container.args" in changed.detail
 
@@ -202,11 +211,9 @@ async def test_a_changed_recipe_is_patched_at_the_next_wake(
 
 
 async def test_drift_names_fields_and_records_the_digest(
-    cluster: FakeCluster, make_engine: MakeEngine
+    cluster: FakeCluster, make_engine: MakeEngine, caplog: pytest.LogCaptureFixture
 ) -> None:
-    metrics = Metrics()
     engine = make_engine()
-    engine._metrics = metrics
     r = recipe()
     assert not (await engine.drift(r)).deployed
     await wake(engine, r)
@@ -218,8 +225,9 @@ async def test_drift_names_fields_and_records_the_digest(
     fields = {item.field: (item.recipe, item.live) for item in result.fields}
     assert fields["container.image"] == ("vllm/vllm-openai:v0.25.0", "vllm/vllm-openai:v0.24.0")
     assert fields["container.env.X"] == ("y", "(none)")
-    sample = metrics.registry.get_sample_value("autosred_drift_fields", {"model": "m1"})
-    assert sample == len(result.fields)
+    # Drift is data: the scaler alone logs it (once per change) and exports it
+    # (tests/scaler/test_drift.py, tests/daemon/test_kubernetes.py).
+    assert not [record for record in caplog.records if "drift" in record.getMessage()]
 
 
 def cluster_deployment(cluster: FakeCluster) -> dict[str, Any]:
@@ -245,13 +253,12 @@ async def test_reach_service_uses_the_pinned_cluster_ip(
     # The fake routes ClusterIPs in 127.43.0.0/16 (loopback) to Ready pods, as kube-proxy does.
     engine = make_engine(reach="service")
     r = recipe(service={"cluster_ip": "127.43.7.7", "port": 8080})
-    await wake(engine, r)
-    assert str(engine.endpoint(r)) == "http://127.43.7.7:8080"
-    assert await served_models(str(engine.endpoint(r))) == ["m1-served"]
+    url = ready_of(await wake(engine, r)).url
+    assert str(url) == "http://127.43.7.7:8080"
+    assert await served_models(str(url)) == ["m1-served"]
     await engine.stop(r)  # one GPU on the fake node
     assigned = recipe(name="m2", served_model_name="m2-served")
-    await wake(engine, assigned)
-    url = engine.endpoint(assigned)
+    url = ready_of(await wake(engine, assigned)).url
     assert url.host is not None and url.host.startswith("127.43.")
     assert await served_models(str(url)) == ["m2-served"]
 
@@ -265,7 +272,7 @@ async def test_starting_a_changed_recipe_over_a_running_pod_waits_for_the_new_on
     await wake(engine, recipe())
     (old,) = cluster.pods(label_selector=SELECTOR)
     changed = recipe(served_model_name="m1-v2")
-    await wake(engine, changed)
+    url = ready_of(await wake(engine, changed)).url
     (new,) = [
         p
         for p in cluster.pods(label_selector=SELECTOR)
@@ -273,7 +280,7 @@ async def test_starting_a_changed_recipe_over_a_running_pod_waits_for_the_new_on
     ]
     assert new["metadata"]["uid"] != old["metadata"]["uid"]
     assert new["metadata"]["annotations"][HASH_ANNOTATION] == recipe_hash(changed)
-    assert await served_models(str(engine.endpoint(changed))) == ["m1-v2"]
+    assert await served_models(str(url)) == ["m1-v2"]
     live, pod = await engine.live_objects(changed)
     assert live is not None and pod is not None
     assert pod["metadata"]["uid"] == new["metadata"]["uid"]

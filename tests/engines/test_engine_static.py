@@ -10,7 +10,7 @@ import pytest
 from yarl import URL
 
 from autosred.config import ConfigError, EngineSettings
-from autosred.engines.base import Engine, Observed, WakeProgress
+from autosred.engines.base import Engine, Observed, Ready, WakeProgress
 from autosred.engines.ports import pick_free_port
 from autosred.engines.static import StaticEngine
 from autosred.recipes import Recipe
@@ -88,7 +88,13 @@ async def test_start_waits_until_the_server_comes_up(
     assert progress == [
         WakeProgress(
             "health", f"qwen not answering at http://127.0.0.1:{port}/health: connection refused"
-        )
+        ),
+        # The last step says where the server answers: the scaler keeps it from here.
+        Ready(
+            "health",
+            f"http://127.0.0.1:{port}/health answered 200",
+            url=URL(f"http://127.0.0.1:{port}/"),
+        ),
     ]
     assert events(caplog, "engine.static_ready") == [
         {"model": "qwen", "url": f"http://127.0.0.1:{port}/"}
