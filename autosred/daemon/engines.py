@@ -1,4 +1,5 @@
-"""Builds the configured engine: the only place that knows the concrete engine classes."""
+"""Builds the configured engine: the only place that knows the concrete engine classes (and
+builds the kubernetes engine's API client from the configuration)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from autosred.engines.base import Engine
 from autosred.engines.kubernetes import KubernetesEngine, check_names
 from autosred.engines.process import ProcessEngine
 from autosred.engines.static import StaticEngine
-from autosred.kube import KubeError
+from autosred.kube import KubeClient, KubeError, RetryPolicy
 from autosred.recipes import Catalog
 
 
@@ -24,7 +25,14 @@ def build_engine(settings: Settings, catalog: Catalog, *, log: logging.Logger) -
         if problems:
             raise ConfigError([f"recipes: {problem}" for problem in problems])
         try:
-            return KubernetesEngine(settings=settings.engine, log=log)
-        except KubeError as exc:
+            client = KubeClient.from_config(
+                kubeconfig=settings.engine.kubeconfig,
+                namespace=settings.engine.namespace,
+                log=log.getChild("kube"),
+                timeout=settings.engine.api_timeout,
+                retry=RetryPolicy(budget=settings.engine.api_retry),
+            )
+        except KubeError as exc:  # no credentials found
             raise ConfigError([exc.message]) from exc
+        return KubernetesEngine(settings=settings.engine, log=log, client=client)
     raise ConfigError([f"engine.kind: {kind!r} is not available in this version"])

@@ -15,6 +15,7 @@ import pytest
 from autosred.config import EngineSettings
 from autosred.engines.base import EngineUnavailable, Observed, Ready, WakeFailed, WakeProgress
 from autosred.engines.kubernetes import KubernetesEngine
+from autosred.kube import KubeClient, RetryPolicy
 from autosred.recipes import Recipe
 from autosred.recipes.render import (
     DIGEST_ANNOTATION,
@@ -70,10 +71,17 @@ async def make_engine(cluster: FakeCluster) -> AsyncIterator[MakeEngine]:
             "pod_stop_timeout": 15.0,
         }
         values.update(settings)
-        engine = KubernetesEngine(
-            settings=EngineSettings(**values),
-            log=logging.getLogger("tests.engines.kubernetes"),
+        engine_settings = EngineSettings(**values)
+        log = logging.getLogger("tests.engines.kubernetes")
+        # The daemon builds the client (autosred/daemon/engines.py); the engine takes it.
+        client = KubeClient.from_config(
+            kubeconfig=engine_settings.kubeconfig,
+            namespace=engine_settings.namespace,
+            log=log.getChild("kube"),
+            timeout=engine_settings.api_timeout,
+            retry=RetryPolicy(budget=engine_settings.api_retry),
         )
+        engine = KubernetesEngine(settings=engine_settings, log=log, client=client)
         engines.append(engine)
         return engine
 

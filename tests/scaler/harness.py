@@ -203,7 +203,7 @@ class Harness:
             capacity=settings.gpu_capacity or 1,
             settings=settings,
             free_memory=_no_nvml,
-            evict=self.evicted.append,
+            evict=self._evict,
             log=self.log,
             clock=self.clock,
             tasks=self.admissions,
@@ -228,6 +228,10 @@ class Harness:
         self.ended = False
         self.futures: list[asyncio.Future[Any]] = []
         self.last: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def _evict(self, name: str) -> None:
+        self.evicted.append(name)
+        self.controllers[name].evict()
 
     # ---------------------------------------------------------------------------- driving
 
@@ -262,6 +266,16 @@ class Harness:
     @property
     def state(self) -> ModelState:
         return self.controller.snapshot.state
+
+    async def run(self, kind: str) -> None:
+        """Run one recorded child to its end (it must not wait on anything the test holds)."""
+        child = self.tasks.take(kind)
+        await child.work
+
+    async def admit(self) -> None:
+        """Run the residency's pending admission (free GPU memory is not read: no NVML)."""
+        child = self.admissions.take("admit")
+        await child.work
 
     def reset_effects(self) -> None:
         self.tasks.close()
