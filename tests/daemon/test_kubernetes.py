@@ -232,7 +232,9 @@ async def test_drift_after_the_recipe_changed(tmp_path: Path, cluster: FakeClust
         daemon.signal(signal.SIGKILL)
         await daemon.wait_exit()
     changed = recipe(vllm_args=["--max-model-len", "65536"], env={"VLLM_LOGGING_LEVEL": "DEBUG"})
-    async with running_daemon(second_dir, config(second_dir, cluster, changed)) as daemon:
+    settings = config(second_dir, cluster, changed)
+    settings["scaler"]["health_check_interval"] = 0.2
+    async with running_daemon(second_dir, settings) as daemon:
         # Adopted with the drift noted: never restarted behind a client's back.
         await daemon.wait_state("qwen", "ready", timeout=3)
         ctl = Ctl(socket=second_dir / "admin.sock")
@@ -256,6 +258,22 @@ async def test_drift_after_the_recipe_changed(tmp_path: Path, cluster: FakeClust
         values = await ctl("recipe", "helm-values", "qwen")
         assert values.rc == 0, values.err
         assert "recipeHash:" in values.out and "65536" in values.out
+        # More health checks see the same drift (each recovery below is one that answered):
+        # it is logged once per change, by the scaler alone, not once per check.
+        for _ in range(3):
+            cluster.control(api_down=True)
+            await wait_degraded(daemon, True)
+            cluster.control(api_down=False)
+            await wait_degraded(daemon, False)
+        assert len(daemon.events_named("scaler.recovered")) == 3
+        assert len(daemon.events_named("scaler.drift")) == 1
+        assert daemon.events_named("engine.drift") == []
+
+
+async def wait_degraded(daemon: Daemon, degraded: bool) -> None:
+    async with asyncio.timeout(15):
+        while bool((await daemon.model("qwen"))["degraded"]) is not degraded:
+            await asyncio.sleep(0.05)
 
 
 async def test_api_server_away_and_back_while_ready(tmp_path: Path, cluster: FakeCluster) -> None:
