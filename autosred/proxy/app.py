@@ -21,7 +21,6 @@ from autosred.config import ApiSettings
 from autosred.metrics import Metrics
 from autosred.proxy.anthropic import handler as anthropic
 from autosred.proxy.anthropic import models as anthropic_models
-from autosred.proxy.anthropic.respond import error_response as anthropic_error
 from autosred.proxy.anthropic.respond import for_status as anthropic_status
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.context import (
@@ -84,16 +83,8 @@ def make_api_app(
     app.router.add_get("/v1/models", _list_models)
     app.router.add_get("/v1/models/{model_id}", _get_model)
     passthrough.add_routes(app)
-    anthropic.add_routes(
-        app,
-        signer=signer or ThinkingSigner(secrets.token_bytes(32)),
-        ping_interval=ping_interval,
-    )
-    responses.add_routes(
-        app,
-        sealer=ReasoningSealer(reasoning_key or secrets.token_bytes(32)),
-        keepalive_interval=ping_interval,
-    )
+    anthropic.add_routes(app, signer=signer or ThinkingSigner(secrets.token_bytes(32)))
+    responses.add_routes(app, sealer=ReasoningSealer(reasoning_key or secrets.token_bytes(32)))
     return app
 
 
@@ -142,7 +133,7 @@ def _error(
     request: web.Request, status: int, message: str, *, openai_type: str | None = None
 ) -> web.Response:
     if _speaks_anthropic(request):
-        return anthropic_error(anthropic_status(status, message), request_id(request))
+        return anthropic_status(status, message).response(request_id(request))
     return openai_error(status, message, type_=openai_type)
 
 

@@ -24,6 +24,7 @@ import json
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Generic, TypeVar
 
+from autosred.proxy.outcome import StreamOutcome, TokenUsage
 from autosred.proxy.upstream import UpstreamError
 
 EventT = TypeVar("EventT")
@@ -86,6 +87,8 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
         """Oddities worth a log line (dropped fragments, ignored parallel calls)."""
         self.started = False
         self.finished = False
+        self.error: ErrorT | None = None
+        """Why the stream failed, in the surface's terms (once it has)."""
         self._single = single_tool_call
         self._calls: dict[int, CallT] = {}
         self._open_call: CallT | None = None
@@ -104,6 +107,11 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
     @abstractmethod
     def start(self) -> list[EventT]:
         """The events that open the stream, once (``[]`` after that)."""
+
+    @abstractmethod
+    def keepalive(self) -> list[EventT]:
+        """While the first chunk is awaited (a long prefill): the opening, then events that
+        show the client the stream is alive (nothing once it has ended)."""
 
     @abstractmethod
     def _on_text(self, text: str, events: list[EventT]) -> None: ...
@@ -136,8 +144,38 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
         """The finish (after ``_close_all``): the closing events; sets ``finished``."""
 
     @abstractmethod
+    def _map_error(self, error: UpstreamError) -> ErrorT:
+        """The surface's error for a model server's failure."""
+
+    @abstractmethod
+    def _failure_events(self, error: ErrorT) -> list[EventT]:
+        """The events that end the stream with ``error``."""
+
     def _fail(self, error: UpstreamError | ErrorT) -> list[EventT]:
-        """The events that end the stream with ``error``; sets ``finished``."""
+        """The events that end the stream with ``error``; sets ``finished`` and ``error``."""
+        if isinstance(error, UpstreamError):
+            error = self._map_error(error)
+        self.finished = True
+        self.error = error
+        return self._failure_events(error)
+
+    # ---------------------------------------------------------------------------- outcome
+
+    def expect_input_tokens(self, count: int) -> None:
+        """The prompt size to report before the server's first chunk says it (the opening of
+        a long prefill); that chunk's usage, when it comes, replaces it."""
+        if not self.started:
+            self._prompt = count
+
+    @property
+    def outcome(self) -> StreamOutcome[ErrorT]:
+        """Where the stream stands: running, completed (with its usage) or failed."""
+        if not self.finished:
+            return StreamOutcome("running", None, None)
+        if self.error is not None:
+            return StreamOutcome("failed", None, self.error)
+        output = self._completion if self._completion >= 0 else self._deltas
+        return StreamOutcome("completed", TokenUsage(self._prompt, output), None)
 
     # ---------------------------------------------------------------------------- feed
 

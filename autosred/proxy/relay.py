@@ -1,23 +1,22 @@
-"""The upstream side of a translated request, shared by the translating surfaces.
+"""The upstream side of one request against a leased model server, for every surface.
 
-One request against a leased model server: ``max_tokens`` fitted to the context that is left
-(``_fit_to_context``), the chat body POSTed, and vLLM's SSE stream read chunk by chunk into the
-surface's sans-IO translator (chatstream.py), whose events go to ``emit`` one network read at
-a time. Upstream always streams, whatever the client asked, so a long non-streamed generation
-never trips the upstream read timeout.
+``fit_to_context`` decides how much output a chat body may ask for; ``UpstreamCall`` POSTs the
+body, and relays the answer: parsed chunk by chunk into a surface's sans-IO translator
+(chatstream.py), whose events go to ``emit`` one network read at a time, or byte for byte (the
+OpenAI pass-through). Translated requests always stream from the model server, whatever the
+client asked, so a long non-streamed generation never trips the upstream read timeout.
 
-A surface subclasses ``ChatRelay`` for what is its own: its request type and how it fits,
-the translator's keep-alive while the first token is awaited, and how a failure before the
-first event becomes the exception its handler answers with an HTTP error (its envelope).
+Every failure talking to the server is one ``UpstreamError`` (proxy/upstream.py): raised when
+the client has had nothing yet, so the request flow can still answer with an HTTP error; after
+that, the translator ends the stream with its surface's failure events.
 """
 
 from __future__ import annotations
 
 import asyncio
-from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -31,15 +30,20 @@ from autosred.proxy.prompt import (
     tokenize_body,
 )
 from autosred.proxy.sse import SSEDecoder
-from autosred.proxy.upstream import UPSTREAM_CONNECT_ERRORS, UpstreamError, encode_body
+from autosred.proxy.upstream import (
+    UPSTREAM_CONNECT_ERRORS,
+    UpstreamError,
+    encode_body,
+    upstream_message,
+)
 from autosred.scaler import Backend
 
 EventT = TypeVar("EventT")
 START_GRACE = 0.05
 """Seconds a stream's opening events wait for the model server's first chunk once it answered
-200: an answer already on its way opens with the server's own prompt count (case 16); a long
-prefill gets the opening at once, with an estimate (case 24). Far below anything a person or a
-client timeout notices."""
+200: an answer already on its way opens with the server's own prompt count (docs/conformance.md,
+case 16); a long prefill gets the opening at once, with an estimate (case 24). Far below
+anything a person or a client timeout notices."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,117 +59,139 @@ class ContextFit:
     """Whether ``prompt_tokens`` is the model server's own count (``/tokenize``)."""
 
 
-class ChatRelay(ABC, Generic[EventT]):
-    """The upstream side of one translated request (create one per request)."""
+async def fit_to_context(
+    ctx: ProxyContext, backend: Backend, *, requested: int, body: dict[str, Any], wire: bytes
+) -> ContextFit | None:
+    """How much output the chat ``body`` (serialised: ``wire``) may ask for; None when
+    ``requested`` fits.
 
-    surface: ClassVar[str]
-    """Names the log events (``<surface>.upstream_unreachable`` …)."""
-    _UNSTARTED_FAILURE_IS_EARLY: ClassVar[bool] = False
-    """Whether a stream that breaks before its translator started is answered as an HTTP error
-    (``_early``) rather than with the translator's failure events."""
+    Cheapest first: a byte bound, then the estimate (both err high), and only a request that
+    might not fit pays for an exact count (one /tokenize round trip).
+    """
+    info = ctx.model_info
+    limit = await info.max_model_len(ctx.upstream, backend)
+    if limit is None or requested + prompt_tokens_ceiling(wire) <= limit:
+        return None
+    estimate = estimate_prompt_tokens(body)
+    if requested + estimate <= limit:
+        return None
+    tokenize = encode_body(tokenize_body(body))
+    counted = await info.count_tokens(ctx.upstream, backend, tokenize)
+    prompt = estimate
+    if counted is not None:
+        prompt = counted.count
+        limit = counted.max_model_len or limit
+    allowed = clamp_max_tokens(requested, prompt, limit)
+    return ContextFit(allowed, prompt, limit, counted=counted is not None)
 
-    def __init__(
-        self,
-        *,
-        ctx: ProxyContext,
-        request_id: str,
-        priority: int | None,
-        keepalive_interval: float | None,
-    ) -> None:
-        self._info = ctx.model_info
-        self._session = ctx.upstream
-        self._metrics = ctx.metrics
-        self._log = ctx.log
-        self._request_id = request_id
-        self._priority = priority
-        self._keepalive_interval = keepalive_interval
-        self._model = "-"
 
-    # ---------------------------------------------------------------------------- the surface
+async def _first_read(
+    content: aiohttp.StreamReader,
+    keepalive: Callable[[], Awaitable[None]],
+    interval: float | None,
+    grace: float,
+) -> bytes:
+    """The first bytes. A streaming client does not wait for them: unless they come within
+    ``grace``, ``keepalive`` runs (first: the stream's opening), and again every ``interval``,
+    so a long prefill never looks like a dead connection (docs/conformance.md, case 24)."""
+    wait = grace
+    while interval is not None:
+        timer = asyncio.timeout(wait)
+        try:
+            async with timer:
+                return await content.readany()
+        except TimeoutError:
+            if not timer.expired():
+                raise  # aiohttp's own read timeout: the server went silent
+        await keepalive()
+        wait = interval
+    return await content.readany()
 
-    @abstractmethod
-    def _early(self, error: UpstreamError) -> Exception:
-        """What the handler answers for a failure before the client got any event: no
-        connection (and, where ``_UNSTARTED_FAILURE_IS_EARLY``, a stream that broke before its
-        translator started)."""
 
-    @abstractmethod
-    def _refused(self, error: UpstreamError, retry_after: str | None) -> Exception:
-        """The same for a server that answered with an error status: ``error`` carries the
-        status and body, ``retry_after`` the server's header. Logs it (``_log_refused``)."""
+@dataclass(frozen=True, slots=True)
+class UpstreamCall:
+    """One request's exchange with the model server ``backend`` (create one per request):
+    failures are counted and logged under the surface's ``api`` name."""
 
-    def _log_refused(self, status: int | None, message: str) -> None:
-        self._log.info(
-            f"{self.surface}.upstream_refused",
-            extra={"fields": {"model": self._model, "http": status, "error": message}},
+    ctx: ProxyContext
+    backend: Backend
+    api: str
+    request_id: str
+
+    def _dropped(self, failure: UpstreamError) -> None:
+        model = self.backend.recipe.name
+        self.ctx.metrics.upstream_errors.labels(model=model, kind="disconnect").inc()
+        self.ctx.log.warning(
+            f"{self.api}.upstream_dropped",
+            extra={"fields": {"model": model, "kind": failure.kind, "error": failure.detail}},
         )
 
-    # ---------------------------------------------------------------------------- request
+    async def open(self, path: str, wire: bytes) -> aiohttp.ClientResponse:
+        """POST ``wire`` to ``path``; the response once the server answered 200.
 
-    async def _fit_to_context(
-        self, backend: Backend, *, requested: int, body: dict[str, Any], wire: bytes
-    ) -> ContextFit | None:
-        """How much output the chat ``body`` (serialised: ``wire``) may ask for; None when
-        ``requested`` fits.
-
-        Cheapest first: a byte bound, then the estimate (both err high), and only a request
-        that might not fit pays for an exact count (one /tokenize round trip).
+        UpstreamError (counted, logged) when it cannot be reached or answers an error status.
         """
-        limit = await self._info.max_model_len(self._session, backend)
-        if limit is None or requested + prompt_tokens_ceiling(wire) <= limit:
-            return None
-        estimate = estimate_prompt_tokens(body)
-        if requested + estimate <= limit:
-            return None
-        tokenize = encode_body(tokenize_body(body))
-        counted = await self._info.count_tokens(self._session, backend, tokenize)
-        prompt = estimate
-        if counted is not None:
-            prompt = counted.count
-            limit = counted.max_model_len or limit
-        allowed = clamp_max_tokens(requested, prompt, limit)
-        return ContextFit(allowed, prompt, limit, counted=counted is not None)
-
-    async def _relay(
-        self,
-        backend: Backend,
-        wire: bytes,
-        translator: ChatStreamTranslator[EventT, Any, Any],
-        emit: Callable[[list[EventT]], Awaitable[None]],
-        keepalive: Callable[[], list[EventT]],
-    ) -> None:
-        """POST the chat body ``wire`` and ``emit`` every translated event until the output
-        ends; ``keepalive`` gives the events that show life while the first byte is awaited."""
-        model = self._model = backend.recipe.name
+        ctx, backend = self.ctx, self.backend
+        model = backend.recipe.name
         try:
-            upstream = await self._session.post(
-                backend.url / "v1" / "chat" / "completions",
+            upstream = await ctx.upstream.post(
+                backend.url / path,
                 data=wire,
                 headers={
                     "Content-Type": "application/json",
-                    "Accept-Encoding": "identity",  # the bytes are parsed here, not relayed
-                    "X-Request-Id": self._request_id,
+                    # Relayed or parsed here: never compressed.
+                    "Accept-Encoding": "identity",
+                    "X-Request-Id": self.request_id,
                 },
             )
         except UPSTREAM_CONNECT_ERRORS as exc:
             backend.report_unreachable()
-            self._metrics.upstream_errors.labels(model=model, kind="connect").inc()
-            self._log.warning(
-                f"{self.surface}.upstream_unreachable",
+            ctx.metrics.upstream_errors.labels(model=model, kind="connect").inc()
+            ctx.log.warning(
+                f"{self.api}.upstream_unreachable",
                 extra={"fields": {"model": model, "error": str(exc)}},
             )
-            raise self._early(UpstreamError("connect", detail=str(exc))) from None
+            raise UpstreamError("connect", detail=str(exc)) from None
+        if upstream.status == 200:
+            return upstream
+        ctx.metrics.upstream_errors.labels(model=model, kind="status").inc()
+        try:
+            payload: bytes = await upstream.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            payload = str(exc).encode()
+        finally:
+            upstream.close()
+        error = UpstreamError(
+            "http",
+            status=upstream.status,
+            body=payload,
+            retry_after=upstream.headers.get("Retry-After"),
+        )
+        ctx.log.info(
+            f"{self.api}.upstream_refused",
+            extra={
+                "fields": {
+                    "model": model,
+                    "http": upstream.status,
+                    "error": upstream_message(payload)[:300],
+                }
+            },
+        )
+        raise error
+
+    async def relay_events(
+        self,
+        upstream: aiohttp.ClientResponse,
+        translator: ChatStreamTranslator[EventT, Any, Any],
+        emit: Callable[[list[EventT]], Awaitable[None]],
+        keepalive_interval: float | None,
+    ) -> None:
+        """``emit`` every event ``translator`` makes of the server's stream until the output
+        ends; while the first chunk is awaited, ``translator.keepalive()`` every
+        ``keepalive_interval`` (None: the client waits silently)."""
         clean = False
         try:
-            if upstream.status != 200:
-                self._metrics.upstream_errors.labels(model=model, kind="status").inc()
-                try:
-                    payload: bytes = await upstream.read()
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    payload = str(exc).encode()
-                error = UpstreamError("http", status=upstream.status, body=payload)
-                raise self._refused(error, upstream.headers.get("Retry-After"))
-            clean = await self._pump(upstream.content, translator, emit, keepalive)
+            clean = await self._pump(upstream.content, translator, emit, keepalive_interval)
         finally:
             if clean:
                 upstream.release()
@@ -174,41 +200,19 @@ class ChatRelay(ABC, Generic[EventT]):
                 # its KV cache (client gone, stream broken, or not worth reading to the end).
                 upstream.close()
 
-    # ---------------------------------------------------------------------------- stream
-
-    async def _first_read(
-        self,
-        content: aiohttp.StreamReader,
-        emit: Callable[[list[EventT]], Awaitable[None]],
-        keepalive: Callable[[], list[EventT]],
-    ) -> bytes:
-        """The first bytes. A streaming client does not wait for them: unless they come within
-        ``START_GRACE``, the first keep-alive (the stream's opening events) goes out then, and
-        another every ``keepalive_interval``, so a long prefill never looks like a dead
-        connection (case 24)."""
-        interval = self._keepalive_interval
-        wait = START_GRACE
-        while interval is not None:
-            timer = asyncio.timeout(wait)
-            try:
-                async with timer:
-                    return await content.readany()
-            except TimeoutError:
-                if not timer.expired():
-                    raise  # aiohttp's own read timeout: the server went silent
-            await emit(keepalive())
-            wait = interval
-        return await content.readany()
-
     async def _pump(
         self,
         content: aiohttp.StreamReader,
         translator: ChatStreamTranslator[EventT, Any, Any],
         emit: Callable[[list[EventT]], Awaitable[None]],
-        keepalive: Callable[[], list[EventT]],
+        keepalive_interval: float | None,
     ) -> bool:
         """Relay until the output ends; True when the upstream response was read to its end
         (the connection can be reused)."""
+
+        async def keepalive() -> None:
+            await emit(translator.keepalive())
+
         decoder = SSEDecoder()
         failure: UpstreamError | None = None
         done = False
@@ -216,7 +220,7 @@ class ChatRelay(ABC, Generic[EventT]):
         while not done:
             try:
                 if first:
-                    data = await self._first_read(content, emit, keepalive)
+                    data = await _first_read(content, keepalive, keepalive_interval, START_GRACE)
                     first = False
                 else:
                     data = await content.readany()
@@ -247,16 +251,46 @@ class ChatRelay(ABC, Generic[EventT]):
             if failure is not None or (translator.finished and not done):
                 break  # ended (completed or failed): what could follow is only [DONE]
         if failure is not None:
-            self._metrics.upstream_errors.labels(model=self._model, kind="disconnect").inc()
-            self._log.warning(
-                f"{self.surface}.upstream_dropped",
-                extra={
-                    "fields": {"model": self._model, "kind": failure.kind, "error": failure.detail}
-                },
-            )
-            if self._UNSTARTED_FAILURE_IS_EARLY and not translator.started:
-                raise self._early(failure)
+            self._dropped(failure)
+            if not translator.started:
+                raise failure  # nothing reached the client: the flow answers an HTTP error
         tail = translator.close(failure)
         if tail:
             await emit(tail)
         return done
+
+    async def relay_bytes(
+        self,
+        upstream: aiohttp.ClientResponse,
+        write: Callable[[bytes], Awaitable[None]],
+        keepalive: Callable[[], Awaitable[None]] | None,
+        keepalive_interval: float | None,
+    ) -> None:
+        """``write`` the server's answer as it comes, byte for byte; while the first byte is
+        awaited, ``keepalive`` every ``keepalive_interval``. UpstreamError when the server's
+        answer broke off (the client has had some of it)."""
+        content = upstream.content
+        clean = False
+        try:
+            if keepalive is not None:
+                wait = keepalive_interval or 0.0  # the 200 went out already: no opening to send
+                data = await _first_read(content, keepalive, keepalive_interval, wait)
+            else:
+                data = await content.readany()
+            while data:
+                await write(data)
+                data = await content.readany()
+            clean = True
+        except aiohttp.ServerTimeoutError:
+            failure = UpstreamError("timeout")
+            self._dropped(failure)
+            raise failure from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            failure = UpstreamError("closed", detail=str(exc))
+            self._dropped(failure)
+            raise failure from None
+        finally:
+            if clean:
+                upstream.release()
+            else:
+                upstream.close()

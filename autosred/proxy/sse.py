@@ -33,10 +33,16 @@ def waking_comment(info: WaitInfo) -> bytes:
     return f": waking model={info.model} phase={phase} eta={eta}\n\n".encode()
 
 
+KEEPALIVE_COMMENT = b": keep-alive: waiting for the first token\n\n"
+"""Sent by the pass-through while a streamed answer's first byte is awaited (a long prefill):
+SSE parsers ignore comments; proxies and idle timers see a live connection."""
+
+
 class EventStream(Generic[EventT]):
     """The 200 of one streaming request, opened by whichever comes first: a ``: waking …``
-    comment while the gate holds the request (``waking``, its ``on_wait``) or the first
-    events (``emit``, each call one write; the first counts as the time to first byte)."""
+    comment while the gate holds the request (``waking``, its ``on_wait``), the first events
+    (``emit``, each call one write; the first counts as the time to first byte), or the
+    pass-through's ``open`` with the model server's content type."""
 
     __slots__ = ("_encode", "_exchange", "_request", "response")
 
@@ -61,6 +67,21 @@ class EventStream(Generic[EventT]):
             await open_event_stream(self._request, response)
         self._exchange.first_byte()
         await response.write(self._encode(events))
+
+    async def open(self, content_type: str | None) -> None:
+        """Send the 200 with ``content_type`` (unless a wake comment sent it already)."""
+        response = self.response
+        if not response.prepared:
+            if content_type is not None:
+                response.headers["Content-Type"] = content_type
+            await response.prepare(self._request)
+
+    async def write(self, data: bytes) -> None:
+        self._exchange.first_byte()
+        await self.response.write(data)
+
+    async def keepalive_comment(self) -> None:
+        await self.response.write(KEEPALIVE_COMMENT)
 
 
 class SSEDecoder:

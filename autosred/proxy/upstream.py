@@ -58,21 +58,25 @@ checking whether it died, and a retry then waits for the restart inside the gate
 UpstreamFailure = Literal["http", "connect", "timeout", "closed", "protocol", "aborted"]
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamError:
-    """What went wrong talking to a model server, as the (I/O-owning) handler saw it; each
-    surface maps it onto its own error vocabulary.
+@dataclass(eq=False)  # not frozen: raising sets __traceback__
+class UpstreamError(Exception):
+    """What went wrong talking to a model server, as the (I/O-owning) relay saw it; each
+    surface's errors module maps it onto its own envelope.
 
     kind: ``http`` a non-2xx reply (``status`` and ``body`` set) or an in-band ``{"error":…}``
     chunk; ``connect`` refused/unreachable/connect timeout; ``timeout`` a read timeout after
     connecting; ``closed`` the stream ended early; ``protocol`` unparseable bytes; ``aborted``
-    the server aborted the request.
+    the server aborted the request. ``retry_after``: the server's ``Retry-After`` header.
     """
 
     kind: UpstreamFailure
     status: int | None = None
     body: Any = None
     detail: str = ""
+    retry_after: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.status or ''} {self.detail}".strip()
 
 
 def upstream_message(body: Any) -> str:

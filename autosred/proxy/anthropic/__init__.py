@@ -8,17 +8,15 @@ Errors: ``AnthropicError``, ``map_upstream_error`` (errors.py) of an ``UpstreamE
 (proxy/upstream.py, shared by the surfaces).
 Thinking signatures: ``ThinkingSigner`` (signature.py).
 
-HTTP (the api app mounts it): handler.py (``/v1/messages``, ``/v1/messages/count_tokens``,
-through the gate), relay.py (one request against a leased model server: max_tokens clamping,
-priority, the upstream stream relayed as events), models.py (``/v1/models`` in the Anthropic
-shape), respond.py (error answers).
+HTTP (the api app mounts it): handler.py (``/v1/messages`` through the request flow,
+proxy/flow.py, and ``/v1/messages/count_tokens``), models.py (``/v1/models`` in the Anthropic
+shape), respond.py (errors of what the daemon itself refuses).
 """
 
 from autosred.proxy.anthropic.count import count_tokens_response, to_tokenize_request
 from autosred.proxy.anthropic.errors import (
     AnthropicError,
     map_upstream_error,
-    new_request_id,
     rewrite_context_overflow,
 )
 from autosred.proxy.anthropic.events import Event, encode_events, new_message_id
@@ -52,7 +50,6 @@ __all__ = [
     "message_from_completion",
     "message_from_events",
     "new_message_id",
-    "new_request_id",
     "rewrite_context_overflow",
     "serialise",
     "to_chat_request",

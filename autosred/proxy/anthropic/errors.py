@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import math
 import re
-import secrets
 from typing import Any, Literal
 
-from autosred.proxy.upstream import UpstreamError, upstream_message
+from aiohttp import web
+
+from autosred.proxy.outcome import SurfaceError
+from autosred.proxy.upstream import UNREACHABLE_RETRY_AFTER, UpstreamError, upstream_message
 
 ErrorType = Literal[
     "invalid_request_error",
@@ -45,19 +47,24 @@ STATUS_OF_TYPE: dict[ErrorType, int] = {
 TYPE_OF_STATUS: dict[int, ErrorType] = {status: kind for kind, status in STATUS_OF_TYPE.items()}
 
 
-def new_request_id() -> str:
-    """A fresh ``req_…`` id for the error body and the ``request-id`` header."""
-    return "req_" + secrets.token_hex(12)
+class AnthropicError(SurfaceError):
+    """An error the Anthropic surface answers with; carries status, type and message, and
+    the seconds a client should wait before retrying (``Retry-After``) where that helps."""
 
-
-class AnthropicError(Exception):
-    """An error the Anthropic surface answers with; carries status, type and message."""
-
-    def __init__(self, status: int, type: ErrorType, message: str) -> None:
+    def __init__(
+        self, status: int, type: ErrorType, message: str, *, retry_after: int | str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.type: ErrorType = type
         self.message = message
+        self.retry_after = retry_after
+
+    def response(self, request_id: str) -> web.Response:
+        headers = {"Content-Type": "application/json"}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(self.retry_after)
+        return web.Response(status=self.status, body=self.to_json(request_id), headers=headers)
 
     def __repr__(self) -> str:
         return f"AnthropicError({self.status}, {self.type!r}, {self.message!r})"
@@ -104,8 +111,18 @@ def map_upstream_error(
     """Map a vLLM failure to the Anthropic error a client can act on.
 
     503, connection refused and connect timeouts become 529 ``overloaded_error`` (retried by
-    Claude Code); context overflows become ``prompt is too long: N tokens > M maximum``.
+    Claude Code, after the server's ``Retry-After`` or ``UNREACHABLE_RETRY_AFTER``); context
+    overflows become ``prompt is too long: N tokens > M maximum``.
     """
+    mapped = _mapped(error, requested_max_tokens)
+    if error.retry_after is not None:
+        mapped.retry_after = error.retry_after
+    elif mapped.type == "overloaded_error" and error.kind in ("connect", "http"):
+        mapped.retry_after = UNREACHABLE_RETRY_AFTER
+    return mapped
+
+
+def _mapped(error: UpstreamError, requested_max_tokens: int | None) -> AnthropicError:
     if error.kind == "connect":
         return AnthropicError.of_type(
             "overloaded_error", "Overloaded: the model server is not reachable"

@@ -15,7 +15,6 @@ from aiohttp import web
 
 from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.anthropic.handler import SURFACE
-from autosred.proxy.anthropic.respond import error_response
 from autosred.proxy.context import PROXY, request_id
 from autosred.recipes import Recipe
 
@@ -51,7 +50,7 @@ async def list_models(request: web.Request) -> web.Response:
     try:
         page, has_more = _page(entries, request.query)
     except AnthropicError as exc:
-        return error_response(exc, request_id(request))
+        return exc.response(request_id(request))
     return web.json_response(
         {
             "data": page,
@@ -90,5 +89,5 @@ async def get_model(request: web.Request) -> web.Response:
     recipe = ctx.gate.catalog.resolve(name)
     if recipe is None:
         error = AnthropicError.of_type("not_found_error", f"model: {name!r} is not served here")
-        return error_response(error, request_id(request))
+        return error.response(request_id(request))
     return web.json_response(_entry(name, recipe, _created_at(request.app[SURFACE].started)))

@@ -1,4 +1,5 @@
-"""HTTP answers of the Anthropic surface: error envelopes with their status and headers.
+"""The Anthropic errors of what the daemon itself refuses: bad bodies, unknown models, leases
+that cannot be granted, and the app's own answers (unknown path, wrong method).
 
 Claude Code steers on status and type (docs ``/en/api/errors``): 529 ``overloaded_error`` and
 429 are retried honouring ``Retry-After``, 400 fails at once, 404 reads as "model not found".
@@ -9,20 +10,9 @@ from __future__ import annotations
 
 import math
 
-from aiohttp import web
-
 from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.body import BadRequest
 from autosred.scaler import ModelUnavailable, UnknownModel
-
-
-def error_response(
-    error: AnthropicError, request_id: str, *, retry_after: str | int | None = None
-) -> web.Response:
-    headers = {"Content-Type": "application/json"}
-    if retry_after is not None:
-        headers["Retry-After"] = str(retry_after)
-    return web.Response(status=error.status, body=error.to_json(request_id), headers=headers)
 
 
 def from_bad_request(exc: BadRequest) -> AnthropicError:
@@ -35,11 +25,12 @@ def from_unknown_model(exc: UnknownModel) -> AnthropicError:
     return AnthropicError.of_type("not_found_error", f"model: {exc.message}")
 
 
-def from_unavailable(exc: ModelUnavailable) -> tuple[AnthropicError, int]:
+def from_unavailable(exc: ModelUnavailable) -> AnthropicError:
     """A lease that could not be granted (hold cap, failed wake, shutdown): 529 with the
     gate's ETA as Retry-After, which Claude Code honours."""
-    retry_after = max(1, math.ceil(exc.retry_after))
-    return AnthropicError.of_type("overloaded_error", f"Overloaded: {exc.reason}"), retry_after
+    error = AnthropicError.of_type("overloaded_error", f"Overloaded: {exc.reason}")
+    error.retry_after = max(1, math.ceil(exc.retry_after))
+    return error
 
 
 def for_status(status: int, message: str) -> AnthropicError:

@@ -20,6 +20,7 @@ a pre-formatted template (events.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
@@ -38,6 +39,7 @@ from autosred.proxy.anthropic.request import ChatRequest
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.toolids import client_tool_id
 from autosred.proxy.chatstream import ChatStreamTranslator, ToolCall
+from autosred.proxy.prompt import estimate_prompt_tokens
 from autosred.proxy.upstream import UpstreamError
 
 _NONE, _TEXT, _THINKING, _TOOL = 0, 1, 2, 3
@@ -62,8 +64,11 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         single_tool_call: bool = False,
         request_id: str | None = None,
         requested_max_tokens: int | None = None,
+        prompt_estimate: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(single_tool_call=single_tool_call, input_tokens=input_tokens)
+        self._estimate = prompt_estimate
+        """The prompt size when the stream opens before the server said it (long prefill)."""
         self.model = model
         self.message_id = message_id or new_message_id()
         self.request_id = request_id
@@ -93,6 +98,7 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
             single_tool_call=request.single_tool_call,
             request_id=request_id,
             requested_max_tokens=request.max_tokens,
+            prompt_estimate=lambda: estimate_prompt_tokens(request.body),
         )
 
     # ---------------------------------------------------------------------------- start/ping
@@ -126,16 +132,22 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
 
     def expect_input_tokens(self, count: int) -> None:
         """The prompt size ``message_start`` reports if it goes out before the first upstream
-        chunk (long prefill; docs/conformance.md, case 24); the final ``message_delta`` carries
-        the real count."""
-        if not self.started:
-            self._prompt = count
+        chunk (long prefill, docs/conformance.md, case 24); the final ``message_delta``
+        carries the real count."""
+        super().expect_input_tokens(count)
+        self._estimate = None
 
-    def ping(self) -> list[Event]:
-        """A keep-alive while waiting for upstream (nothing once the stream has ended)."""
+    def keepalive(self) -> list[Event]:
+        """While waiting for upstream: ``message_start`` (with the prompt size counted, else
+        estimated), then a ``ping`` each time (nothing once the stream has ended)."""
         if self.finished:
             return []
-        return self.start() if not self.started else [PING]
+        if self.started:
+            return [PING]
+        if self._estimate is not None:
+            self._prompt = self._estimate()
+            self._estimate = None
+        return self.start()
 
     # ---------------------------------------------------------------------------- blocks
 
@@ -244,10 +256,10 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         events.append(MESSAGE_STOP)
         self.finished = True
 
-    def _fail(self, error: UpstreamError | AnthropicError) -> list[Event]:
-        self.finished = True
-        if isinstance(error, UpstreamError):
-            error = map_upstream_error(error, requested_max_tokens=self._max_tokens)
+    def _map_error(self, error: UpstreamError) -> AnthropicError:
+        return map_upstream_error(error, requested_max_tokens=self._max_tokens)
+
+    def _failure_events(self, error: AnthropicError) -> list[Event]:
         # After a 200 the type is all a client can steer on: overloaded/api errors are retried,
         # invalid_request (e.g. "prompt is too long" after an early message_start) and
         # rate_limit keep their meaning; the rest are api errors of this stream.

@@ -6,7 +6,7 @@ Response side: ``ResponsesStreamTranslator`` (stream.py, ``feed``/``close`` -> `
 ``response()`` is the response object of ``response.completed`` and of non-streaming replies.
 Errors: ``ResponsesError``, ``map_upstream_error`` (errors.py) of an ``UpstreamError``.
 Reasoning round trip: ``ReasoningSealer`` (reasoning.py). ``previous_response_id``:
-``ResponseStore`` (store.py). HTTP: handler.py and relay.py.
+``ResponseStore`` (store.py). HTTP: handler.py (the surface's adapter to proxy/flow.py).
 """
 
 from autosred.proxy.modelview import ModelView

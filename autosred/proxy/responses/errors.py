@@ -9,50 +9,23 @@ for the "try again in Xs" of its message, anything else is retried (docs/conform
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import replace
 
-from aiohttp import web
-
-from autosred.proxy.openai.errors import error_body
+from autosred.proxy.openai.errors import OpenAIError
 from autosred.proxy.upstream import UNREACHABLE_RETRY_AFTER, UpstreamError, upstream_message
 
 CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
 
 
-@dataclass(frozen=True, slots=True)
-class ResponsesError(Exception):
-    """An error the surface answers with: an HTTP status, and the OpenAI error fields."""
-
-    status: int
-    message: str
-    type: str | None = None
-    """OpenAI error type; None: the envelope's default for ``status``."""
-    code: str | None = None
-    param: str | None = None
-    retry_after: int | None = None
-
-    def __str__(self) -> str:
-        return self.message
+class ResponsesError(OpenAIError):
+    """An error the surface answers with: the OpenAI envelope before the first byte, the
+    ``error`` object of ``response.failed`` (``failure``) after it."""
 
     @classmethod
     def invalid(cls, message: str, *, param: str | None = None) -> ResponsesError:
         return cls(400, message, "invalid_request_error", param=param)
-
-    def body(self) -> dict[str, Any]:
-        return error_body(
-            self.status, self.message, type_=self.type, param=self.param, code=self.code
-        )
-
-    def response(self) -> web.Response:
-        headers = {"Content-Type": "application/json"}
-        if self.retry_after is not None:
-            headers["Retry-After"] = str(self.retry_after)
-        payload = json.dumps(self.body(), ensure_ascii=False).encode("utf-8", "replace")
-        return web.Response(status=self.status, body=payload, headers=headers)
 
     def failure(self) -> dict[str, str]:
         """The ``error`` object of ``response.failed`` (codes Codex knows; else server_error)."""
@@ -90,6 +63,15 @@ def is_context_overflow(message: str) -> bool:
 
 
 def map_upstream_error(error: UpstreamError) -> ResponsesError:
+    """The error a Responses client can act on, for a vLLM failure (``_mapped``), with the
+    server's ``Retry-After`` when it sent one."""
+    mapped = _mapped(error)
+    if error.retry_after is not None and error.retry_after.isdigit():
+        mapped = replace(mapped, retry_after=int(error.retry_after))
+    return mapped
+
+
+def _mapped(error: UpstreamError) -> ResponsesError:
     """The error a Responses client can act on, for a vLLM failure.
 
     Connection refused/timeouts and 503 are 503 (retried); a context overflow is a 400 with

@@ -109,8 +109,6 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
         self._targets = tools or {}
         self._include_encrypted = include_encrypted
         self.status = "in_progress"
-        self.error: ResponsesError | None = None
-        """Why the response failed (``status == "failed"``)."""
         self.items: list[dict[str, Any]] = []
         """Output items as stored for ``previous_response_id`` (with encrypted_content)."""
         self.output: list[dict[str, Any]] = []
@@ -533,13 +531,12 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
         events.append(event(kind, self._next_seq(), response=self.response()))
         self.finished = True
 
-    def _fail(self, error: UpstreamError | ResponsesError) -> list[Event]:
+    def _map_error(self, error: UpstreamError) -> ResponsesError:
+        return map_upstream_error(error)
+
+    def _failure_events(self, error: ResponsesError) -> list[Event]:
         events = self.start()
-        self.finished = True
         self.status = "failed"
-        if isinstance(error, UpstreamError):
-            error = map_upstream_error(error)
-        self.error = error
         events.append(event("response.failed", self._next_seq(), response=self.response()))
         return events
 

@@ -13,10 +13,10 @@ from autosred.proxy.anthropic import (
     UpstreamError,
     client_tool_id,
     map_upstream_error,
-    new_request_id,
     rewrite_context_overflow,
     upstream_tool_id,
 )
+from autosred.proxy.context import new_request_id
 from autosred.proxy.upstream import upstream_message
 
 DOCUMENTED = {

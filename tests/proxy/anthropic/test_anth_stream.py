@@ -274,7 +274,7 @@ def test_case_24_early_start_and_keepalive_pings() -> None:
     first = t.start()
     assert [e.type for e in first] == ["message_start", "ping"]
     assert first[0].data["message"]["usage"]["input_tokens"] == 5000
-    assert t.ping() == [Event("ping", {"type": "ping"})]
+    assert t.keepalive() == [Event("ping", {"type": "ping"})]
     events = run(
         [
             chunk({"role": "assistant"}, usage=usage(4321, 0)),
