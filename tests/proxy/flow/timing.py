@@ -41,7 +41,7 @@ class TimedStream:
         raise AssertionError(f"no {event!r} in {[a.event for a in self.arrivals]}")
 
 
-def _frame(block: str, at: float) -> Arrival | None:
+def parse_frame(block: str, at: float) -> Arrival | None:
     event = None
     data: Any = None
     for line in block.split("\n"):
@@ -73,7 +73,7 @@ async def timed_stream(
             buffer += data.decode()
             *blocks, buffer = buffer.split("\n\n")
             for block in blocks:
-                frame = _frame(block, at)
+                frame = parse_frame(block, at)
                 if frame is not None:
                     arrivals.append(frame)
         return TimedStream(response.status, headers_at, arrivals)
