@@ -23,6 +23,7 @@ from autosred.proxy.anthropic import handler as anthropic
 from autosred.proxy.anthropic import models as anthropic_models
 from autosred.proxy.anthropic.respond import for_status as anthropic_status
 from autosred.proxy.anthropic.signature import ThinkingSigner
+from autosred.proxy.body import CLOSE_AFTER_ANSWER_KEY
 from autosred.proxy.context import (
     CLIENT_NAME_KEY,
     PROXY,
@@ -149,6 +150,8 @@ async def _request_ids(request: web.Request, handler: Handler) -> web.StreamResp
 async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer names its request (Anthropic's ``request-id`` header), streams included."""
     response.headers["request-id"] = request_id(request)
+    if request.get(CLOSE_AFTER_ANSWER_KEY):
+        response.force_close()
 
 
 def _error_envelope(log: logging.Logger) -> Middleware:
@@ -212,7 +215,8 @@ def _match_token(request: web.Request, tokens: dict[str, str]) -> str | None:
     if "x-api-key" in request.headers:
         offered.append(request.headers["x-api-key"].strip())
     for token in offered:
-        digest = hashlib.sha256(token.encode()).hexdigest()
+        # aiohttp keeps undecodable header bytes as surrogates: hash them back to the bytes.
+        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
         for known, name in tokens.items():
             if hmac.compare_digest(digest, known):
                 return name

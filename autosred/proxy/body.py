@@ -6,6 +6,10 @@ import json
 from typing import Any
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
+
+CLOSE_AFTER_ANSWER_KEY = "autosred.close_after_answer"
+"""request[CLOSE_AFTER_ANSWER_KEY]: the connection cannot serve another request."""
 
 
 class BadRequest(Exception):
@@ -24,6 +28,12 @@ async def read_json_object(request: web.Request) -> tuple[dict[str, Any], bytes]
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge as exc:
         raise BadRequest(f"request body is too large: {exc.text}", status=413) from exc
+    except RequestPayloadError as exc:
+        # A corrupt gzip/deflate body: what is left of it cannot be read either, so the
+        # connection ends with the answer (no lingering read of the rest).
+        request.content.feed_eof()
+        request[CLOSE_AFTER_ANSWER_KEY] = True
+        raise BadRequest(f"request body could not be read: {exc}") from None
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object")
     try:
