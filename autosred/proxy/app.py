@@ -28,6 +28,7 @@ from autosred.proxy.context import (
     CLIENT_NAME_KEY,
     PROXY,
     REQUEST_ID_KEY,
+    TRUSTED_KEY,
     ProxyContext,
     new_request_id,
     request_id,
@@ -102,6 +103,10 @@ async def _ok(request: web.Request) -> web.Response:
 
 
 async def _health(request: web.Request) -> web.Response:
+    """``{"status": "ok"}`` to anyone (a probe needs no token); the models and their states
+    only to a trusted client, since they say what this box runs and when it is busy."""
+    if not request.get(TRUSTED_KEY, False):
+        return web.json_response({"status": "ok"})
     ctx = request.app[PROXY]
     models = {snapshot.name: snapshot.state.value for snapshot in ctx.gate.snapshots()}
     return web.json_response({"status": "ok", "models": models})
@@ -193,10 +198,15 @@ def _client_auth(settings: ApiSettings) -> Middleware:
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not tokens or request.path in _OPEN_PATHS:
+        if not tokens:
             request[CLIENT_NAME_KEY] = "-"
+            request[TRUSTED_KEY] = True
             return await handler(request)
         name = _match_token(request, tokens)
+        request[TRUSTED_KEY] = name is not None
+        if request.path in _OPEN_PATHS:
+            request[CLIENT_NAME_KEY] = "-"
+            return await handler(request)
         if name is None:
             return _error(
                 request, 401, "missing or invalid client token", openai_type="authentication_error"

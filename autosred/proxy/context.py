@@ -38,6 +38,9 @@ class ProxyContext:
 PROXY: web.AppKey[ProxyContext] = web.AppKey("proxy", ProxyContext)
 CLIENT_NAME_KEY = "autosred.client"
 """request[CLIENT_NAME_KEY]: the name of the client token used, or "-" without tokens."""
+TRUSTED_KEY = "autosred.trusted"
+"""request[TRUSTED_KEY]: whether the client may learn what this daemon serves: it offered a
+valid token, or none are configured (then the api listener is bound to loopback only)."""
 REQUEST_ID_KEY = "autosred.request_id"
 """request[REQUEST_ID_KEY]: this request's id, sent back in the ``request-id`` header, in error
 envelopes, and upstream as ``X-Request-Id`` (vLLM logs it), so one id follows a request."""

@@ -194,6 +194,21 @@ async def test_case_66_preflights_answer_200_without_a_token(
         assert response.headers["request-id"].startswith("req_")
 
 
+async def test_health_names_the_models_only_to_a_client_with_a_token(api: Api) -> None:
+    """The probe answers anyone; what the box serves and whether it is busy is for clients."""
+    async with api.session.get(api.url + "/health") as response:
+        assert response.status == 200
+        assert await response.json() == {"status": "ok"}
+    wrong = {"Authorization": "Bearer not-a-token"}
+    async with api.session.get(api.url + "/health", headers=wrong) as response:
+        assert await response.json() == {"status": "ok"}
+    async with api.session.get(api.url + "/health", headers=BEARER) as response:
+        assert response.status == 200
+        body = await response.json()
+    assert body["status"] == "ok"
+    assert {"sim", "text", "notok", "fragile", "broken", "capped"} == set(body["models"])
+
+
 # ------------------------------------------------------------------------------ priority
 
 
