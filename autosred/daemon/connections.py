@@ -88,6 +88,16 @@ class ConnectionGuard:
         )
 
 
+def _is_utf8(text: str) -> bool:
+    """Whether a header value aiohttp decoded arrived as UTF-8 (other bytes come through as
+    lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _peer_host(transport: asyncio.BaseTransport) -> str:
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and peer:
@@ -176,14 +186,23 @@ class GuardedServer(web.Server):
         # aiohttp keeps the handler's settings (keepalive_timeout, access_log, ...) only in
         # the server it built; this copy hands the same ones to every GuardedHandler.
         self._handler_kwargs: dict[str, Any] = dict(plain._kwargs)
+        self._app_handler = plain.request_handler
         super().__init__(
-            plain.request_handler,
+            self._handle,
             request_factory=plain.request_factory,
             handler_cancellation=plain.handler_cancellation,
             loop=asyncio.get_running_loop(),
             **self._handler_kwargs,
         )
         self._guard = guard
+
+    async def _handle(self, request: BaseRequest) -> web.StreamResponse:
+        expect = request.headers.get("Expect")
+        if expect is not None and not _is_utf8(expect):
+            # aiohttp answers an unknown Expect with 417 and the value in its text, which it
+            # then fails to encode: a 500 (and a traceback) for a byte the client chose.
+            return web.Response(status=417, text="Expectation Failed")
+        return await self._app_handler(request)
 
     def __call__(self) -> RequestHandler:
         return GuardedHandler(
