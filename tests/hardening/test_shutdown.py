@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from autosred.config import SHUTDOWN_MARGIN
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
@@ -71,11 +70,6 @@ async def test_sigterm_waits_the_grace_for_a_running_stream_then_exits(tmp_path:
     assert daemon.events_named("daemon.stopped")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Anthropic handler writes its error event on cancellation once the one "
-    "request flow (helper flow, issue 8 item 2) lands; until then the connection is cut",
-)
 async def test_a_stream_still_running_at_the_grace_ends_with_an_error_event(
     tmp_path: Path,
 ) -> None:
