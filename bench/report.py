@@ -355,7 +355,7 @@ def _anthropic_section(results: Results) -> list[str]:
         "`bench/routes.py`), to the daemon and to the other translators in front of the same "
         "simulator; direct is the simulator's own OpenAI chat stream of the same answer, and "
         "`direct, with the Messages relay's stream_options` the same request with the "
-        "`stream_options` the daemon asks for upstream (usage in every chunk: "
+        "`stream_options` the daemon asks for upstream ("
         f"`{json.dumps(MESSAGES_UPSTREAM_OPTIONS, separators=(',', ':'))}`). "
         + _event_definition(results),
         "",

@@ -7,7 +7,7 @@ answer into their own dialect:
 
 - ``direct``: the simulator itself, a chat completions request; events are ``data:`` lines.
 - ``direct_usage``: the same request with the ``stream_options`` that the daemon's
-  /v1/messages relay asks for (usage in every chunk): what the simulator's part of the
+  /v1/messages relay asks for (usage at the end): what the simulator's part of the
   Messages route costs, without the daemon.
 - ``openai``: autosred's OpenAI pass-through, the ``direct`` request; ``data:`` lines.
 - ``anthropic``: autosred's /v1/messages, Claude Code's request shape; ``event:`` lines.
@@ -30,6 +30,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from autosred.proxy.anthropic.request import STREAM_OPTIONS
 from bench.client import DATA, EVENT
 
 CHAT_PATH = "/v1/chat/completions"
@@ -58,9 +59,9 @@ def chat_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-MESSAGES_UPSTREAM_OPTIONS = {"include_usage": True, "continuous_usage_stats": True}
-"""The ``stream_options`` the daemon's /v1/messages relay asks the model server for (usage in
-every chunk), at the time of writing; `chat_usage_body` sends the same, direct."""
+MESSAGES_UPSTREAM_OPTIONS = STREAM_OPTIONS
+"""The ``stream_options`` the daemon's /v1/messages relay asks the model server for (the
+daemon's own constant); `chat_usage_body` sends the same, direct."""
 
 
 def chat_usage_body(model: str, reply: dict[str, Any]) -> dict[str, Any]:

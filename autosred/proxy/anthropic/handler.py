@@ -22,7 +22,7 @@ from autosred.proxy.anthropic.count import to_tokenize_request
 from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
 from autosred.proxy.anthropic.events import Event, encode_events
 from autosred.proxy.anthropic.message import message_from_events
-from autosred.proxy.anthropic.request import checked_dumps, to_chat_request
+from autosred.proxy.anthropic.request import STREAM_OPTIONS, checked_dumps, to_chat_request
 from autosred.proxy.anthropic.respond import from_bad_request, from_unavailable, from_unknown_model
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
@@ -35,9 +35,6 @@ from autosred.proxy.outcome import CLIENT_CLOSED, Outcome
 from autosred.proxy.prompt import estimate_prompt_tokens
 from autosred.recipes import Recipe, request_priority
 from autosred.scaler import ModelUnavailable, UnknownModel
-
-STREAM_OPTIONS = {"include_usage": True, "continuous_usage_stats": True}
-"""As the translator needs them: the prompt size in the first chunk, the usage at the end."""
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,12 @@ _EFFORTS: dict[str, Effort] = {
     "max": "high",
     "xhigh": "high",
 }
+STREAM_OPTIONS = {"include_usage": True}
+"""The usage once, in the chunk after the last (``message_delta`` carries it). Not in every
+chunk (``continuous_usage_stats``): that costs the model server 20-30% of its streaming
+throughput (BENCHMARKS.md), and ``message_start`` goes out before the first chunk of a long
+prefill anyway, so its prompt size is the relay's own (the /tokenize count when the request
+was fitted to the context, else the estimate; docs/conformance.md, cases 16 and 24)."""
 
 
 @dataclass(slots=True)
@@ -294,7 +300,7 @@ def to_chat_request(body: object, *, recipe_view: ModelView, signer: ThinkingSig
         raise fail("stream", "Input should be a valid boolean")
     if stream:
         upstream["stream"] = True
-        upstream["stream_options"] = {"include_usage": True, "continuous_usage_stats": True}
+        upstream["stream_options"] = STREAM_OPTIONS
     request = ChatRequest(
         body=upstream,
         client_model=str(data["model"]),

@@ -98,7 +98,7 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
             single_tool_call=request.single_tool_call,
             request_id=request_id,
             requested_max_tokens=request.max_tokens,
-            prompt_estimate=lambda: estimate_prompt_tokens(request.body),
+            prompt_estimate=None if input_tokens else lambda: estimate_prompt_tokens(request.body),
         )
 
     # ---------------------------------------------------------------------------- start/ping
@@ -106,12 +106,17 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
     def start(self) -> list[Event]:
         """``message_start`` and a ``ping``, once; call early to answer before the first token.
 
-        ``input_tokens`` then comes from the constructor (``/tokenize`` or an estimate) and is
-        corrected by ``message_delta``'s cumulative usage.
+        ``input_tokens`` is the count given (``/tokenize``), else the server's if a usage chunk
+        came first, else the estimate (it errs high); ``message_delta`` carries the server's
+        final count. The relay asks for usage only at the end (request.py's STREAM_OPTIONS),
+        so the estimate is the usual case unless the request was counted.
         """
         if self.started:
             return []
         self.started = True
+        if self._estimate is not None and self._completion < 0:  # no usage seen yet
+            self._prompt = self._estimate()
+        self._estimate = None
         usage = usage_fields(self._prompt, self._cached)
         message: dict[str, Any] = {
             "id": self.message_id,
@@ -138,15 +143,12 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         self._estimate = None
 
     def keepalive(self) -> list[Event]:
-        """While waiting for upstream: ``message_start`` (with the prompt size counted, else
-        estimated), then a ``ping`` each time (nothing once the stream has ended)."""
+        """While waiting for upstream: ``message_start``, then a ``ping`` each time (nothing once
+        the stream has ended)."""
         if self.finished:
             return []
         if self.started:
             return [PING]
-        if self._estimate is not None:
-            self._prompt = self._estimate()
-            self._estimate = None
         return self.start()
 
     # ---------------------------------------------------------------------------- blocks

@@ -217,11 +217,11 @@ def test_case_12_any_client_model_maps_to_served_model_and_is_remembered() -> No
         assert req.client_model == name
 
 
-def test_case_16_stream_requests_usage_on_every_chunk() -> None:
+def test_case_16_stream_requests_usage_once_at_the_end() -> None:
     req = request(base(stream=True))
     assert req.stream is True
     assert req.body["stream"] is True
-    assert req.body["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+    assert req.body["stream_options"] == {"include_usage": True}
     assert "stream" not in upstream(base(stream=False))
 
 

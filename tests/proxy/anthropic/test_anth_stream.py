@@ -287,6 +287,31 @@ def test_case_24_early_start_and_keepalive_pings() -> None:
     assert events[-2].data["usage"]["input_tokens"] == 4321  # corrected
 
 
+def test_case_16_message_start_reports_the_estimate_unless_counted_or_told() -> None:
+    estimates: list[int] = []
+
+    def estimate() -> int:
+        estimates.append(777)
+        return 777
+
+    # Usage is asked for only at the end, so the first chunk has none: the estimate.
+    t = translator(prompt_estimate=estimate)
+    role = chunk({"role": "assistant"})
+    events = run([role, chunk({"content": "hi"}), chunk({}, finish="stop"), usage_chunk(40, 1)], t)
+    assert events[0].data["message"]["usage"]["input_tokens"] == 777
+    assert events[-2].data["usage"]["input_tokens"] == 40
+    assert estimates == [777]  # once, and only because it was needed
+    # Counted by /tokenize (the request was fitted to the context): that count, no estimate.
+    t = translator(prompt_estimate=estimate)
+    t.expect_input_tokens(1234)
+    assert t.start()[0].data["message"]["usage"]["input_tokens"] == 1234
+    # A server that sends usage before the first token (continuous_usage_stats): its count.
+    t = translator(prompt_estimate=estimate)
+    first = t.feed(chunk({"role": "assistant"}, usage=usage(4321, 0)))
+    assert first[0].data["message"]["usage"]["input_tokens"] == 4321
+    assert estimates == [777]
+
+
 def test_case_25_content_and_finish_in_one_chunk() -> None:
     events = run([chunk({"content": "all at once"}, finish="stop", usage=usage(4, 3))])
     assert shapes(events) == [

@@ -170,7 +170,7 @@ async def test_case_07_beta_query_and_headers_change_nothing(
         "messages": [{"role": "user", "content": sim(text="same")}],
         "max_tokens": 64,
         "stream": True,
-        "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+        "stream_options": {"include_usage": True},
     }
 
 
@@ -305,22 +305,31 @@ async def test_case_15_exact_grammar_headers_and_sdk(api: Api) -> None:
     assert streamed.message.content[0].text == "Hello, streaming world"
 
 
-async def test_case_16_message_start_has_the_real_prompt_tokens(api: Api) -> None:
+async def test_case_16_message_start_has_a_prompt_size_and_message_delta_the_real_one(
+    api: Api,
+) -> None:
     streamed = await api.stream(body(content=sim(text="count my prompt")))
     record = await api.upstream(streamed.request_id)
     start = streamed.frames[0].data["message"]
     assert start["content"] == [] and start["stop_reason"] is None
     assert start["stop_sequence"] is None
-    assert start["usage"] == {
-        "input_tokens": record["prompt_tokens"],
-        "output_tokens": 0,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
+    usage = start["usage"]
+    assert set(usage) == {
+        "input_tokens",
+        "output_tokens",
+        "cache_creation_input_tokens",
+        "cache_read_input_tokens",
     }
-    assert record["body"]["stream_options"] == {
-        "include_usage": True,
-        "continuous_usage_stats": True,
-    }
+    # Not counted (it fits): the estimate, which errs high and is never zero (litellm#24176).
+    assert usage["input_tokens"] >= record["prompt_tokens"] > 0
+    assert (usage["output_tokens"], usage["cache_creation_input_tokens"]) == (0, 0)
+    assert usage["cache_read_input_tokens"] == 0
+    delta = streamed.named("message_delta")[0].data["usage"]
+    assert delta["input_tokens"] == record["prompt_tokens"]
+    assert streamed.message is not None
+    assert streamed.message.usage.input_tokens == record["prompt_tokens"]
+    # Usage once, at the end: per-chunk usage costs the model server 20-30% (BENCHMARKS.md).
+    assert record["body"]["stream_options"] == {"include_usage": True}
 
 
 async def test_case_17_indices_and_one_open_block(api: Api) -> None:
