@@ -40,8 +40,7 @@ API_VERSION = 1
 NDJSON = "application/x-ndjson"
 SOCKET_ENV = "AUTOSRED_ADMIN_SOCKET"
 
-ModelState = Literal["stopped", "starting", "ready", "stopping", "failed"]
-MODEL_STATES: tuple[ModelState, ...] = ("stopped", "starting", "ready", "stopping", "failed")
+StateName = Literal["stopped", "starting", "ready", "stopping", "failed"]
 
 ScaleDirection = Literal["up", "down", "switch"]
 SCALE_DIRECTIONS: tuple[ScaleDirection, ...] = ("up", "down", "switch")
@@ -315,7 +314,7 @@ class ModelStatus(Wire, what="model"):
     name: str
     served_model_name: str
     aliases: list[str] = field(default_factory=list)
-    state: ModelState = "stopped"
+    state: StateName = "stopped"
     in_flight: int = 0
     """Requests holding a lease (streams count until their last byte)."""
     held: int = 0
@@ -363,7 +362,7 @@ class Progress(Wire, what="progress"):
     """One step of a scale operation, as streamed to ``autosrectl scale --wait``."""
 
     model: str
-    state: ModelState
+    state: StateName
     phase: str | None = None
     detail: str = ""
     eta_seconds: float | None = None
@@ -376,7 +375,7 @@ class ScaleDone(Wire, what="scale result"):
     ok: Literal[True] = field(default=True, init=False)
     """What tells this line from Progress (see parse_scale_line)."""
     model: str
-    state: ModelState
+    state: StateName
     elapsed_seconds: float
     """How long this request waited (not the wake's own duration if it joined one)."""
 

@@ -20,10 +20,10 @@ from autosred.admin.schema import (
     DriftField,
     DriftReport,
     HelmValues,
-    ModelState,
     ModelStatus,
     Progress,
     ReloadResult,
+    StateName,
     Status,
 )
 
@@ -176,7 +176,7 @@ class FakeControl:
         return queue
 
     async def _until(
-        self, queue: asyncio.Queue[Progress | str], target: ModelState
+        self, queue: asyncio.Queue[Progress | str], target: StateName
     ) -> AsyncIterator[Progress]:
         while True:
             item = await queue.get()

@@ -27,7 +27,10 @@ import json, os, sys, urllib.request
 base = os.environ.get("ANTHROPIC_BASE_URL")
 health = None
 if base:
-    with urllib.request.urlopen(base + "/health", timeout=10) as response:
+    # As Claude Code does: the token goes as a bearer (/health names models only then).
+    token = os.environ.get("ANTHROPIC_AUTH_TOKEN", "")
+    probe = urllib.request.Request(base + "/health", headers={{"Authorization": "Bearer " + token}})
+    with urllib.request.urlopen(probe, timeout=10) as response:
         health = json.load(response)
 with open({record!r}, "w") as out:
     json.dump({{"argv": sys.argv, "env": dict(os.environ), "pid": os.getpid(),

@@ -38,7 +38,10 @@ if home and os.path.exists(os.path.join(home, "config.toml")):
         entries[name] = os.readlink(path) if os.path.islink(path) else None
     provider = config["model_providers"][config["model_provider"]]
     base = provider["base_url"].removesuffix("/v1")
-    with urllib.request.urlopen(base + "/health", timeout=10) as response:
+    # As Codex does: the provider's env_key is the bearer (/health names models only then).
+    token = os.environ.get(provider.get("env_key", ""), "")
+    probe = urllib.request.Request(base + "/health", headers={{"Authorization": "Bearer " + token}})
+    with urllib.request.urlopen(probe, timeout=10) as response:
         health = json.load(response)
     record["home"] = {{"path": home, "text": text, "config": config, "entries": entries,
                       "mode": oct(os.stat(os.path.join(home, "config.toml")).st_mode & 0o777),
