@@ -1,6 +1,7 @@
 """The fuzz run's cases: request bodies drawn by hypothesis for every endpoint, the same
 bodies mangled at the byte level, raw heads with bytes no header may hold, and a fixed list
-of deliberately nasty requests (each finding of issue 8's attack among them).
+of deliberately nasty requests (among them each kind that once got a 500 with a traceback: a
+non-UTF-8 byte in a token header, a lone surrogate, a corrupt gzip or deflate body).
 
 A case is the raw bytes of one HTTP/1.1 request, so that nothing (no client library) cleans
 it up on the way.
@@ -267,7 +268,8 @@ def _deep(depth: int) -> bytes:
 
 
 def nasty_cases() -> Iterator[Case]:
-    """Each attack of issue 8, and its neighbours, on every endpoint."""
+    """Each request that once got a 500 (bad header bytes, lone surrogates, corrupt or
+    mislabelled encodings), and its neighbours, on every endpoint."""
     bodies = valid_bodies()
     json_type = [(b"Content-Type", b"application/json")]
     for path in POST_ENDPOINTS:

@@ -1,6 +1,7 @@
-"""Streams start at once (issue 8, case 24): once the model is ready and its server answered
-200, the client has its 200 and the first event of its surface within a moment, then a
-keep-alive every ``scaler.keepalive_interval`` until the first token, on every surface.
+"""Streams start at once (docs/conformance.md, case 24): once the model is ready and its
+server answered 200, the client has its 200 and the first event of its surface within a
+moment, then a keep-alive every ``scaler.keepalive_interval`` until the first token, on every
+surface.
 
 The simulated server sends its 200 headers, then nothing for ``STALL`` seconds (a long
 prefill). Arrival times are read at the client, through real sockets, with bounds generous
