@@ -334,5 +334,6 @@ async def _aclose(iterator: AsyncIterator[Progress]) -> None:
 async def _json_body(request: web.Request) -> object:
     try:
         return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ControlError.of("bad_request", f"the body is not valid JSON: {exc}") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        # RecursionError: nesting deeper than the parser's stack (``[[[[…``), as bad as any.
+        raise ControlError.of("bad_request", f"the body is not valid JSON: {exc}") from None

@@ -26,6 +26,7 @@ import sys
 import time
 from typing import NoReturn
 
+_PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
 _WATCHED = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
@@ -41,16 +42,25 @@ def main(args: list[str]) -> NoReturn:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     except (OSError, AttributeError):
         pass  # without it, descendants that leave the group are not ours to reap
+    me = os.getpid()
     pid = os.fork()
     if pid == 0:
-        _exec(executable, argv)
+        _exec(executable, argv, reaper=me)
     status = _wait_for_command(pid, int(daemon), float(stop_timeout))
     _kill_the_rest()
     _reap_all()
     _exit_like(status)
 
 
-def _exec(executable: str, argv: list[str]) -> NoReturn:
+def _exec(executable: str, argv: list[str], *, reaper: int) -> NoReturn:
+    # Should this process itself be killed (SIGKILL, the OOM killer), the command is told
+    # as if the daemon had died: SIGTERM, so a server such as vLLM takes its workers along.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != reaper:
+        os._exit(_EXEC_FAILED)  # it died before the death signal was armed
     # The command starts as if the daemon had started it: no blocked signals, and SIGPIPE
     # back to its default (Python ignores it, and an ignored signal stays ignored over exec).
     for signum in (signal.SIGPIPE, signal.SIGXFSZ):

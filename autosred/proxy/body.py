@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
+
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+"""How a surrogate gets into a JSON body: a ``\\uD800``-``\\uDFFF`` escape, or its UTF-8 form
+(invalid UTF-8, but json.loads decodes bytes with "surrogatepass")."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 CLOSE_AFTER_ANSWER_KEY = "autosred.close_after_answer"
 """request[CLOSE_AFTER_ANSWER_KEY]: the connection cannot serve another request."""
@@ -42,7 +48,28 @@ async def read_json_object(request: web.Request) -> tuple[dict[str, Any], bytes]
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise BadRequest(f"request body must be a JSON object, not {type(body).__name__}")
+    if _SURROGATE_BYTES.search(raw) and _has_lone_surrogate(body):
+        # Python's json accepts half a surrogate pair; no model server can encode it back
+        # (vLLM's parser refuses it, a reply quoting it cannot be written as UTF-8).
+        raise BadRequest("request body is not valid JSON: a string holds half a surrogate pair")
     return body, raw
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether any key or string in ``value`` holds a surrogate code point (json.loads joins
+    a valid pair into one character, so what is left is half a pair)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def required_model(body: dict[str, Any]) -> str:

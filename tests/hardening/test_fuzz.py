@@ -10,7 +10,6 @@ import asyncio
 import hashlib
 import itertools
 import json
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -36,35 +35,6 @@ input was answered without a 500, a 2,228-request run grew it from 59 MB to 153 
 UPSTREAM_STATUSES = {500, 502, 503, 529}
 """What a scripted upstream failure may become: the surface's own mapping (the Anthropic
 surface answers an upstream 5xx as api_error, whose HTTP status is 500)."""
-
-
-_SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}|\xed[\xa0-\xbf]")
-
-KNOWN_TRACEBACKS = {
-    "while decoding a JSON array": "admin: json.loads' RecursionError is not a ValueError",
-}
-"""Tracebacks of the findings known_finding() names (a line of the daemon's log that holds
-one of these is one of them)."""
-
-
-def known_finding(case: Case) -> str | None:
-    """Which still-open finding ``case`` runs into, if any: such a case may answer 500 in the
-    surface's envelope (never a cut connection, never a traceback but the one named in
-    KNOWN_TRACEBACKS). Delete an entry once its fix has landed: the run then holds it fixed.
-
-    - A lone surrogate reaches the model server, which fails to encode its own answer and
-      says 500 (the simulator as vLLM's JSON encoder would); the daemon relays that 500 in
-      the surface's envelope. The fix belongs to the request flow (autosred/proxy/body.py):
-      refuse a lone surrogate with 400 before it is forwarded.
-    - A deeply nested JSON body on the admin socket: json.loads raises RecursionError, which
-      the admin API does not treat as a bad body (autosred/admin).
-    """
-    _, _, body = case.raw.partition(b"\r\n\r\n")
-    if _SURROGATE.search(body):
-        return "model server: a lone surrogate forwarded, the upstream answers 500"
-    if case.target == "admin" and body.startswith(b"[[[["):
-        return "admin: deeply nested JSON (RecursionError)"
-    return None
 
 
 def rss_kb(pid: int) -> int:
@@ -94,15 +64,10 @@ def judge(case: Case, answer: Answer | None) -> str | None:
         return None
     if case.upstream_error is not None and answer.status in UPSTREAM_STATUSES:
         return None if has_envelope(answer) else f"{answer.status} without an error envelope"
-    known = known_finding(case)
-    if answer.status == 500 and (has_envelope(answer) or case.head) and known:
-        return f"known: {known}"
     return f"{answer.status}: {answer.body[:300]!r}"
 
 
-async def run_cases(
-    daemon: Daemon, cases: list[Case], problems: list[str], tolerated: Counter[str]
-) -> Counter[int]:
+async def run_cases(daemon: Daemon, cases: list[Case], problems: list[str]) -> Counter[int]:
     statuses: Counter[int] = Counter()
     host, _, port = daemon.listeners["api"].rpartition(":")
     mhost, _, mport = daemon.listeners["metrics"].rpartition(":")
@@ -130,9 +95,7 @@ async def run_cases(
                     continue
                 statuses[answer.status if answer else 0] += 1
                 problem = judge(case, answer)
-                if problem and problem.startswith("known: "):
-                    tolerated[problem.removeprefix("known: ")] += 1
-                elif problem:
+                if problem:
                     problems.append(f"{case.name}: {problem}")
         finally:
             for connection in connections.values():
@@ -167,14 +130,13 @@ async def test_fuzz_never_reaches_a_500_a_traceback_or_a_leak(tmp_path: Path) ->
         log={"level": "info", "format": "json"},
     )
     problems: list[str] = []
-    tolerated: Counter[str] = Counter()
     async with running_daemon(tmp_path, config) as daemon:
         pid = daemon.process.pid
         warm_up, first, second = cases[:500], cases[500 : len(cases) // 2], cases[len(cases) // 2 :]
-        statuses = await run_cases(daemon, warm_up, problems, tolerated)
-        statuses += await run_cases(daemon, first, problems, tolerated)
+        statuses = await run_cases(daemon, warm_up, problems)
+        statuses += await run_cases(daemon, first, problems)
         after_first = rss_kb(pid)
-        statuses += await run_cases(daemon, second, problems, tolerated)
+        statuses += await run_cases(daemon, second, problems)
         after_second = rss_kb(pid)
         assert daemon.process.returncode is None, "the daemon died"
         # Still serving: a plain request answers as it should.
@@ -189,7 +151,6 @@ async def test_fuzz_never_reaches_a_500_a_traceback_or_a_leak(tmp_path: Path) ->
         f"fuzz: {len(cases)} cases, statuses {dict(sorted(statuses.items()))}, "
         f"rss {after_first} -> {after_second} kB"
     )
-    print("fuzz: 500s of known findings: " + json.dumps(tolerated, indent=1))
     assert not problems, f"{len(problems)} problems, first: " + "\n".join(problems[:25])
     log = daemon.log_path.read_text()
     tracebacks = [
@@ -197,7 +158,6 @@ async def test_fuzz_never_reaches_a_500_a_traceback_or_a_leak(tmp_path: Path) ->
         for line in log.splitlines()
         if "Traceback" in line
         and '"engine.child_output"' not in line  # the simulator's own output, relayed
-        and not any(known in line for known in KNOWN_TRACEBACKS)
     ]
     assert not tracebacks, "\n".join(tracebacks[:5])
     assert after_second <= after_first + RSS_GROWTH_BOUND_KB, (after_first, after_second)

@@ -3,7 +3,6 @@ real daemon, a `sh -c '… & sleep … & wait'` recipe, SIGKILL (or a stop) from
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
@@ -12,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.ctl import autosrectl
-from tests.support.daemon import SIM_COMMAND, Daemon, base_config, running_daemon
+from tests.support.daemon import SIM_COMMAND, Daemon, base_config, running_daemon, sim_recipe
+from tests.support.processes import group_members, kill_group, until_empty
 
 SLEEP = "sleep 1000"
 
@@ -30,29 +30,6 @@ def shell_recipe() -> dict[str, object]:
     }
 
 
-def group_members(pgid: int) -> dict[int, str]:
-    """pid -> command line of every live process in the group (zombies are dead)."""
-    members = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_bytes()
-            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] != b"Z":
-            members[int(entry)] = cmdline.replace(b"\0", b" ").decode(errors="replace")
-    return members
-
-
-async def until_empty(pgid: int, *, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while group_members(pgid):
-            await asyncio.sleep(0.05)
-
-
 async def woken_group(daemon: Daemon) -> int:
     code, out, err = await autosrectl(
         "--socket", str(daemon.admin_socket), "scale", "up", "wrapped", "--wait"
@@ -65,14 +42,6 @@ async def woken_group(daemon: Daemon) -> int:
     assert any(SLEEP in cmd for cmd in members.values()), members
     assert any("autosred.sim" in cmd for cmd in members.values()), members
     return pgid
-
-
-def kill_group(pgid: int) -> None:
-    for pid in group_members(pgid):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
@@ -101,6 +70,29 @@ async def test_scale_down_leaves_no_process_of_the_group(tmp_path: Path) -> None
                 "--socket", str(daemon.admin_socket), "scale", "down", "wrapped", "--wait"
             )
             assert code == 0, out + err
+            await until_empty(pgid, timeout=10)
+    finally:
+        if pgid:
+            kill_group(pgid)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+async def test_a_killed_reaper_takes_its_command_along(tmp_path: Path) -> None:
+    """Should the reaper itself be SIGKILLed (the OOM killer, a careless kill of the logged
+    pid), the command it runs gets its death signal instead of living on as an orphan."""
+    config = base_config(tmp_path, [sim_recipe("plain")])
+    pgid = 0
+    try:
+        async with running_daemon(tmp_path, config) as daemon:
+            code, out, err = await autosrectl(
+                "--socket", str(daemon.admin_socket), "scale", "up", "plain", "--wait"
+            )
+            assert code == 0, out + err
+            pgid = int(daemon.events_named("engine.child_started")[0]["pid"])
+            # The reaper's own command line holds the command's, so it is told apart by pid.
+            members = group_members(pgid)
+            assert any("autosred.sim" in cmd for pid, cmd in members.items() if pid != pgid)
+            os.kill(pgid, signal.SIGKILL)  # the reaper alone: it leads the group
             await until_empty(pgid, timeout=10)
     finally:
         if pgid:

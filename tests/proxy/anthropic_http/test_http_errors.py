@@ -7,11 +7,8 @@ header; statuses steer Claude Code (529/429 retried with Retry-After, 400 fails 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import signal
 from typing import Any
 
 import pytest
@@ -25,6 +22,7 @@ from tests.proxy.anthropic_http.support import (
     parse_sse,
     sim,
 )
+from tests.support.processes import crash_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -112,8 +110,7 @@ async def test_case_55_connection_refused_is_529_then_the_model_comes_back(api: 
     started = [
         e for e in api.daemon.events_named("engine.child_started") if e["model"] == "fragile"
     ]
-    os.kill(int(started[-1]["pid"]), signal.SIGKILL)
-    await asyncio.sleep(0.2)
+    await crash_server(int(started[-1]["pid"]))
     reply = await api.message(body(model="fragile-1"))
     error = assert_error_envelope(reply, 529, "overloaded_error")
     assert "not reachable" in error["message"]

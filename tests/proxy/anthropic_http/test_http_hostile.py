@@ -87,18 +87,30 @@ async def test_a_corrupt_compressed_body_is_a_400_in_the_envelope(
     assert "Traceback" not in api.daemon.log_path.read_text()
 
 
-async def test_a_lone_surrogate_on_chat_completions_is_relayed_not_a_500(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("path", "messages"),
+    [
+        ("/v1/messages", b'"max_tokens":8,"messages"'),
+        ("/v1/chat/completions", b'"max_tokens":8,"messages"'),
+        ("/v1/responses", b'"input"'),
+    ],
+)
+async def test_half_a_surrogate_pair_is_a_400_in_the_envelope(
+    api: Api, path: str, messages: bytes
+) -> None:
+    """Python's json reads "\\ud800" as a string no model server can encode back: refused,
+    as Anthropic's and OpenAI's APIs refuse it; a whole pair is fine."""
+    content = b'[{"role":"user","content":"half a pair: \\ud800"}]'
+    if path == "/v1/responses":
+        content = b'"half a pair: \\ud800"'
     # "sim-alias" names the sim recipe by an alias: the body is re-encoded with the served name.
-    payload = (
-        b'{"model":"sim-alias","max_tokens":8,'
-        b'"messages":[{"role":"user","content":"half a pair: \\ud800"}]}'
-    )
-    request = head(
-        "/v1/chat/completions",
-        b"Authorization: Bearer " + TOKEN.encode(),
-        b"Content-Type: application/json",
-    )
+    payload = b'{"model":"sim-alias",' + messages + b":" + content + b"}"
+    request = head(path, b"Authorization: Bearer " + TOKEN.encode())
     status, answer = await raw_request(api, request, payload)
+    assert status == 400, answer
+    assert answer["error"]["type"] == "invalid_request_error"
+    assert "surrogate" in answer["error"]["message"]
+    whole = payload.replace(b"\\ud800", b"\\ud83d\\ude00")
+    status, answer = await raw_request(api, request, whole)
     assert status == 200, answer
-    assert answer["object"] == "chat.completion"
     assert "Traceback" not in api.daemon.log_path.read_text()

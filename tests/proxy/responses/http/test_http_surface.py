@@ -3,10 +3,7 @@ keep-alive, upstream failures, disconnects, accounting."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 
 import aiohttp
 import pytest
@@ -20,6 +17,7 @@ from tests.proxy.responses.http.support import (
     sim,
 )
 from tests.support.daemon import metric_value
+from tests.support.processes import crash_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -105,8 +103,7 @@ async def test_waking_model_gets_comments_then_answers(api: Api) -> None:
     started = [
         e for e in api.daemon.events_named("engine.child_started") if e["model"] == "fragile"
     ]
-    os.kill(int(started[-1]["pid"]), signal.SIGKILL)
-    await asyncio.sleep(0.2)
+    await crash_server(int(started[-1]["pid"]))
     reply = await api.post(body("x", model="fragile-1", stream=True))
     error = assert_openai_error(reply, 503)
     assert "not reachable" in error["message"]
