@@ -6,7 +6,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -76,6 +76,18 @@ class OpenAIError(SurfaceError):
     param: str | None = None
     retry_after: int | None = None
 
+    @classmethod
+    def unavailable(cls, exc: ModelUnavailable) -> Self:
+        """A lease that could not be granted (hold cap, failed wake, shutdown): 503 with the
+        gate's ETA as Retry-After, which OpenAI clients (Codex too) honour."""
+        return cls(
+            503,
+            exc.reason,
+            "service_unavailable",
+            code=exc.kind,
+            retry_after=max(1, math.ceil(exc.retry_after)),
+        )
+
     def __str__(self) -> str:
         return self.message
 
@@ -101,18 +113,6 @@ def request_error(exc: BadRequest | UnknownModel) -> OpenAIError:
     if isinstance(exc, UnknownModel):
         return OpenAIError(404, exc.message, param="model", code="model_not_found")
     return OpenAIError(exc.status, exc.message, param=exc.param)
-
-
-def unavailable(exc: ModelUnavailable) -> OpenAIError:
-    """A lease that could not be granted (hold cap, failed wake, shutdown): 503 with the
-    gate's ETA as Retry-After."""
-    return OpenAIError(
-        503,
-        exc.reason,
-        "service_unavailable",
-        code=exc.kind,
-        retry_after=max(1, math.ceil(exc.retry_after)),
-    )
 
 
 def map_upstream_error(error: UpstreamError) -> OpenAIError:

@@ -22,7 +22,6 @@ from autosred.proxy.openai.errors import (
     OpenAIError,
     map_upstream_error,
     request_error,
-    unavailable,
 )
 from autosred.proxy.upstream import encode_body
 from autosred.recipes import Recipe, request_priority
@@ -43,7 +42,7 @@ class PassthroughSurface(Surface[BytesCall]):
         if isinstance(failure, BadRequest | UnknownModel):
             return request_error(failure)
         if isinstance(failure, ModelUnavailable):
-            return unavailable(failure)
+            return OpenAIError.unavailable(failure)
         return map_upstream_error(failure)
 
     def prepare(

@@ -10,7 +10,6 @@ completed response is kept for follow-ups (case 79) by an observer of the reques
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,18 +57,6 @@ def _history(store: ResponseStore, body: dict[str, Any]) -> tuple[list[Any] | No
     return list(entry.items), entry.size
 
 
-def _unavailable(exc: ModelUnavailable) -> ResponsesError:
-    """A lease that could not be granted (hold cap, failed wake, shutdown): 503 with the
-    gate's ETA as Retry-After, which Codex honours."""
-    return ResponsesError(
-        503,
-        exc.reason,
-        "service_unavailable",
-        code=exc.kind,
-        retry_after=max(1, math.ceil(exc.retry_after)),
-    )
-
-
 @dataclass(frozen=True)
 class ResponsesSurface(Surface[TranslatedCall[Event]]):
     """The Responses surface's adapter to the request flow, and its own dependencies."""
@@ -85,7 +72,7 @@ class ResponsesSurface(Surface[TranslatedCall[Event]]):
         if isinstance(failure, BadRequest | UnknownModel):
             return request_error(failure)
         if isinstance(failure, ModelUnavailable):
-            return _unavailable(failure)
+            return ResponsesError.unavailable(failure)
         return map_upstream_error(failure)
 
     def prepare(
