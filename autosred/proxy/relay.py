@@ -39,11 +39,12 @@ from autosred.proxy.upstream import (
 from autosred.scaler import Backend
 
 EventT = TypeVar("EventT")
-START_GRACE = 0.05
+START_GRACE = 0.005
 """Seconds a stream's opening events wait for the model server's first chunk once it answered
-200: an answer already on its way opens with the server's own prompt count (docs/conformance.md,
-case 16); a long prefill gets the opening at once, with an estimate (case 24). Far below
-anything a person or a client timeout notices."""
+200: a token already on its way (a cached prefix) goes out in the same write as the opening;
+otherwise (a prefill) the opening goes out at once, before any token (docs/conformance.md,
+case 24). Its ``input_tokens`` never come from that chunk: the server reports usage only at
+the end (case 16)."""
 
 
 @dataclass(frozen=True, slots=True)
