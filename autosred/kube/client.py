@@ -145,11 +145,6 @@ class KubeClient:
 
     # -- pods and events -----------------------------------------------------------------------
 
-    async def read_pod(self, name: str) -> JSON:
-        return await self._calls.run(
-            f"pod {name}", lambda **kw: self._core.read_namespaced_pod(name, self.namespace, **kw)
-        )
-
     async def list(
         self, kind: Kind, *, label_selector: str | None = None, field_selector: str | None = None
     ) -> Listing:

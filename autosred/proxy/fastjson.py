@@ -6,8 +6,8 @@ about three times faster than the standard library on vLLM's small chunks. It is
 RFC 8259; the few inputs it refuses that the standard library reads (a lone surrogate escape
 such as ``"\\ud800"``, ``NaN``, a number beyond a double, white space outside JSON's four) take
 the standard library's path, so what parses is exactly what parsed before. Encoding falls back
-the same way for strings UTF-8 cannot carry (lone surrogates, from a client's JSON body),
-which become ``?``.
+the same way for strings UTF-8 cannot carry (lone surrogates: a model server may send one as
+an escape; client bodies holding one are refused, proxy/body.py), which become ``?``.
 """
 
 from __future__ import annotations

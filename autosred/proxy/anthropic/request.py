@@ -64,11 +64,6 @@ class ChatRequest:
         body["max_tokens"] = max_tokens
         return replace(self, body=body, _wire=None)
 
-    def with_fields(self, **fields: Any) -> ChatRequest:
-        """A copy whose upstream body also has ``fields`` (e.g. vLLM's ``priority``), appended
-        after the translated ones so the prompt-bearing prefix of the bytes is unchanged."""
-        return replace(self, body={**self.body, **fields}, _wire=None)
-
 
 def serialise(request: ChatRequest) -> bytes:
     """Compact, deterministic UTF-8 JSON of the upstream body (cached on the request)."""

@@ -17,7 +17,7 @@ OpenAI, so it is skipped (and logged) rather than rejected.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from autosred.proxy.modelview import ModelView
@@ -82,10 +82,6 @@ class ResponsesRequest:
     probe: bool
     """No conversation at all (Codex's empty-input probe): answered without the model."""
     _wire: bytes | None = field(default=None, repr=False, compare=False)
-
-    def with_fields(self, **fields: Any) -> ResponsesRequest:
-        """A copy whose upstream body also has ``fields`` (appended after the prompt)."""
-        return replace(self, body={**self.body, **fields}, _wire=None)
 
 
 def serialise(request: ResponsesRequest) -> bytes:
