@@ -8,7 +8,10 @@ protocol (``AppRunner._make_server``, ``Server.__call__``):
 
 - the head deadline starts with the first byte of a request's head and ends when aiohttp has
   parsed the head (it then stops waiting for a message); a head still incomplete at the
-  deadline gets 408 and the connection is closed;
+  deadline gets 408 and the connection is closed, lingering: the 408 and a FIN go out, what
+  the client still sends is read and dropped for up to ``_LINGER`` seconds, then the socket
+  closes (closing with the client's bytes unread would send a reset, which can destroy the
+  408 before the client reads it);
 - the idle deadline is aiohttp's keep-alive timer (``keepalive_timeout``): from the
   connection's start, and from the end of each response, to the next complete head;
 - a connection beyond ``max_per_peer`` from one address is closed as soon as it is accepted,
@@ -35,6 +38,7 @@ from autosred.daemon.throttle import LogThrottle
 
 _REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 _REASON_CHARS = 200
+_LINGER = 2.0
 
 
 class ConnectionGuard:
@@ -114,6 +118,7 @@ class GuardedHandler(RequestHandler):
         self._peer = "unknown"
         self._admitted = False
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._linger: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._peer = _peer_host(transport)
@@ -125,6 +130,9 @@ class GuardedHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         if not self._admitted:
             return  # refused in connection_made: aiohttp never knew this connection
         self._admitted = False
@@ -132,6 +140,8 @@ class GuardedHandler(RequestHandler):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._linger is not None:
+            return  # answered with 408 and closing: read only to drop it
         super().data_received(data)
         if self._reading_head():
             if self._head_deadline is None:
@@ -158,7 +168,18 @@ class GuardedHandler(RequestHandler):
         if not self._reading_head() or self.transport is None:
             return
         self._guard.head_timed_out(self._peer)
-        self.transport.write(_REQUEST_TIMEOUT)
+        transport = self.transport
+        transport.write(_REQUEST_TIMEOUT)
+        if not transport.can_write_eof():
+            self.force_close()
+            return
+        # Half-close after the 408 and drop what still arrives until the client closes its
+        # side (the transport closes on EOF) or the linger ends.
+        transport.write_eof()
+        self._linger = asyncio.get_running_loop().call_later(_LINGER, self._end_linger)
+
+    def _end_linger(self) -> None:
+        self._linger = None
         self.force_close()
 
     def handle_error(

@@ -97,6 +97,21 @@ async def test_a_dripped_head_is_cut_at_the_header_deadline(tmp_path: Path, list
             assert (await asyncio.wait_for(reader.read(), 10)).startswith(b"HTTP/1.1 ")
 
 
+async def test_the_408_reaches_a_client_still_sending(tmp_path: Path) -> None:
+    # A client writing without pause: bytes arrive after the 408. Closing with them unread
+    # would answer with a reset, which can destroy the 408 before the client reads it; the
+    # daemon lingers, dropping them, so every client gets its 408 and a clean end.
+    async with running_daemon(tmp_path, guarded_config(tmp_path)) as daemon:
+        connections = [raw_connection(daemon) for _ in range(20)]
+        async with contextlib.AsyncExitStack() as stack:
+            pairs = [await stack.enter_async_context(c) for c in connections]
+            results = await asyncio.gather(
+                *(drip_until_closed(r, w, every=0.005, limit=15) for r, w in pairs)
+            )
+        for _, answer in results:
+            assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+
+
 async def test_an_idle_connection_is_closed_at_the_idle_deadline(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, guarded_config(tmp_path)) as daemon:
         loop = asyncio.get_running_loop()
