@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -209,6 +210,71 @@ engine child that ignores SIGTERM): ending the cancelled requests, closing conne
 the engine. The systemd unit's TimeoutStopSec is grace + stop_timeout + this, rounded up."""
 
 
+class FetchSettings(Section):
+    """The `fetch` MCP tool: pages fetched for the model, guarded against server-side request
+    forgery."""
+
+    enabled: bool = True
+    allow: list[str] = []
+    """CIDRs (``10.1.0.0/16``, ``::1/128``) or host names opened past the SSRF guard, which
+    otherwise refuses loopback, link-local, private, shared, multicast, reserved and
+    unspecified addresses (and their IPv6 forms)."""
+    impersonate: str = "chrome"
+    """The browser whose TLS and HTTP/2 fingerprint curl_cffi presents (``chrome``, a version
+    such as ``chrome136``, ``safari``, ``firefox``…)."""
+    max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    """Largest body downloaded; a larger page is refused with its size named."""
+    timeout: Duration = Field(default=30.0, gt=0)
+    """Seconds one fetch may take in all, redirects included."""
+    max_redirects: int = Field(default=10, ge=0)
+    robots: bool = True
+    """Honour robots.txt for model-initiated fetches (RFC 9309)."""
+    user_agent: str | None = None
+    """The User-Agent sent; null: the impersonated browser's own."""
+
+
+class SearchSettings(Section):
+    """The `search` MCP tool."""
+
+    enabled: bool = True
+    backend: Literal["ddgs", "searxng"] = "ddgs"
+    """``ddgs``: the ddgs metasearch library (queries go to its engines); ``searxng``: a
+    self-hosted SearXNG's JSON API (no query leaves your network)."""
+    searxng_url: str | None = None
+    """Base URL of the SearXNG instance; the daemon calls ``GET {url}/search?q=…&format=json``."""
+    ddgs_backends: list[str] = ["auto"]
+    """The engines ddgs asks (``auto``, or names such as ``duckduckgo``, ``bing``, ``brave``)."""
+    per_minute: int = Field(default=30, ge=1)
+    """Searches the daemon makes per minute, all clients together; more are refused with a
+    retry hint."""
+    timeout: Duration = Field(default=15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _searxng_needs_url(self) -> SearchSettings:
+        if self.enabled and self.backend == "searxng" and not self.searxng_url:
+            raise ValueError("backend 'searxng' needs searxng_url")
+        return self
+
+
+class CapabilitiesSettings(Section):
+    """The `capabilities` MCP tool server: autosrectl's own commands as tools."""
+
+    enabled: bool = True
+    allow: list[str] = []
+    """Commands that change state (``scale``, ``models_switch``, ``reload``…) exposed as tools;
+    read-only commands always are."""
+
+
+class McpSettings(Section):
+    """MCP tool servers on the api listener, at ``/mcp/<name>`` (Streamable HTTP)."""
+
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    """Largest MCP request body accepted; larger gets 413."""
+    fetch: FetchSettings = FetchSettings()
+    search: SearchSettings = SearchSettings()
+    capabilities: CapabilitiesSettings = CapabilitiesSettings()
+
+
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "text"] = "auto"
@@ -235,6 +301,7 @@ class Settings(BaseSettings):
     drift: DriftSettings = DriftSettings()
     shutdown: ShutdownSettings = ShutdownSettings()
     log: LogSettings = LogSettings()
+    mcp: McpSettings = McpSettings()
     state_dir: Path | None = None
     """Persistent state (wake history). Default: /var/lib/autosred as root, else
     $XDG_STATE_HOME/autosred (or ~/.local/state/autosred)."""

@@ -1,0 +1,81 @@
+"""What a tool group gives the MCP host: its tools, each a JSON Schema and a handler.
+
+The host (one MCP server per group, at ``/mcp/<group.name>``) lists the tools, validates
+nothing itself, and turns every handler's :class:`ToolResult` into a ``CallToolResult``.
+A handler never raises for a failure the model can act on (a refused address, a timeout,
+bad arguments): it returns ``ToolResult.error`` with a sentence saying what to do. An
+exception out of a handler is a bug; the host logs it and answers a generic tool error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """A tool's answer: text for the model, and whether it is an error (``isError``)."""
+
+    text: str
+    is_error: bool = False
+
+    @classmethod
+    def error(cls, text: str) -> ToolResult:
+        return cls(text, is_error=True)
+
+
+Handler = Callable[[Mapping[str, Any]], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One tool as listed by ``tools/list`` and called by ``tools/call``."""
+
+    name: str
+    description: str
+    input_schema: Mapping[str, Any]
+    handler: Handler
+    read_only: bool = True
+    """Whether the tool changes nothing (MCP's ``readOnlyHint``)."""
+    title: str | None = None
+
+
+class ToolGroup(Protocol):
+    """One MCP server's worth of tools (fetch, search, capabilities, later browser)."""
+
+    @property
+    def name(self) -> str:
+        """The path segment (``/mcp/<name>``), the client-side server name's suffix
+        (``autosred-<name>``) and the ``server`` label on the metrics."""
+        ...
+
+    def tools(self) -> Sequence[ToolSpec]: ...
+
+    async def close(self) -> None:
+        """Release what the group holds (HTTP sessions, threads); called once at shutdown."""
+        ...
+
+
+ArgsT = TypeVar("ArgsT", bound=BaseModel)
+
+
+def parse_arguments(model: type[ArgsT], arguments: Mapping[str, Any]) -> ArgsT | ToolResult:
+    """The arguments as ``model``, or a tool error naming each bad argument (the model can
+    correct and retry; a protocol error would read as a broken server)."""
+    try:
+        return model.model_validate(dict(arguments))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'arguments'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        return ToolResult.error(f"Invalid arguments: {problems}. Fix them and call again.")
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of an arguments model, as ``inputSchema`` wants it."""
+    return model.model_json_schema()
