@@ -1,0 +1,23 @@
+"""The tool groups this daemon serves, one MCP server each at ``/mcp/<group.name>``.
+
+The one place that knows the concrete groups: the daemon calls ``build_groups`` once at start
+and mounts what it returns; the host knows only the ``ToolGroup`` interface. A group that is
+disabled in the config is not built (its path answers 404, its tools are nowhere).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autosred.config import McpSettings
+from autosred.mcp.tools import ToolGroup
+
+
+def build_groups(settings: McpSettings, *, admin_socket: Path | None) -> list[ToolGroup]:
+    """The enabled groups, in the order their servers are listed. ``admin_socket``: where the
+    capabilities group reaches the admin API (the socket autosrectl uses); None for the
+    default path."""
+    groups: list[ToolGroup] = []
+    # Each group adds its constructor here, guarded by its ``enabled`` setting, e.g.
+    #   if settings.fetch.enabled: groups.append(FetchTools(settings.fetch))
+    return groups
