@@ -248,6 +248,30 @@ class SearchSettings(Section):
     """Searches the daemon makes per minute, all clients together; more are refused with a
     retry hint."""
     timeout: Duration = Field(default=15.0, gt=0)
+    proxy: str | None = None
+    """The proxy ddgs reaches its engines through (``http://``, ``https://``, ``socks5://`` or
+    ``socks5h://`` URL, credentials allowed); null: direct (or ddgs's ``DDGS_PROXY``
+    environment variable). A SearXNG instance is always reached directly."""
+    ca_file: Path | None = None
+    """A PEM file of the certificate authorities trusted for the search backend's TLS,
+    instead of the system's: a TLS-inspecting proxy's CA, or the one that signed your
+    SearXNG's certificate. null: the system's."""
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(https?|socks5h?)://[^/\s]+/?$", value):
+            raise ValueError(
+                "expected a proxy URL such as 'http://proxy:3128' or 'socks5h://127.0.0.1:1080'"
+            )
+        return value
+
+    @field_validator("ca_file")
+    @classmethod
+    def _ca_file_readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
 
     @model_validator(mode="after")
     def _searxng_needs_url(self) -> SearchSettings:

@@ -1,0 +1,182 @@
+"""The ddgs backend end to end: ddgs builds its real requests, primp sends them through a
+real CONNECT proxy over TLS (a test CA), and ddgs's own parser reads the engines' pages
+(built to its xpaths, not recorded: pages/README.md)."""
+
+from __future__ import annotations
+
+import re
+
+from autosred.mcp.search import SearchTools
+from tests.mcp.search.conftest import ManualClock, call, ddgs_settings
+from tests.mcp.search.engines import DUCKDUCKGO, MOJEEK, Answer, EngineSite, page
+
+
+async def test_results_are_a_numbered_markdown_list_from_duckduckgo(engines: EngineSite) -> None:
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
+    tools = SearchTools(ddgs_settings(engines))
+    try:
+        result = await call(tools, {"query": "python asyncio"})
+    finally:
+        await tools.close()
+
+    assert not result.is_error, result.text
+    items = re.findall(r"^(\d+)\. \[(.*)\]\(<(.*)>\)$", result.text, re.MULTILINE)
+    urls = [url for _n, _t, url in items]
+    # The ad (a duckduckgo.com/y.js link) is gone; ddgs's ranker puts Wikipedia first.
+    assert urls[0] == "https://en.wikipedia.org/wiki/Async/await"
+    assert set(urls) == {
+        "https://docs.python.org/3/library/asyncio.html",
+        "https://realpython.com/async-io-python/",
+        "https://en.wikipedia.org/wiki/Async/await",
+    }
+    assert [n for n, _t, _u in items] == ["1", "2", "3"]
+    assert "Python's asyncio: A Hands-On Walkthrough – Real Python" in result.text
+    # The snippet, its markup stripped, on the line under its item.
+    lines = result.text.splitlines()
+    docs = next(i for i, line in enumerate(lines) if "docs.python.org" in line)
+    assert lines[docs + 1].startswith("   asyncio is a library to write concurrent code")
+    assert result.text.startswith("Search results for 'python asyncio' (3, via ddgs):")
+
+
+async def test_query_region_and_timelimit_reach_the_engine_through_the_proxy(
+    engines: EngineSite,
+) -> None:
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
+    tools = SearchTools(ddgs_settings(engines))
+    try:
+        result = await call(tools, {"query": "python asyncio", "region": "de-de", "timelimit": "w"})
+    finally:
+        await tools.close()
+
+    assert not result.is_error, result.text
+    assert engines.tunnels == [f"{DUCKDUCKGO}:443"]
+    (request,) = engines.asked(DUCKDUCKGO)
+    assert (request.method, request.path) == ("POST", "/html/")
+    assert request.form["q"] == "python asyncio"
+    assert request.form["l"] == "de-de"
+    assert request.form["df"] == "w"
+
+
+async def test_max_results_cuts_the_list(engines: EngineSite) -> None:
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
+    tools = SearchTools(ddgs_settings(engines))
+    try:
+        result = await call(tools, {"query": "python asyncio", "max_results": 2})
+    finally:
+        await tools.close()
+
+    assert not result.is_error, result.text
+    assert re.findall(r"^\d+\. ", result.text, re.MULTILINE) == ["1. ", "2. "]
+
+
+async def test_the_engine_list_comes_from_settings(engines: EngineSite) -> None:
+    engines.answer(MOJEEK, Answer(body=page("mojeek.html")))
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
+    tools = SearchTools(ddgs_settings(engines, ddgs_backends=["mojeek"]))
+    try:
+        result = await call(
+            tools, {"query": "python asyncio", "safesearch": "on", "region": "uk-en"}
+        )
+    finally:
+        await tools.close()
+
+    assert not result.is_error, result.text
+    assert engines.tunnels == [f"{MOJEEK}:443"]  # duckduckgo was never asked
+    (request,) = engines.asked(MOJEEK)
+    assert (request.method, request.path) == ("GET", "/search")
+    assert request.query["q"] == "python asyncio"
+    assert request.query["safe"] == "1"
+    assert request.cookies == {"arc": "uk", "lb": "en"}
+    pep = "[PEP 492 – Coroutines with async and await syntax](<https://peps.python.org/pep-0492/>)"
+    assert pep in result.text
+    assert "This section outlines high-level asyncio APIs" in result.text
+
+
+async def test_several_engines_are_merged(engines: EngineSite) -> None:
+    engines.answer(MOJEEK, Answer(body=page("mojeek.html")))
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
+    tools = SearchTools(ddgs_settings(engines, ddgs_backends=["duckduckgo", "mojeek"]))
+    try:
+        result = await call(tools, {"query": "python asyncio", "max_results": 20})
+    finally:
+        await tools.close()
+
+    assert not result.is_error, result.text
+    assert sorted(engines.tunnels) == sorted([f"{DUCKDUCKGO}:443", f"{MOJEEK}:443"])
+    assert "https://peps.python.org/pep-0492/" in result.text
+    assert "https://realpython.com/async-io-python/" in result.text
+
+
+async def test_no_results_is_a_tool_error_with_a_retry_hint(engines: EngineSite) -> None:
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo-no-results.html")))
+    tools = SearchTools(ddgs_settings(engines))
+    try:
+        result = await call(tools, {"query": "qwxzvq kjhgf zzzq"})
+    finally:
+        await tools.close()
+
+    assert result.is_error
+    assert result.text.startswith("No results for 'qwxzvq kjhgf zzzq'.")
+    assert "Try other or fewer words" in result.text
+    assert "retry in a minute" in result.text
+
+
+async def test_an_engine_answering_429_reads_as_no_results_that_may_be_a_rate_limit(
+    engines: EngineSite,
+) -> None:
+    # ddgs treats any answer but 200 as an empty page, so the model is told both.
+    engines.answer(DUCKDUCKGO, Answer(status=429, body="Too Many Requests"))
+    tools = SearchTools(ddgs_settings(engines))
+    try:
+        result = await call(tools, {"query": "python asyncio"})
+    finally:
+        await tools.close()
+
+    assert result.is_error
+    assert "refusing us for asking too often" in result.text
+    assert "retry in a minute" in result.text
+
+
+async def test_a_silent_engine_is_a_timeout(engines: EngineSite) -> None:
+    engines.answer(DUCKDUCKGO, Answer(hold=True))
+    tools = SearchTools(ddgs_settings(engines, timeout=1))
+    try:
+        result = await call(tools, {"query": "python asyncio"})
+    finally:
+        await tools.close()
+
+    assert result.is_error
+    assert "did not answer within mcp.search.timeout" in result.text
+    assert "Retry in a few seconds" in result.text
+
+
+async def test_an_unreachable_proxy_is_a_tool_error(engines: EngineSite) -> None:
+    tools = SearchTools(ddgs_settings(engines, proxy="http://127.0.0.1:9"))
+    try:
+        result = await call(tools, {"query": "python asyncio"})
+    finally:
+        await tools.close()
+
+    assert result.is_error
+    assert result.text.startswith("Search failed: The search engines could not be asked:")
+    assert "tell the user" in result.text
+
+
+async def test_the_daemon_limit_refuses_before_any_engine_is_asked(engines: EngineSite) -> None:
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
+    clock = ManualClock()
+    tools = SearchTools(ddgs_settings(engines, per_minute=1), clock=clock)
+    try:
+        first = await call(tools, {"query": "python asyncio"})
+        clock.now += 20
+        second = await call(tools, {"query": "python asyncio"})
+        clock.now += 40
+        third = await call(tools, {"query": "python asyncio"})
+    finally:
+        await tools.close()
+
+    assert not first.is_error and not third.is_error
+    assert second.is_error
+    assert "(1 searches a minute, mcp.search.per_minute)" in second.text
+    assert second.text.endswith("Retry in 40 seconds.")
+    assert len(engines.asked(DUCKDUCKGO)) == 2

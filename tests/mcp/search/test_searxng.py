@@ -1,0 +1,220 @@
+"""The SearXNG backend against a local server speaking SearXNG's JSON API
+(searxng_fake.py): the query string it sends, the results it reads, and every way an
+instance says no."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+
+from autosred.config import SearchSettings
+from autosred.mcp.search import SearchTools
+from tests.mcp.search.conftest import call
+from tests.mcp.search.searxng_fake import Searxng, result, searxng
+
+
+@pytest.fixture
+async def instance() -> AsyncIterator[Searxng]:
+    async with searxng() as server:
+        yield server
+
+
+def searxng_settings(url: str, **overrides: Any) -> SearchSettings:
+    return SearchSettings.model_validate(
+        {"backend": "searxng", "searxng_url": url, "timeout": 5, **overrides}
+    )
+
+
+async def search(instance: Searxng, arguments: dict[str, Any], **settings: Any) -> Any:
+    tools = SearchTools(searxng_settings(instance.url, **settings))
+    try:
+        return await call(tools, arguments)
+    finally:
+        await tools.close()
+
+
+async def test_results_are_a_numbered_markdown_list(instance: Searxng) -> None:
+    instance.results = [
+        result(
+            "https://docs.python.org/3/library/asyncio.html",
+            "asyncio — Asynchronous I/O",
+            "asyncio is a library to write concurrent code.",
+        ),
+        result("https://peps.python.org/pep-0492/", "PEP 492", "Coroutines with async/await."),
+    ]
+    answer = await search(instance, {"query": "python asyncio"})
+
+    assert not answer.is_error, answer.text
+    assert answer.text == (
+        "Search results for 'python asyncio' (2, via searxng):\n"
+        "\n"
+        "1. [asyncio — Asynchronous I/O](<https://docs.python.org/3/library/asyncio.html>)\n"
+        "   asyncio is a library to write concurrent code.\n"
+        "2. [PEP 492](<https://peps.python.org/pep-0492/>)\n"
+        "   Coroutines with async/await."
+    )
+
+
+async def test_the_query_string_is_searxngs(instance: Searxng) -> None:
+    instance.results = [result("https://example.org/", "Example")]
+    await search(instance, {"query": "python asyncio"}, searxng_url=instance.url + "/")
+    await search(
+        instance,
+        {"query": "python", "region": "de-de", "safesearch": "on", "timelimit": "m"},
+    )
+    await search(instance, {"query": "python", "region": "wt-wt", "safesearch": "off"})
+
+    plain, filtered, anywhere = (dict(query) for query in instance.queries)
+    assert plain == {"q": "python asyncio", "format": "json", "pageno": "1", "safesearch": "1"}
+    assert filtered == {
+        "q": "python",
+        "format": "json",
+        "pageno": "1",
+        "safesearch": "2",
+        "language": "de-DE",
+        "time_range": "month",
+    }
+    assert anywhere["language"] == "all"
+    assert anywhere["safesearch"] == "0"
+
+
+async def test_max_results_cuts_and_unusable_results_are_skipped(instance: Searxng) -> None:
+    instance.results = [
+        {"title": "no url"},
+        result("magnet:?xt=urn:btih:abc", "a torrent"),
+        "not an object",
+        *(result(f"https://example.org/{n}", f"Page {n}") for n in range(20)),
+        result("https://example.org/0", "Page 0 again, from another engine"),
+    ]
+    answer = await search(instance, {"query": "pages", "max_results": 3})
+
+    assert not answer.is_error, answer.text
+    assert "(3, via searxng)" in answer.text
+    assert "[Page 0](<https://example.org/0>)" in answer.text
+    assert "[Page 2](<https://example.org/2>)" in answer.text
+    assert "magnet:" not in answer.text and "again" not in answer.text
+
+
+async def test_no_results_is_a_tool_error_with_its_suggestions(instance: Searxng) -> None:
+    instance.suggestions = ["python asyncio tutorial"]
+    instance.corrections = ["python asyncio"]
+    answer = await search(instance, {"query": "pyhton asyncoi"})
+
+    assert answer.is_error
+    assert answer.text == (
+        "No results for 'pyhton asyncoi'. SearXNG found no results. It suggests: "
+        "python asyncio; python asyncio tutorial. Try other or fewer words, or drop region "
+        "and timelimit; if results were expected, retry in a minute."
+    )
+
+
+async def test_the_instances_limiter_is_a_rate_limit_with_its_retry_after(
+    instance: Searxng,
+) -> None:
+    instance.limited = True
+    instance.retry_after = "17"
+    answer = await search(instance, {"query": "python"})
+    instance.retry_after = None
+    without = await search(instance, {"query": "python"})
+
+    assert answer.is_error and without.is_error
+    assert answer.text == (
+        "Rate limited: SearXNG's limiter refused the search (HTTP 429). Retry in 17 seconds."
+    )
+    assert without.text.endswith("Retry in 60 seconds.")
+
+
+async def test_engines_that_refused_searxng_are_a_rate_limit(instance: Searxng) -> None:
+    instance.unresponsive_engines = [
+        ["duckduckgo", "Suspended: CAPTCHA"],
+        ["google", "Suspended: too many requests"],
+        ["wikipedia", "timeout"],
+    ]
+    answer = await search(instance, {"query": "python"})
+
+    assert answer.is_error
+    assert answer.text == (
+        "Rate limited: SearXNG's engines refused the search: duckduckgo (Suspended: CAPTCHA), "
+        "google (Suspended: too many requests). Retry in 60 seconds."
+    )
+
+
+async def test_engines_that_failed_otherwise_are_named(instance: Searxng) -> None:
+    instance.unresponsive_engines = [["wikipedia", "timeout"], ["brave", "HTTP error"]]
+    answer = await search(instance, {"query": "python"})
+
+    assert answer.is_error
+    assert answer.text.startswith(
+        "Search failed: SearXNG's engines failed: wikipedia (timeout), brave (HTTP error)."
+    )
+    assert "Retry in a minute" in answer.text
+
+
+async def test_json_not_enabled_names_the_setting(instance: Searxng) -> None:
+    instance.formats = ("html",)  # SearXNG's shipped default
+    answer = await search(instance, {"query": "python"})
+
+    assert answer.is_error
+    assert "(HTTP 403): its settings.yml must list json under search.formats" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (500, None, "SearXNG answered HTTP 500."),
+        (200, b"<html>not json</html>", "SearXNG answered something that is not JSON"),
+        (200, b'{"query": "python"}', "SearXNG's answer has no results list"),
+        (200, b"[1, 2, 3]", "SearXNG's answer has no results list"),
+        (200, b"\xff\xfe{", "SearXNG answered something that is not JSON"),
+    ],
+)
+async def test_broken_answers_are_tool_errors(
+    instance: Searxng, status: int, body: bytes | None, expected: str
+) -> None:
+    instance.status = status
+    instance.raw_body = body
+    answer = await search(instance, {"query": "python"})
+
+    assert answer.is_error
+    assert answer.text.startswith(f"Search failed: {expected}")
+
+
+async def test_an_unreachable_instance_is_a_tool_error() -> None:
+    async with searxng() as gone:
+        url = gone.url
+    tools = SearchTools(searxng_settings(url))
+    try:
+        answer = await call(tools, {"query": "python"})
+    finally:
+        await tools.close()
+
+    assert answer.is_error
+    assert answer.text.startswith(f"Search failed: SearXNG at {url}/search could not be reached")
+
+
+async def test_https_instance_with_its_own_ca(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(tls)
+    async with searxng(tls) as secure:
+        secure.results = [result("https://example.org/", "Example")]
+        trusted = SearchTools(searxng_settings(secure.url, ca_file=str(ca_file)))
+        untrusted = SearchTools(searxng_settings(secure.url))
+        try:
+            good = await call(trusted, {"query": "python"})
+            refused = await call(untrusted, {"query": "python"})
+        finally:
+            await trusted.close()
+            await untrusted.close()
+
+    assert not good.is_error, good.text
+    assert "[Example](<https://example.org/>)" in good.text
+    assert refused.is_error
+    assert "could not be reached" in refused.text
