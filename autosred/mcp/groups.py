@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autosred.config import McpSettings
+from autosred.mcp.search import SearchTools
 from autosred.mcp.tools import ToolGroup
 
 
@@ -20,4 +21,6 @@ def build_groups(settings: McpSettings, *, admin_socket: Path | None) -> list[To
     groups: list[ToolGroup] = []
     # Each group adds its constructor here, guarded by its ``enabled`` setting, e.g.
     #   if settings.fetch.enabled: groups.append(FetchTools(settings.fetch))
+    if settings.search.enabled:
+        groups.append(SearchTools(settings.search))
     return groups

@@ -80,7 +80,8 @@ def build_backend(settings: SearchSettings, *, log: logging.Logger) -> SearchBac
 
 class SearchTools:
     """The ``search`` MCP server's tools. ``clock`` (monotonic seconds) drives the per-minute
-    limit; ``log`` gets one ``mcp.search.*`` line per search."""
+    limit; ``log`` gets one ``mcp.search.*`` line per search. Building one holds nothing yet:
+    the backend's threads or HTTP session start with the first search."""
 
     name = "search"
 
