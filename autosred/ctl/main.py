@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from autosred.admin.schema import PACKAGE_VERSION, SOCKET_ENV, default_socket_path
 
@@ -30,20 +30,35 @@ EXIT_INTERRUPTED = 130
 
 PROG = "autosrectl"
 
-# Command name -> "module:function", imported only when that command runs.
-# A later issue adds `watch` (the live view in autosred.watch): register it here and give it a
-# parser in _add_commands.
-_HANDLERS = {
-    "status": "autosred.ctl.commands:status",
-    "models": "autosred.ctl.commands:models",
-    "scale": "autosred.ctl.commands:scale",
-    "reload": "autosred.ctl.commands:reload",
-    "version": "autosred.ctl.commands:version",
-    "drift": "autosred.ctl.kube:drift",
-    "recipe": "autosred.ctl.kube:recipe",
-    "claude": "autosred.ctl.claude:claude",
-    "codex": "autosred.ctl.codex:codex",
-}
+# How the MCP capabilities group (autosred.mcp.capabilities) tells which commands it may offer
+# as tools: each command's parser carries `effect` in its defaults (set_defaults), and its
+# `handler`, "module:function", imported only when that command runs (a sub-command without
+# one runs its parent's).
+EFFECT = "effect"
+HANDLER = "handler"
+READS = "reads"
+"""Only reads: offered as a tool by default."""
+CHANGES = "changes"
+"""Changes the daemon's state: a tool only when `mcp.capabilities.allow` names it. A command
+that is not marked counts as this, so a new command is never offered by accident."""
+LAUNCHES = "launches"
+"""Runs another program in this terminal (claude, codex) or is interactive (a later issue's
+`watch`): never a tool."""
+
+
+def _command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    effect: str,
+    handler: str | None = None,
+    **kwargs: Any,
+) -> argparse.ArgumentParser:
+    """A command's parser, marked with what running it does (and how, unless its parent's
+    handler runs it)."""
+    parser = commands.add_parser(name, **kwargs)
+    parser.set_defaults(**{EFFECT: effect}, **({HANDLER: handler} if handler else {}))
+    return parser
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -84,24 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    commands.add_parser("status", parents=[common], help="daemon, listeners and models at a glance")
-    models = commands.add_parser(
-        "models",
+    _command(
+        commands,
+        "status",
+        effect=READS,
+        handler="autosred.ctl.commands:status",
         parents=[common],
-        help="the configured models; `models running`; `models switch NAME`",
-        description="List the configured (available) models, those running now, or switch the "
-        "running model: other GPU-using models stop once their requests are done, then NAME "
-        "wakes.",
+        help="daemon, listeners and models at a glance",
     )
-    models.add_argument(
-        "action", nargs="?", choices=["list", "available", "running", "switch"], default="list"
-    )
-    models.add_argument("model", nargs="?", metavar="NAME", help="switch: the model to run")
-    models.add_argument(
-        "--wait", action="store_true", help="switch: follow progress until NAME is ready"
-    )
-    scale = commands.add_parser(
+    _add_models(commands, common)
+    scale = _command(
+        commands,
         "scale",
+        effect=CHANGES,
+        handler="autosred.ctl.commands:scale",
         parents=[common],
         help="start or stop a model",
         description="Start (up) or stop (down) a model. A stop waits for requests in flight.",
@@ -113,14 +124,27 @@ def _add_commands(
         action="store_true",
         help="follow progress until the model is ready (up) or stopped (down); exit 1 on failure",
     )
-    commands.add_parser(
+    _command(
+        commands,
         "reload",
+        effect=CHANGES,
+        handler="autosred.ctl.commands:reload",
         parents=[common],
         help="re-read config and recipes (exit 1 when the new config is rejected)",
     )
-    commands.add_parser("version", parents=[common], help="client and daemon versions")
-    drift = commands.add_parser(
+    _command(
+        commands,
+        "version",
+        effect=READS,
+        handler="autosred.ctl.commands:version",
+        parents=[common],
+        help="client and daemon versions",
+    )
+    drift = _command(
+        commands,
         "drift",
+        effect=READS,
+        handler="autosred.ctl.kube:drift",
         parents=[common],
         help="what differs between recipes and what runs (field by field)",
         description="Compare each model's recipe, rendered, with the live Deployment and pod "
@@ -128,16 +152,28 @@ def _add_commands(
     )
     drift.add_argument("model", metavar="MODEL", nargs="?", help="one model (default: all)")
     drift.add_argument("--exit-code", action="store_true", help="exit 1 when any model has drifted")
-    recipe = commands.add_parser("recipe", parents=[common], help="show what a recipe renders to")
+    recipe = _command(
+        commands,
+        "recipe",
+        effect=READS,
+        handler="autosred.ctl.kube:recipe",
+        parents=[common],
+        help="show what a recipe renders to",
+    )
     recipe_commands = recipe.add_subparsers(dest="recipe_command", metavar="WHAT", required=True)
-    helm = recipe_commands.add_parser(
+    helm = _command(
+        recipe_commands,
         "helm-values",
+        effect=READS,
         parents=[common],
         help="the recipe as values for the helm/autosre chart (YAML)",
     )
     helm.add_argument("model", metavar="NAME")
-    claude = commands.add_parser(
+    claude = _command(
+        commands,
         "claude",
+        effect=LAUNCHES,
+        handler="autosred.ctl.claude:claude",
         help="wake the model, then run Claude Code against autosred (arguments go to claude)",
         description="Wake the model, then exec Claude Code with ANTHROPIC_BASE_URL, "
         "ANTHROPIC_AUTH_TOKEN ($AUTOSRE_CLIENT_TOKEN) and --model (the user's, else "
@@ -149,8 +185,11 @@ def _add_commands(
         add_help=False,
     )
     claude.add_argument("claude_args", nargs=argparse.REMAINDER, metavar="CLAUDE ARGS")
-    codex = commands.add_parser(
+    codex = _command(
+        commands,
         "codex",
+        effect=LAUNCHES,
+        handler="autosred.ctl.codex:codex",
         help="wake the model, then run the Codex CLI against autosred (arguments go to codex)",
         description="Wake the model, then exec the Codex CLI with a fresh CODEX_HOME whose "
         "config.toml is yours plus the model provider autosred (the codex listener, "
@@ -161,7 +200,47 @@ def _add_commands(
         add_help=False,
     )
     codex.add_argument("codex_args", nargs=argparse.REMAINDER, metavar="CODEX ARGS")
-    # A later issue: `watch` (see _HANDLERS).
+    # A later issue: `watch` (the live view in autosred.watch), marked effect=LAUNCHES.
+
+
+def _add_models(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """`models` [list|available], `models running`, `models switch NAME`: sub-commands, so that
+    each carries its own effect (listing reads, switching changes)."""
+    models = _command(
+        commands,
+        "models",
+        effect=READS,
+        handler="autosred.ctl.commands:models",
+        parents=[common],
+        help="the configured models; `models running`; `models switch NAME`",
+        description="List the configured (available) models, those running now, or switch the "
+        "running model.",
+    )
+    actions = models.add_subparsers(dest="action", metavar="ACTION")
+    _command(
+        actions,
+        "list",
+        effect=READS,
+        aliases=["available"],
+        parents=[common],
+        help="the configured models (the default)",
+    )
+    _command(actions, "running", effect=READS, parents=[common], help="the models running now")
+    switch = _command(
+        actions,
+        "switch",
+        effect=CHANGES,
+        parents=[common],
+        help="switch the running model",
+        description="Switch the running model: other GPU-using models stop once their requests "
+        "are done, then NAME wakes.",
+    )
+    switch.add_argument("model", metavar="NAME", help="the model to run")
+    switch.add_argument("--wait", action="store_true", help="follow progress until NAME is ready")
+    # After add_subparsers, so that it is the default of the `action` it adds.
+    models.set_defaults(action="list")
 
 
 SYSTEM_SOCKET = default_socket_path(uid=0)
@@ -182,8 +261,9 @@ def socket_path(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
     return own
 
 
-def _handler(command: str) -> Callable[[argparse.Namespace, Context], int]:
-    module, _, name = _HANDLERS[command].partition(":")
+def resolve_handler(spec: str) -> Callable[[argparse.Namespace, Context], int]:
+    """A command's function from its `handler` default ("module:function")."""
+    module, _, name = spec.partition(":")
     return cast(
         Callable[[argparse.Namespace, "Context"], int],
         getattr(importlib.import_module(module), name),
@@ -197,8 +277,6 @@ def main(
     err = err or sys.stderr
     parser = build_parser()
     args = parser.parse_args(argv)  # exits 2 on a usage error
-    if args.command == "models" and (args.action == "switch") != bool(args.model):
-        parser.error("`models switch NAME` takes a model name; the other `models` forms take none")
     from autosred.ctl.client import DaemonError, Unreachable
     from autosred.ctl.commands import Context, Failed
 
@@ -206,7 +284,7 @@ def main(
         socket=socket_path(args, os.environ), json=getattr(args, "json", False), out=out, err=err
     )
     try:
-        return _handler(args.command)(args, ctx)
+        return resolve_handler(getattr(args, HANDLER))(args, ctx)
     except Unreachable as exc:
         print(f"{PROG}: {exc}", file=err)
         return EXIT_UNREACHABLE
