@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autosred.config import McpSettings
+from autosred.mcp.capabilities import CapabilityTools
 from autosred.mcp.search import SearchTools
 from autosred.mcp.tools import ToolGroup
 
@@ -23,4 +24,6 @@ def build_groups(settings: McpSettings, *, admin_socket: Path | None) -> list[To
     #   if settings.fetch.enabled: groups.append(FetchTools(settings.fetch))
     if settings.search.enabled:
         groups.append(SearchTools(settings.search))
+    if settings.capabilities.enabled:
+        groups.append(CapabilityTools(settings.capabilities, admin_socket=admin_socket))
     return groups
