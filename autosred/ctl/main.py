@@ -225,7 +225,7 @@ def _add_models(
         effect=READS,
         aliases=["available"],
         parents=[common],
-        help="the configured models (the default)",
+        help="the configured models, running or not",
     )
     _command(actions, "running", effect=READS, parents=[common], help="the models running now")
     switch = _command(

@@ -14,11 +14,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from autosred.ctl.main import CHANGES, EFFECT, HANDLER
+from autosred.ctl.main import CHANGES, EFFECT, HANDLER, LAUNCHES, READS
 
 # The options every command shares, set by the one who runs the command rather than by its
 # caller: where the admin socket is, and that the answer is JSON.
 RUNNER_OPTIONS = frozenset({"socket", "json"})
+_STRICTNESS = (READS, CHANGES, LAUNCHES)
 
 
 @dataclass(frozen=True)
@@ -79,25 +80,38 @@ def _walk(
 ) -> Iterator[CliCommand]:
     handler = _default(parser, HANDLER) or handler
     selector = _sub_parsers(parser)
-    runnable = selector is None or not selector.required
+    helps = (
+        {action.dest: action.help or "" for action in selector._choices_actions}
+        if selector is not None
+        else {}
+    )
     default_child: str | None = None
-    if path and runnable:
+    if path and (selector is None or not selector.required):
         if handler is None:
             raise ValueError(f"autosrectl {' '.join(path)} has no handler")
+        description = parser.description or ""
+        effect = _effect(parser)
         if selector is not None:
+            # `models` runs `models list`: the tool is the default's, and says what it does
+            # (the parent's text is about all its sub-commands).
             default_child = _default(parser, selector.dest)
+            if default_child in selector.choices:
+                help = helps.get(default_child, "") or help
+                default = selector.choices[default_child]
+                description = default.description or ""
+                # Running it runs the default too: the stricter of the two marks counts.
+                effect = max(effect, _effect(default), key=_STRICTNESS.index)
         yield CliCommand(
             path=path,
             help=help,
-            description=parser.description or "",
-            effect=_default(parser, EFFECT) or CHANGES,
+            description=description,
+            effect=effect,
             handler=handler,
             parsers=chain,
             chosen=dict(chosen),
         )
     if selector is None:
         return
-    helps = {action.dest: action.help or "" for action in selector._choices_actions}
     seen: set[int] = set()
     for name, child in selector.choices.items():
         # Aliases map to the same parser as the name they stand for, which comes first.
@@ -122,6 +136,13 @@ def _sub_parsers(
         if isinstance(action, argparse._SubParsersAction):
             return action
     return None
+
+
+def _effect(parser: argparse.ArgumentParser) -> str:
+    """The parser's own mark (not inherited: a new sub-command of a read-only command is not
+    read-only until it says so); CHANGES when it has none or one this code does not know."""
+    effect = _default(parser, EFFECT)
+    return effect if effect in _STRICTNESS else CHANGES
 
 
 def _default(parser: argparse.ArgumentParser, key: str) -> Any:

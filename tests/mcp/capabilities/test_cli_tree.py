@@ -289,3 +289,30 @@ def test_effect_marks_are_the_ctl_constants() -> None:
         "claude": LAUNCHES,
         "codex": LAUNCHES,
     }
+
+
+def test_a_sub_command_is_read_only_only_when_marked_itself() -> None:
+    """A mark is not inherited: a new sub-command of a read-only command changes state until
+    it says otherwise; a command whose default sub-command changes state is not read-only."""
+    parser = build_parser()
+    models = sub_commands(parser).choices["models"]
+    sub_commands(models).add_parser("forget", help="drop a model's history")
+    listed = tools(parser=parser)
+    assert "models_forget" not in listed
+    assert tools("models_forget", parser=parser)["models_forget"].read_only is False
+
+    parser = build_parser()
+    models = sub_commands(parser).choices["models"]
+    sub_commands(models).choices["list"].set_defaults(effect=CHANGES)
+    assert "models" not in tools(parser=parser)
+    assert tools("models", parser=parser)["models"].read_only is False
+    parser = build_parser()
+    sub_commands(parser).choices["status"].set_defaults(effect="typo")
+    assert "status" not in tools(parser=parser)
+
+
+def test_the_models_tool_says_what_it_runs() -> None:
+    assert tools()["models"].description == (
+        "the configured models, running or not. "
+        "Runs `autosrectl --json models` on this daemon and answers its output (JSON)."
+    )
