@@ -231,6 +231,9 @@ class FetchSettings(Section):
     """Honour robots.txt for model-initiated fetches (RFC 9309)."""
     user_agent: str | None = None
     """The User-Agent sent; null: the impersonated browser's own."""
+    ca_bundle: str | None = None
+    """A PEM file of the CAs that HTTPS pages are verified against, instead of the system's
+    (a private CA; the tests' own); null: the system's."""
 
 
 class SearchSettings(Section):
