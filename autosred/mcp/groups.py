@@ -11,6 +11,7 @@ from pathlib import Path
 
 from autosred.config import McpSettings
 from autosred.mcp.capabilities import CapabilityTools
+from autosred.mcp.fetch import FetchTools
 from autosred.mcp.search import SearchTools
 from autosred.mcp.tools import ToolGroup
 
@@ -22,6 +23,8 @@ def build_groups(settings: McpSettings, *, admin_socket: Path | None) -> list[To
     groups: list[ToolGroup] = []
     # Each group adds its constructor here, guarded by its ``enabled`` setting, e.g.
     #   if settings.fetch.enabled: groups.append(FetchTools(settings.fetch))
+    if settings.fetch.enabled:
+        groups.append(FetchTools(settings.fetch))
     if settings.search.enabled:
         groups.append(SearchTools(settings.search))
     if settings.capabilities.enabled:
