@@ -348,6 +348,10 @@ class Status(Wire, what="status"):
     listeners: dict[str, str] = field(default_factory=dict)
     """Listener name -> address, e.g. {"api": "127.0.0.1:8011", "admin": "/run/...sock"}."""
     models: list[ModelStatus] = field(default_factory=list)
+    mcp: dict[str, str] = field(default_factory=dict)
+    """The MCP servers the api listener serves: name -> path, e.g. {"fetch": "/mcp/fetch"}.
+    `autosrectl claude`/`codex` hand them to the client; absent from an older daemon, so
+    such a daemon's clients get none."""
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,11 @@ Steps, each with a clear failure:
 4. wake the model that label resolves to (the daemon resolves it, globs and ``claude_label``
    included), showing progress on stderr like ``scale up --wait``;
 5. ``exec`` Claude Code with ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN, the label as
-   ``--model`` (unless the user gave one) and CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1; the
-   user's arguments follow untouched.
+   ``--model`` (unless the user gave one), the daemon's MCP servers as ``--mcp-config``
+   (``autosred-<name>``, Streamable HTTP on the api listener; none with ``--no-mcp``),
+   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1, and the model's context window as Claude
+   Code's auto-compact window (``claudewindow``); the user's arguments follow untouched (but
+   for autosrectl's own ``--no-mcp``).
 
 The daemon stores client tokens hashed, so it cannot hand one out: the token comes from
 ``$AUTOSRE_CLIENT_TOKEN``, else a placeholder (fine while no client tokens are configured).
@@ -23,12 +26,14 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping, Sequence
 
+from autosred.ctl.claudewindow import compact_env
 from autosred.ctl.commands import Context, Failed
 from autosred.ctl.launch import (
     PLACEHOLDER_TOKEN,
     TOKEN_ENV,
     Launch,
     base_url,
+    context_window,
     daemon_status,
     get_json,
     listener_url,
@@ -37,6 +42,7 @@ from autosred.ctl.launch import (
     run_client,
     wake_for,
 )
+from autosred.ctl.mcpservers import claude_config, server_urls, without_no_mcp
 
 CLAUDE = "claude"
 
@@ -76,6 +82,7 @@ def prepare(
     claude_args: Sequence[str], *, env: Mapping[str, str], executable: str, ctx: Context
 ) -> Launch:
     """Everything but the exec: ask the daemon, pick the label, wake the model."""
+    claude_args, no_mcp = without_no_mcp(claude_args)
     if any(arg in _INFO_ARGS for arg in options(claude_args)):
         # `autosrectl claude --version`: nothing to wake, no daemon needed.
         return Launch(executable, [CLAUDE, *claude_args], {**env, NONESSENTIAL_ENV: "1"})
@@ -89,8 +96,16 @@ def prepare(
     argv = [CLAUDE]
     if user_model is None:
         argv += ["--model", label]
+    servers = {} if no_mcp else server_urls(status, url)
+    if servers:
+        # One word with `=`: --mcp-config takes several values, and as a separate word
+        # it would swallow a prompt that follows it.
+        config = claude_config(servers, token_env=TOKEN_ENV if env.get(TOKEN_ENV) else None)
+        argv.append(f"--mcp-config={config}")
     argv += claude_args
-    return Launch(executable=executable, argv=argv, env=claude_env(env, url, token))
+    child_env = claude_env(env, url, token)
+    child_env.update(compact_env(env, context_window(url, token, label)))
+    return Launch(executable=executable, argv=argv, env=child_env)
 
 
 def claude_env(env: Mapping[str, str], base_url: str, token: str) -> dict[str, str]:

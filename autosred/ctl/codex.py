@@ -12,10 +12,13 @@ Steps, each with a clear failure:
    know is an error here rather than a 404 inside Codex;
 5. write a fresh CODEX_HOME: ``config.toml`` = the user's own config.toml (from
    ``$CODEX_HOME``, else ``~/.codex``) with the model provider ``autosred`` (the listener,
-   ``wire_api = "responses"``, the client token through ``env_key``) and the model put over
-   it, plus links to the user's sessions, history, instructions, prompts, skills and rules;
+   ``wire_api = "responses"``, the client token through ``env_key``), the model and the
+   daemon's MCP servers (``[mcp_servers.autosred-<name>]``: the api listener's
+   ``/mcp/<name>``, the token through ``bearer_token_env_var``; none with ``--no-mcp``) put
+   over it, plus links to the user's sessions, history, instructions, prompts, skills and
+   rules;
 6. ``exec`` Codex with ``CODEX_HOME`` set to it and the token in ``$AUTOSRE_CLIENT_TOKEN``;
-   the user's arguments follow untouched.
+   the user's arguments follow untouched (but for autosrectl's own ``--no-mcp``).
 
 Why these choices (measured with Codex 0.169.0):
 
@@ -54,6 +57,7 @@ from autosred.ctl.launch import (
     PLACEHOLDER_TOKEN,
     TOKEN_ENV,
     Launch,
+    context_window,
     daemon_status,
     get_json,
     listener_url,
@@ -62,6 +66,7 @@ from autosred.ctl.launch import (
     run_client,
     wake_for,
 )
+from autosred.ctl.mcpservers import codex_tables, server_urls, without_no_mcp
 from autosred.ctl.tomlwrite import dumps
 
 CODEX = "codex"
@@ -109,6 +114,7 @@ def prepare(
     codex_args: Sequence[str], *, env: Mapping[str, str], executable: str, ctx: Context
 ) -> Launch:
     """Everything but the exec: ask the daemon, pick and wake the model, write the home."""
+    codex_args, no_mcp = without_no_mcp(codex_args)
     if any(arg in _INFO_ARGS for arg in options(codex_args)):
         # `autosrectl codex --version`: nothing to wake, no daemon needed.
         return Launch(executable, [CODEX, *codex_args], dict(env))
@@ -124,6 +130,7 @@ def prepare(
         base_url=url,
         model=model,
         context_window=context_window(url, token, model),
+        mcp_servers={} if no_mcp else server_urls(status, listener_url(status, "api")),
     )
     home = make_home(homes_dir(env), user_home, config)
     child_env = {**env, "CODEX_HOME": str(home), TOKEN_ENV: token}
@@ -169,15 +176,6 @@ def discover_model(base_url: str, token: str) -> str:
     return ids[0]
 
 
-def context_window(base_url: str, token: str, model: str) -> int | None:
-    """The ``max_model_len`` of the model's card, when the recipe states one."""
-    status, body = get_json(f"{base_url}/v1/models/{quote(model, safe='')}", _headers(token))
-    if status != 200 or not isinstance(body, dict):
-        return None
-    value = body.get("max_model_len")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
 def user_codex_home(env: Mapping[str, str]) -> Path:
     given = env.get("CODEX_HOME")
     if given:
@@ -209,14 +207,21 @@ def read_config(path: Path, *, err: TextIO) -> dict[str, Any]:
 
 
 def codex_config(
-    user: Mapping[str, Any], *, base_url: str, model: str, context_window: int | None
+    user: Mapping[str, Any],
+    *,
+    base_url: str,
+    model: str,
+    context_window: int | None,
+    mcp_servers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The user's settings with autosred's provider and model put over them.
 
     Conflicts go to autosred: ``model_provider``, ``model``, ``model_providers.autosred``, the
-    context window (the daemon knows the served model's), and each profile's provider and
-    model. Update checks and analytics are off unless the user set them (no traffic to
-    OpenAI's hosts on the user's behalf)."""
+    context window (the daemon knows the served model's), each profile's provider and
+    model, and the ``mcp_servers.autosred-*`` entries of the daemon's MCP servers
+    (``mcp_servers``: name -> URL; the user's other servers stay). Update checks and
+    analytics are off unless the user set them (no traffic to OpenAI's hosts on the user's
+    behalf)."""
     config: dict[str, Any] = copy.deepcopy(dict(user))
     config["model_provider"] = PROVIDER
     config["model"] = model
@@ -234,6 +239,12 @@ def codex_config(
         "wire_api": "responses",
     }
     config["model_providers"] = providers
+    if mcp_servers:
+        servers = config.get("mcp_servers")
+        if not isinstance(servers, dict):
+            servers = {}
+        servers.update(codex_tables(mcp_servers, token_env=TOKEN_ENV))
+        config["mcp_servers"] = servers
     profiles = config.get("profiles")
     if isinstance(profiles, dict):
         for profile in profiles.values():

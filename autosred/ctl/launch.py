@@ -163,6 +163,17 @@ def model_ids(body: object, url: str) -> list[str]:
         raise Failed(f"{url} did not answer a model list: {exc!r}") from exc
 
 
+def context_window(base_url: str, token: str, model: str) -> int | None:
+    """The ``max_model_len`` of the model's card on the api listener (``GET
+    /v1/models/{model}``, the daemon resolving aliases), when the recipe states one."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    status, body = get_json(f"{base_url}/v1/models/{quote(model, safe='')}", headers)
+    if status != 200 or not isinstance(body, dict):
+        return None
+    value = body.get("max_model_len")
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def http_get(url: str, headers: dict[str, str], *, timeout: float) -> tuple[int, bytes]:
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"

@@ -177,8 +177,10 @@ def _add_commands(
         help="wake the model, then run Claude Code against autosred (arguments go to claude)",
         description="Wake the model, then exec Claude Code with ANTHROPIC_BASE_URL, "
         "ANTHROPIC_AUTH_TOKEN ($AUTOSRE_CLIENT_TOKEN) and --model (the user's, else "
-        "$AUTOSRE_CLAUDE_LABEL, else the first claude-* id on /v1/models). Every argument "
-        "after `claude` is Claude Code's, untouched.",
+        "$AUTOSRE_CLAUDE_LABEL, else the first claude-* id on /v1/models), the daemon's MCP "
+        "tool servers (--mcp-config; autosrectl's own --no-mcp leaves them out) and the "
+        "model's context window for auto-compaction. Every other argument after `claude` is "
+        "Claude Code's, untouched.",
         # Everything after `claude` belongs to Claude Code (--help and --model included): no
         # argument starts with NUL, so this parser reads none of them as an option.
         prefix_chars="\0",
@@ -194,8 +196,9 @@ def _add_commands(
         description="Wake the model, then exec the Codex CLI with a fresh CODEX_HOME whose "
         "config.toml is yours plus the model provider autosred (the codex listener, "
         "wire_api responses, token $AUTOSRE_CLIENT_TOKEN) and the model (your -m, else "
-        "$AUTOSRE_CODEX_MODEL, else the first gpt-* id on /v1/models). Every argument after "
-        "`codex` is Codex's, untouched.",
+        "$AUTOSRE_CODEX_MODEL, else the first gpt-* id on /v1/models) and the daemon's MCP "
+        "tool servers ([mcp_servers.autosred-*]; autosrectl's own --no-mcp leaves them out). "
+        "Every other argument after `codex` is Codex's, untouched.",
         prefix_chars="\0",  # as for `claude`: every argument is Codex's
         add_help=False,
     )

@@ -33,11 +33,13 @@ class DaemonControl:
         *,
         gate: ModelGate,
         listeners: Callable[[], dict[str, str]],
+        mcp: Callable[[], dict[str, str]] = dict,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
     ) -> None:
         self._gate = gate
         self._listeners = listeners
+        self._mcp = mcp
         self._reload = reload
         self._started = started
 
@@ -49,6 +51,7 @@ class DaemonControl:
             engine=self._gate.engine_kind,
             listeners=self._listeners(),
             models=self.models(),
+            mcp=self._mcp(),
         )
 
     def models(self) -> list[ModelStatus]:

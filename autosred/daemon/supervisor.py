@@ -91,6 +91,8 @@ class Supervisor:
         self._stopping = asyncio.Event()
         self._started = time.monotonic()
         self._listeners: dict[str, str] = {}
+        self._mcp_servers: dict[str, str] = {}
+        """The MCP servers mounted on the api listener: name -> path (/mcp/<name>)."""
         self._background: set[asyncio.Task[None]] = set()
         self._ready = False
         self._gate_: ModelGate | None = None
@@ -251,6 +253,7 @@ class Supervisor:
         control = DaemonControl(
             gate=gate,
             listeners=lambda: dict(self._listeners),
+            mcp=lambda: dict(self._mcp_servers),
             reload=self.reload,
             started=self._started,
         )

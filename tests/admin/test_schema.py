@@ -74,6 +74,7 @@ def test_every_type_round_trips_through_json() -> None:
         engine="kubernetes",
         listeners={"api": "127.0.0.1:8011", "admin": "/run/autosred/admin.sock"},
         models=[FULL_MODEL, ModelStatus(name="b", served_model_name="b")],
+        mcp={"fetch": "/mcp/fetch", "search": "/mcp/search"},
     )
     assert Status.from_json(_via_json(status.to_json())) == status
     progress = Progress(model="qwen", state="starting", phase="x", detail="y", eta_seconds=1)
@@ -180,7 +181,7 @@ def test_dumps_is_one_line() -> None:
                 models=[],
             ),
             b'{"version":"1","pid":2,"uptime_seconds":3,"engine":"process",'
-            b'"listeners":{"api":"x"},"models":[]}',
+            b'"listeners":{"api":"x"},"models":[],"mcp":{}}',
         ),
         (
             HelmValues(model="m", values={"models": [{"name": "m"}]}, yaml="models: []\n"),
@@ -286,3 +287,11 @@ def test_every_wire_type_round_trips(cls: type[Wire]) -> None:
         assert dumps(cls.from_json(json.loads(wire)).to_json()) == wire
 
     round_trip()
+
+
+def test_a_status_without_mcp_from_an_older_daemon_has_no_servers() -> None:
+    body = Status(version="1", pid=1, uptime_seconds=1, engine="static").to_json()
+    del body["mcp"]
+    assert Status.from_json(body).mcp == {}
+    with pytest.raises(SchemaError, match=r"^status\.mcp: expected an object of strings$"):
+        Status.from_json(body | {"mcp": {"fetch": 1}})

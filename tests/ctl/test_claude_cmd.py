@@ -187,6 +187,44 @@ async def test_label_from_env_or_the_users_model_and_the_client_token(
         assert own.record["argv"][1:] == ["--model=claude-opus-4-5", "-p", "hi"]
 
 
+async def test_a_small_context_window_becomes_claude_codes_auto_compact_window(
+    tmp_path: Path, fake_bin: Path
+) -> None:
+    recipes = [_recipe(max_model_len=32768), sim_recipe("big", aliases=["claude-big"])]
+    async with running_daemon(tmp_path, base_config(tmp_path, recipes)) as daemon:
+        small = await autosrectl_claude(daemon, fake_bin, "-p", "hi")
+        assert small.rc == 7, small.err
+        assert small.record is not None
+        # 83.5% of 32,768, the share Claude Code keeps on its own 200k window (claudewindow).
+        assert small.record["env"]["CLAUDE_CODE_AUTO_COMPACT_WINDOW"] == "32768"
+        assert small.record["env"]["CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"] == "34.201"
+
+        # The user's own choice stays as it is, and nothing is added to it.
+        own = await autosrectl_claude(
+            daemon, fake_bin, "-p", "hi", CLAUDE_AUTOCOMPACT_PCT_OVERRIDE="60"
+        )
+        assert own.record is not None
+        assert own.record["env"]["CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"] == "60"
+        assert "CLAUDE_CODE_AUTO_COMPACT_WINDOW" not in own.record["env"]
+
+        # A recipe that states no max_model_len: Claude Code keeps its own default.
+        unknown = await autosrectl_claude(daemon, fake_bin, "--model", "claude-big", "-p", "hi")
+        assert unknown.rc == 7, unknown.err
+        assert unknown.record is not None
+        assert not {"CLAUDE_CODE_AUTO_COMPACT_WINDOW", "CLAUDE_AUTOCOMPACT_PCT_OVERRIDE"} & set(
+            unknown.record["env"]
+        )
+
+
+async def test_no_mcp_is_autosrectls_and_not_passed_on(tmp_path: Path, fake_bin: Path) -> None:
+    async with running_daemon(tmp_path, base_config(tmp_path, [_recipe()])) as daemon:
+        result = await autosrectl_claude(daemon, fake_bin, "--no-mcp", "-p", "hi", "--", "--no-mcp")
+        assert result.rc == 7, result.err
+        assert result.record is not None
+        argv = result.record["argv"][1:]
+        assert argv == ["--model", LABEL, "-p", "hi", "--", "--no-mcp"]
+
+
 async def test_names_that_resolve_to_no_model(tmp_path: Path, fake_bin: Path) -> None:
     recipes = [sim_recipe(aliases=["sim-*"])]  # no claude_label, no claude-* alias
     async with running_daemon(tmp_path, base_config(tmp_path, recipes)) as daemon:

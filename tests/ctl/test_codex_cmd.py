@@ -371,6 +371,12 @@ async def test_daemon_unreachable_and_info_flags(
     assert "cannot reach autosred" in down.err
     assert down.record is None
 
+    # autosrectl's own --no-mcp is not Codex's.
+    quiet = await autosrectl_codex(missing_socket, fake_bin, home, "--no-mcp", "--version")
+    assert quiet.rc == 7, quiet.err
+    assert quiet.record is not None
+    assert quiet.record["argv"][1:] == ["--version"]
+
     # --version only prints: no daemon needed, arguments untouched, no home written.
     version = await autosrectl_codex(missing_socket, fake_bin, home, "--version")
     assert version.rc == 7, version.err
@@ -397,6 +403,31 @@ def test_codex_config_leaves_the_users_mapping_alone() -> None:
     assert config["profiles"] == {"p": {"sandbox_mode": "read-only"}}
     assert user == {"profiles": {"p": {"model": "o3", "sandbox_mode": "read-only"}}}
     assert tomllib.loads(dumps(config)) == config
+
+
+def test_codex_config_adds_the_daemons_mcp_servers_beside_the_users() -> None:
+    user: dict[str, Any] = {
+        "mcp_servers": {
+            "docs": {"command": "docs-mcp"},
+            "autosred-fetch": {"url": "http://elsewhere/mcp"},
+        }
+    }
+    urls = {"autosred-fetch": "http://h:1/mcp/fetch", "autosred-search": "http://h:1/mcp/search"}
+    config = codex_config(
+        user, base_url="http://h:1", model="gpt-5.5", context_window=None, mcp_servers=urls
+    )
+    token = {"bearer_token_env_var": "AUTOSRE_CLIENT_TOKEN"}
+    assert config["mcp_servers"] == {
+        "docs": {"command": "docs-mcp"},
+        "autosred-fetch": {"url": "http://h:1/mcp/fetch", **token},
+        "autosred-search": {"url": "http://h:1/mcp/search", **token},
+    }
+    assert user["mcp_servers"]["autosred-fetch"] == {"url": "http://elsewhere/mcp"}
+    assert tomllib.loads(dumps(config)) == config
+    # None served (or --no-mcp): the user's servers as they were, no table added.
+    assert "mcp_servers" not in codex_config(
+        {}, base_url="http://h:1", model="gpt-5.5", context_window=None, mcp_servers={}
+    )
 
 
 def test_sweep_removes_homes_of_finished_runs_only(tmp_path: Path) -> None:
