@@ -211,8 +211,7 @@ class _Flow:
             self.reply = error.response(self.exchange.request_id)
             self._finish(Outcome(error.status, error=str(error)))
             return
-        await self.stream.write(self._in_band(call, error))
-        await response.write_eof()
+        await self.stream.end(self._in_band(call, error))
         self._finish(Outcome(STREAM_ERROR, error=str(error)))
 
     def _in_band(self, call: Any, error: SurfaceError) -> bytes:
@@ -230,16 +229,14 @@ class _Flow:
         try:
             async with asyncio.timeout(SHUTDOWN_WRITE_TIMEOUT):
                 if response.prepared:
-                    await response.write(self._in_band(call, error))
-                    await response.write_eof()
+                    await response.write_eof(self._in_band(call, error))
                 else:
                     answer = error.response(self.exchange.request_id)
                     response.set_status(answer.status)
                     response.headers.update(answer.headers)
                     await response.prepare(self.request)
                     assert isinstance(answer.body, bytes)
-                    await response.write(answer.body)
-                    await response.write_eof()
+                    await response.write_eof(answer.body)
         except (ConnectionError, TimeoutError, RuntimeError):
             pass  # the client is gone or too slow: nobody left to tell
         self._finish(Outcome(status, error=str(error)))
@@ -252,10 +249,10 @@ class _Flow:
         wire = await self._fitted_wire(call, backend)
         upstream = await upstream_call.open("v1/chat/completions", wire)
         if call.stream:
+            stream = self.stream
             await upstream_call.relay_events(
-                upstream, translator, self.stream.emit, self.ctx.keepalive_interval
+                upstream, translator, stream.emit, stream.finish, self.ctx.keepalive_interval
             )
-            await self.stream.response.write_eof()
             self._finish_translated(call)
             return
         events: list[Any] = []
@@ -263,7 +260,7 @@ class _Flow:
         async def collect(more: list[Any]) -> None:
             events.extend(more)
 
-        await upstream_call.relay_events(upstream, translator, collect, None)
+        await upstream_call.relay_events(upstream, translator, collect, collect, None)
         self._finish_translated(call, events)
 
     def _finish_translated(
@@ -315,8 +312,7 @@ class _Flow:
     async def _answer_locally(self, call: TranslatedCall[Any], events: list[Any]) -> None:
         """A call the surface answered without the model: ``events`` are its whole stream."""
         if call.stream:
-            await self.stream.emit(events)
-            await self.stream.response.write_eof()
+            await self.stream.finish(events)
             self._finish_translated(call)
         else:
             self._finish_translated(call, events)
@@ -332,8 +328,5 @@ class _Flow:
         if call.stream and (content_type or "").startswith("text/event-stream"):
             keepalive = stream.keepalive_comment
         await stream.open(content_type)
-        await upstream_call.relay_bytes(
-            upstream, stream.write, keepalive, self.ctx.keepalive_interval
-        )
-        await stream.response.write_eof()
+        await upstream_call.relay_bytes(upstream, stream, keepalive, self.ctx.keepalive_interval)
         self._finish(Outcome(200))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
@@ -109,6 +109,39 @@ async def _first_read(
     return await content.readany()
 
 
+async def _first_bytes(
+    content: aiohttp.StreamReader,
+    flush_headers: Callable[[], Awaitable[None]],
+    keepalive: Callable[[], Awaitable[None]] | None,
+    interval: float | None,
+) -> bytes:
+    """The pass-through's first bytes: they carry the client's 200 when they come within
+    ``START_GRACE``; otherwise the 200 goes out alone (as soon as the server answered it,
+    give or take the grace), then ``keepalive`` every ``interval`` while they are awaited."""
+    timer = asyncio.timeout(START_GRACE)
+    try:
+        async with timer:
+            return await content.readany()
+    except TimeoutError:
+        if not timer.expired():
+            raise  # aiohttp's own read timeout: the server went silent
+    await flush_headers()
+    if keepalive is None:
+        return await content.readany()
+    return await _first_read(content, keepalive, interval, interval or 0.0)
+
+
+class BytesSink(Protocol):
+    """Where the pass-through writes a server's answer (proxy/sse.py's ``EventStream``)."""
+
+    async def flush_headers(self) -> None: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def end(self, data: bytes) -> None:
+        """Write the last ``data`` and end the answer."""
+
+
 @dataclass(frozen=True, slots=True)
 class UpstreamCall:
     """One request's exchange with the model server ``backend`` (create one per request):
@@ -185,14 +218,16 @@ class UpstreamCall:
         upstream: aiohttp.ClientResponse,
         translator: ChatStreamTranslator[EventT, Any, Any],
         emit: Callable[[list[EventT]], Awaitable[None]],
+        finish: Callable[[list[EventT]], Awaitable[None]],
         keepalive_interval: float | None,
     ) -> None:
         """``emit`` every event ``translator`` makes of the server's stream until the output
-        ends; while the first chunk is awaited, ``translator.keepalive()`` every
+        ends, the last ones through ``finish`` (which ends the client's stream with them, in
+        the same write); while the first chunk is awaited, ``translator.keepalive()`` every
         ``keepalive_interval`` (None: the client waits silently)."""
         clean = False
         try:
-            clean = await self._pump(upstream.content, translator, emit, keepalive_interval)
+            clean = await self._pump(upstream.content, translator, emit, finish, keepalive_interval)
         finally:
             if clean:
                 upstream.release()
@@ -206,6 +241,7 @@ class UpstreamCall:
         content: aiohttp.StreamReader,
         translator: ChatStreamTranslator[EventT, Any, Any],
         emit: Callable[[list[EventT]], Awaitable[None]],
+        finish: Callable[[list[EventT]], Awaitable[None]],
         keepalive_interval: float | None,
     ) -> bool:
         """Relay until the output ends; True when the upstream response was read to its end
@@ -218,6 +254,7 @@ class UpstreamCall:
         failure: UpstreamError | None = None
         done = False
         first = True
+        last: list[EventT] = []  # the events of the read that ended the output
         while not done:
             try:
                 if first:
@@ -247,40 +284,40 @@ class UpstreamCall:
                     failure = UpstreamError("protocol", detail=detail)
                     break
                 events += translator.feed(chunk)
+            if done or failure is not None or translator.finished:
+                # Ended (completed or failed; what could follow is only [DONE]): these events
+                # go out with the stream's end, in one write.
+                last = events
+                break
             if events:
                 await emit(events)
-            if failure is not None or (translator.finished and not done):
-                break  # ended (completed or failed): what could follow is only [DONE]
         if failure is not None:
             self._dropped(failure)
             if not translator.started:
                 raise failure  # nothing reached the client: the flow answers an HTTP error
-        tail = translator.close(failure)
-        if tail:
-            await emit(tail)
+        await finish(last + translator.close(failure))
         return done
 
     async def relay_bytes(
         self,
         upstream: aiohttp.ClientResponse,
-        write: Callable[[bytes], Awaitable[None]],
+        stream: BytesSink,
         keepalive: Callable[[], Awaitable[None]] | None,
         keepalive_interval: float | None,
     ) -> None:
-        """``write`` the server's answer as it comes, byte for byte; while the first byte is
+        """Write the server's answer to ``stream`` as it comes, byte for byte, the last bytes
+        with the stream's end when the server's end came in the same read; unless its first
+        bytes come within ``START_GRACE``, the head goes out alone and, while they are
         awaited, ``keepalive`` every ``keepalive_interval``. UpstreamError when the server's
         answer broke off (the client has had some of it)."""
         content = upstream.content
         clean = False
         try:
-            if keepalive is not None:
-                wait = keepalive_interval or 0.0  # the 200 went out already: no opening to send
-                data = await _first_read(content, keepalive, keepalive_interval, wait)
-            else:
+            data = await _first_bytes(content, stream.flush_headers, keepalive, keepalive_interval)
+            while data and not content.at_eof():
+                await stream.write(data)
                 data = await content.readany()
-            while data:
-                await write(data)
-                data = await content.readany()
+            await stream.end(data)
             clean = True
         except aiohttp.ServerTimeoutError:
             failure = UpstreamError("timeout")

@@ -19,6 +19,23 @@ SSE_HEADERS = {
 }
 
 
+class CoalescedStreamResponse(web.StreamResponse):
+    """A streamed answer whose status line and headers go out in the same write (one send)
+    as its first bytes, rather than in a send of their own when it is prepared: a loopback or
+    LAN send costs the daemon more CPU than the Python around it (BENCHMARKS.md, *The daemon's
+    own CPU per event*). ``flush_headers`` sends them alone, for a stream whose first bytes
+    are not ready (a long prefill)."""
+
+    # aiohttp buffers the head until the first write when this is False (what its Response
+    # does for a whole body). Should the attribute go, prepare() sends the head at once again:
+    # the same bytes, one send more.
+    _send_headers_immediately = False
+
+    async def flush_headers(self) -> None:
+        """Send the status line and headers now if they still wait for the first bytes."""
+        await self.write(b"")  # an empty write sends only what is buffered: the head
+
+
 async def open_event_stream(request: web.Request, response: web.StreamResponse) -> None:
     if not response.prepared:
         response.headers.update(SSE_HEADERS)
@@ -42,7 +59,10 @@ class EventStream(Generic[EventT]):
     """The 200 of one streaming request, opened by whichever comes first: a ``: waking …``
     comment while the gate holds the request (``waking``, its ``on_wait``), the first events
     (``emit``, each call one write; the first counts as the time to first byte), or the
-    pass-through's ``open`` with the model server's content type."""
+    pass-through's ``open`` with the model server's content type.
+
+    One send per write: the head goes out with the first bytes (``CoalescedStreamResponse``)
+    and the last bytes with the end of the chunked body (``finish``, ``end``)."""
 
     __slots__ = ("_encode", "_exchange", "_request", "response")
 
@@ -52,7 +72,7 @@ class EventStream(Generic[EventT]):
         exchange: Exchange,
         encode: Callable[[list[EventT]], bytes],
     ) -> None:
-        self.response = web.StreamResponse(status=200)
+        self.response = CoalescedStreamResponse(status=200)
         self._request = request
         self._exchange = exchange
         self._encode = encode
@@ -68,17 +88,38 @@ class EventStream(Generic[EventT]):
         self._exchange.first_byte()
         await response.write(self._encode(events))
 
+    async def finish(self, events: list[EventT]) -> None:
+        """Emit the last ``events`` and end the stream, in one write."""
+        response = self.response
+        if not events:
+            await response.write_eof()
+            return
+        if not response.prepared:
+            await open_event_stream(self._request, response)
+        self._exchange.first_byte()
+        await response.write_eof(self._encode(events))
+
     async def open(self, content_type: str | None) -> None:
-        """Send the 200 with ``content_type`` (unless a wake comment sent it already)."""
+        """Prepare the 200 with ``content_type`` (unless a wake comment sent it already); it
+        goes out with the first bytes, or at ``flush_headers``."""
         response = self.response
         if not response.prepared:
             if content_type is not None:
                 response.headers["Content-Type"] = content_type
             await response.prepare(self._request)
 
+    async def flush_headers(self) -> None:
+        await self.response.flush_headers()
+
     async def write(self, data: bytes) -> None:
         self._exchange.first_byte()
         await self.response.write(data)
+
+    async def end(self, data: bytes) -> None:
+        """Write the last ``data`` and end the stream, in one write."""
+        if data:
+            self._exchange.first_byte()
+        await self.response.write_eof(data)
 
     async def keepalive_comment(self) -> None:
         await self.response.write(KEEPALIVE_COMMENT)
