@@ -256,9 +256,9 @@ class SearchSettings(Section):
     ``socks5h://`` URL, credentials allowed); null: direct (or ddgs's ``DDGS_PROXY``
     environment variable). A SearXNG instance is always reached directly."""
     ca_file: Path | None = None
-    """A PEM file of the certificate authorities trusted for the search backend's TLS,
-    instead of the system's: a TLS-inspecting proxy's CA, or the one that signed your
-    SearXNG's certificate. null: the system's."""
+    """A PEM file of the certificate authorities the search backend trusts for TLS: a
+    TLS-inspecting proxy's CA, or the one that signed your SearXNG's certificate. It takes
+    the place of the system's store (so list every CA needed); null: the system's."""
 
     @field_validator("proxy")
     @classmethod

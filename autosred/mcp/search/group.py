@@ -97,10 +97,6 @@ class SearchTools:
         self._limit = SlidingWindowLimit(settings.per_minute, clock=clock)
         self._clock = clock
 
-    @property
-    def backend(self) -> SearchBackend:
-        return self._backend
-
     def tools(self) -> Sequence[ToolSpec]:
         return [
             ToolSpec(

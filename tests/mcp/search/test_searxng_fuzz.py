@@ -17,7 +17,7 @@ json_values = st.recursive(
     lambda children: (
         st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
     ),
-    max_leaves=30,
+    max_leaves=12,
 )
 # Values shaped like a SearXNG answer, with each field sometimes the wrong type.
 results = st.lists(
@@ -54,19 +54,19 @@ def parse(body: bytes) -> list[SearchHit] | SearchFailure:
     return hits
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=512))
 def test_any_bytes(body: bytes) -> None:
     parse(body)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(json_values)
 def test_any_json(value: Any) -> None:
     parse(json.dumps(value).encode())
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(answers)
 def test_answer_shaped_json(answer: dict[str, Any]) -> None:
     outcome = parse(json.dumps(answer).encode())
