@@ -224,10 +224,15 @@ def daemon_command(config_path: Path, *, loop: str = "asyncio") -> list[str]:
 
 
 @contextlib.contextmanager
-def running_daemon(workdir: Path, sim: Sim, *, loop: str = "asyncio") -> Iterator[Daemon]:
+def running_daemon(
+    workdir: Path, sim: Sim, *, loop: str = "asyncio", sections: dict[str, Any] | None = None
+) -> Iterator[Daemon]:
+    """``sections``: top-level config sections set on top of `daemon_config` (e.g. ``mcp``)."""
     config_path = workdir / "autosred.yaml"
     # JSON is YAML.
-    config_path.write_text(json.dumps(daemon_config(workdir, sim), indent=2))
+    config_path.write_text(
+        json.dumps({**daemon_config(workdir, sim), **(sections or {})}, indent=2)
+    )
     command = daemon_command(config_path, loop=loop)
     log = workdir / "daemon.log"
     with log.open("wb") as out:

@@ -13,6 +13,8 @@ from bench.competitors import Competitor
 from bench.ctl import TARGET_MS, CommandTiming, ImportEntry
 from bench.kube import KubeFigures
 from bench.kube import section as kube_section
+from bench.mcp import McpFigures
+from bench.mcp import section as mcp_section
 from bench.procinfo import Machine
 from bench.routes import MESSAGES_UPSTREAM_OPTIONS
 from bench.scenarios import AddedTtfb, Memory, Settings, Throughput
@@ -57,6 +59,7 @@ class Results:
     daemon_command: str = ""
     daemon_config: dict[str, Any] = field(default_factory=dict)
     kube: KubeFigures | None = None
+    mcp: McpFigures | None = None
     elapsed: float = 0.0
 
 
@@ -111,6 +114,7 @@ def render(results: Results) -> str:
     lines += _anthropic_section(results)
     lines += _responses_section(results)
     lines += kube_section(results.kube)
+    lines += mcp_section(results.mcp)
     lines += _commands_section(results)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -565,7 +569,7 @@ def _imports(timing: CommandTiming, top: int = 6) -> list[str]:
 
 def _commands_section(results: Results) -> list[str]:
     if not results.sim_command:
-        return []  # only the kube part ran; its section lists its own commands
+        return []  # only the kube or mcp part ran; their sections list their own commands
     lines = [
         "#### Commands behind each figure",
         "",
@@ -621,7 +625,7 @@ def _route_commands(results: Results) -> list[str]:
     return lines
 
 
-ALL_PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl", "kube")
+ALL_PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl", "kube", "mcp")
 
 
 def shown(argv: list[str], workdir: Path) -> str:

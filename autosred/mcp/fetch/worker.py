@@ -4,7 +4,10 @@ trafilatura and lxml hold the GIL for most of an extraction (tens to hundreds of
 real page), so a thread would still take that time from the loop that relays the model's
 streams; a separate process does not (measured in BENCHMARKS.md, "fetch"). The workers
 are started with ``spawn`` (forking a process that runs an event loop and threads is
-unsafe), on first use, and warmed once so the first fetch does not pay the imports.
+unsafe) on first use, so the first HTML page fetched pays their start (about a second,
+mostly importing trafilatura; ``warm`` does it ahead for the benchmark), at a lower CPU
+priority (nice 10): on a busy host the daemon's relaying wins the CPU over an extraction,
+which can wait a little.
 """
 
 from __future__ import annotations
@@ -15,6 +18,13 @@ import os
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 from autosred.mcp.fetch import extract
+
+WORKER_NICENESS = 10
+
+
+def _background() -> None:
+    """Each worker's initializer: lower its own priority (never raise the daemon's)."""
+    os.nice(WORKER_NICENESS)
 
 
 def default_workers() -> int:
@@ -33,7 +43,9 @@ class Extractor:
     def _executor(self) -> Executor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
-                max_workers=self._workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=self._workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_background,
             )
         return self._pool
 

@@ -169,3 +169,16 @@ async def test_a_host_name_in_allow_opens_it_whatever_it_resolves_to(
 async def test_an_unknown_name_is_a_tool_error(make_tool: ToolFactory) -> None:
     result = await make_tool(resolver=FakeDNS({})).call({"url": "https://nowhere.test/"})
     assert result.is_error and "could not be resolved" in result.text
+
+
+async def test_ipv6_literals_and_names_pinned_to_ipv6_when_allowed(make_tool: ToolFactory) -> None:
+    dns = FakeDNS({"six.test": ["::1"]})
+    async with running_site({"/": echo_host()}, host="::1") as site:
+        port = site.base.rsplit(":", 1)[1]
+        tool = make_tool(resolver=dns, allow=["::1/128"])
+        literal = await tool.call({"url": f"http://[::1]:{port}/"})
+        named = await tool.call({"url": f"http://six.test:{port}/"})
+        refused = await make_tool(resolver=dns, allow=[]).call({"url": f"http://six.test:{port}/"})
+    assert literal.text.endswith(f"host=[::1]:{port}"), literal.text
+    assert named.text.endswith(f"host=six.test:{port}"), named.text
+    assert refused.is_error and "::1 is loopback" in refused.text
