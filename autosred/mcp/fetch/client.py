@@ -12,6 +12,7 @@ no cookies, so what one client's fetch was given never reaches another's.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -164,6 +165,7 @@ class HttpClient:
             await session.close()
             raise _failure(target, exc) from None
         try:
+            check_peer(admitted, response.primary_ip)
             status = response.status_code
             if status in REDIRECTS and response.headers.get("location"):
                 return str(response.headers["location"])
@@ -201,6 +203,21 @@ async def _read(response: Any, target: Target, *, max_bytes: int, truncate: bool
     except curl_errors.RequestException as exc:
         raise _failure(target, exc) from None
     return bytes(body)
+
+
+def check_peer(admitted: Admitted, primary_ip: str) -> None:
+    """The address curl connected to is one the guard checked (a second line of defence: a
+    pin curl did not take would show here, before any of the body is read)."""
+    try:
+        peer = ipaddress.ip_address(primary_ip.split("%", 1)[0])
+    except ValueError:
+        peer = None
+    if peer not in admitted.addresses:
+        went = primary_ip or "an unknown address"
+        raise Refused(
+            f"Refused to read {admitted.target.url}: the connection went to {went}, not to an "
+            "address the guard checked."
+        )
 
 
 def _cancelling() -> bool:

@@ -40,8 +40,8 @@ DESCRIPTION = """Fetch a URL from the internet and return its content: HTML page
 Markdown (main text, headings, code blocks, tables, links), JSON and plain text as they are.
 Long content comes in pages of max_length characters; the answer says which start_index \
 to pass next. raw=true returns the HTML as sent instead of Markdown. Only public http(s) \
-addresses can be fetched (no localhost, private or link-local networks), and sites' \
-robots.txt is honoured."""
+addresses can be fetched (no localhost, private or link-local networks)."""
+ROBOTS_NOTE = " Sites' robots.txt is honoured."
 
 
 class FetchArgs(BaseModel):
@@ -93,7 +93,7 @@ class FetchTools:
             ToolSpec(
                 name="fetch",
                 title="Fetch a web page",
-                description=DESCRIPTION,
+                description=DESCRIPTION + (ROBOTS_NOTE if self._settings.robots else ""),
                 input_schema=schema_of(FetchArgs),
                 handler=self.call,
                 read_only=True,
@@ -184,7 +184,8 @@ class FetchTools:
             "mcp.fetch",
             extra={
                 "fields": {
-                    "url": args.url[:300],
+                    # Without the query, which may carry a token the model was given.
+                    "url": args.url.split("?", 1)[0][:300],
                     "outcome": outcome,
                     "raw": args.raw,
                     "start_index": args.start_index,

@@ -24,6 +24,8 @@ from urllib.parse import quote, urljoin, urlsplit
 from autosred.mcp.fetch.addresses import Address
 
 SCHEMES = {"http": 80, "https": 443}
+MAX_URL = 8192
+"""Longer URLs are refused (browsers and servers commonly stop near 8 KB)."""
 _NAME_LABEL = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$")
 # What stays unescaped in a request target: RFC 3986's pchar plus "/" (and "?" in the query).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -63,6 +65,8 @@ class Target:
 
 def parse_target(url: str) -> Target:
     """``url`` as a :class:`Target`, or :class:`BadUrl` saying what is wrong with it."""
+    if len(url) > MAX_URL:
+        raise BadUrl(f"The URL is {len(url):,} characters long, over {MAX_URL:,}; shorten it.")
     if any(ord(char) < 0x20 or char == "\x7f" for char in url):
         raise BadUrl("The URL contains control characters; send a plain http(s) URL.")
     try:

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 import pytest
 
 from autosred.mcp.fetch.addresses import Address
+from autosred.mcp.fetch.client import check_peer
+from autosred.mcp.fetch.guard import Admitted, Refused
+from autosred.mcp.fetch.urls import parse_target
 from tests.mcp.fetch.conftest import ToolFactory
 from tests.mcp.fetch.sites import SiteCA, body, echo_host, redirect, running_site
 
@@ -182,3 +185,11 @@ async def test_ipv6_literals_and_names_pinned_to_ipv6_when_allowed(make_tool: To
     assert literal.text.endswith(f"host=[::1]:{port}"), literal.text
     assert named.text.endswith(f"host=six.test:{port}"), named.text
     assert refused.is_error and "::1 is loopback" in refused.text
+
+
+def test_a_connection_to_an_address_the_guard_did_not_check_is_refused() -> None:
+    admitted = Admitted(parse_target("http://site.test/"), (ipaddress.ip_address("127.0.0.1"),))
+    check_peer(admitted, "127.0.0.1")
+    for peer in ("10.0.0.1", "::1", "", "garbage"):
+        with pytest.raises(Refused, match="not to an address the guard checked"):
+            check_peer(admitted, peer)

@@ -61,6 +61,7 @@ def test_numeric_hosts_are_read_as_addresses(url: str, address: str) -> None:
         ("http://example.com:0/", "Port 0"),
         ("http://exa\x00mple.com/", "control characters"),
         ("http://example.com/\r\nHost: evil", "control characters"),
+        ("http://example.com/" + "a" * 9000, "over 8,192"),
     ],
 )
 def test_refused_urls_say_why(url: str, why: str) -> None:
