@@ -36,6 +36,8 @@ IMAGE_PLACEHOLDER = "[image omitted: this model does not accept images]"
 FILE_PLACEHOLDER = "[file omitted: this model cannot read attached files]"
 NAMESPACE_JOIN = "__"
 """Upstream function name of a namespaced tool: ``<namespace>__<name>``."""
+TOOL_SEARCH = "tool_search"
+"""Upstream function name of a client-executed ``tool_search`` tool (it has no name)."""
 
 
 def upstream_name(name: str, namespace: str | None) -> str:
@@ -247,6 +249,30 @@ class _Builder:
             }
         )
 
+    def search_call(self, item: dict[str, Any], path: str) -> None:
+        """A client-executed ``tool_search_call``: a call of the upstream ``tool_search``.
+        One without a ``call_id`` (a search OpenAI ran itself) has no answer to pair with."""
+        if item.get("call_id") is None:
+            return
+        arguments = item.get("arguments")
+        if arguments is None:
+            arguments = {}
+        if isinstance(arguments, dict):
+            arguments = json.dumps(arguments, ensure_ascii=False)
+        self.call(
+            {"call_id": item.get("call_id"), "name": TOOL_SEARCH, "arguments": arguments},
+            path,
+            custom=False,
+        )
+
+    def search_output(self, item: dict[str, Any], path: str) -> None:
+        """A ``tool_search_output``: the tool's answer names the tools it loaded (their
+        definitions go up as tools, see request.py)."""
+        call_id = item.get("call_id")
+        if call_id is not None:
+            call_id = _str(call_id, f"{path}.call_id")
+        self._result(call_id, loaded_tools_text(item.get("tools")), [])
+
     def output(self, item: dict[str, Any], path: str) -> None:
         call_id = item.get("call_id")
         if call_id is not None:
@@ -254,12 +280,15 @@ class _Builder:
         if "output" not in item:
             raise invalid(f"{path}.output", "Field required")
         parts = _parts(item.get("output"), f"{path}.output", self.policy)
+        text = _text_of(parts)
+        images = [part for part in parts if part["type"] != "text"]
+        self._result(call_id, text, images)
+
+    def _result(self, call_id: str | None, text: str, images: list[dict[str, Any]]) -> None:
         turn = self.assistant
         if turn is not None and turn.calls:
             self.flush_assistant()  # opens the outputs block of its calls
         block = self.outputs
-        text = _text_of(parts)
-        images = [part for part in parts if part["type"] != "text"]
         if block is not None and call_id in block.call_ids and call_id not in block.texts:
             block.texts[call_id] = text
             block.rest.extend(images)
@@ -272,6 +301,43 @@ class _Builder:
             self.flush()
             content = _user_content(orphan)
             self.messages.append({"role": "user", "content": content})
+
+
+def loaded_tools_text(tools: object) -> str:
+    """What a ``tool_search_output`` tells the model: the upstream names (and descriptions)
+    of the tools it loaded, which the request now offers."""
+    lines = [
+        f"- {name}: {description}" if description else f"- {name}"
+        for name, description in _loaded_functions(tools)
+    ]
+    if not lines:
+        return "No tools matched the search."
+    return "Tools loaded (call them by these names):\n" + "\n".join(lines)
+
+
+def _loaded_functions(tools: object) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, dict):
+            continue
+        if tool.get("type") == "namespace":
+            namespace = tool.get("name")
+            inner = tool.get("tools")
+            for entry in inner if isinstance(inner, list) else []:
+                if isinstance(entry, dict) and isinstance(namespace, str):
+                    found += _named(entry, namespace)
+        else:
+            found += _named(tool, None)
+    return found
+
+
+def _named(tool: dict[str, Any], namespace: str | None) -> list[tuple[str, str]]:
+    name = tool.get("name")
+    if tool.get("type", "function") != "function" or not isinstance(name, str) or not name:
+        return []
+    description = tool.get("description")
+    first = description.strip().split("\n", 1)[0] if isinstance(description, str) else ""
+    return [(upstream_name(name, namespace), first)]
 
 
 def to_chat_messages(
@@ -303,6 +369,10 @@ def to_chat_messages(
             builder.call(item, path, custom=True)
         elif kind in ("function_call_output", "custom_tool_call_output"):
             builder.output(item, path)
+        elif kind == "tool_search_call":
+            builder.search_call(item, path)
+        elif kind == "tool_search_output":
+            builder.search_output(item, path)
         elif not isinstance(kind, str):
             raise invalid(f"{path}.type", "Input should be a valid string")
         # other kinds (web_search_call, local_shell_call, compaction, item_reference …):

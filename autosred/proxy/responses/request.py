@@ -9,9 +9,12 @@ Tools (docs/conformance.md, case 73): ``function`` tools go up as chat tools; a 
 (freeform) tool such as Codex's ``apply_patch`` goes up as a function with one required string
 parameter ``input`` and its grammar in the description, and comes back as a ``custom_tool_call``;
 the function tools nested in a ``namespace`` tool go up flattened as ``<namespace>__<name>`` and
-come back as ``function_call`` items carrying ``namespace``; every other type (``web_search``,
-``tool_search``, ``image_generation``, ``file_search``, ``mcp``, ``local_shell`` …) is hosted by
-OpenAI, so it is skipped (and logged) rather than rejected.
+come back as ``function_call`` items carrying ``namespace``; a ``tool_search`` tool the client
+runs itself (``execution: "client"``: Codex defers its MCP tools behind it) goes up as the
+function ``tool_search`` and comes back as a ``tool_search_call``, and the tools a
+``tool_search_output`` in the input loaded go up beside the request's own; every other type
+(``web_search``, a hosted ``tool_search``, ``image_generation``, ``file_search``, ``mcp``,
+``local_shell`` …) is hosted by OpenAI, so it is skipped (and logged) rather than rejected.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any, Literal
 from autosred.proxy.modelview import ModelView
 from autosred.proxy.responses.errors import ResponsesError, invalid
 from autosred.proxy.responses.history import (
+    TOOL_SEARCH,
     to_chat_messages,
     upstream_name,
 )
@@ -52,7 +56,7 @@ _EFFORTS: dict[str, Effort | None] = {
 class ToolTarget:
     """The client's tool behind an upstream function name."""
 
-    kind: Literal["function", "custom"]
+    kind: Literal["function", "custom", "tool_search"]
     name: str
     namespace: str | None = None
 
@@ -212,12 +216,22 @@ def _custom(tool: dict[str, Any], path: str) -> tuple[str, dict[str, Any]]:
     return name, {"type": "function", "function": function}
 
 
-def _tools(value: object) -> tuple[list[dict[str, Any]], dict[str, ToolTarget], list[str]]:
-    """(chat tools, upstream name -> client tool, skipped tool types)."""
+def _tools(
+    value: object, conversation: list[Any]
+) -> tuple[list[dict[str, Any]], dict[str, ToolTarget], list[str]]:
+    """(chat tools, upstream name -> client tool, skipped tool types): the request's tools,
+    then those the conversation's ``tool_search_output`` items loaded."""
     if value is None:
-        return [], {}, []
+        value = []
     if not isinstance(value, list):
         raise invalid("tools", "Input should be a valid list")
+    entries = [(f"tools.{i}", tool) for i, tool in enumerate(value)]
+    for i, item in enumerate(conversation):
+        if isinstance(item, dict) and item.get("type") == "tool_search_output":
+            loaded = item.get("tools")
+            if loaded is not None and not isinstance(loaded, list):
+                raise invalid(f"input.{i}.tools", "Input should be a valid list")
+            entries += [(f"input.{i}.tools.{j}", tool) for j, tool in enumerate(loaded or [])]
     chat: list[dict[str, Any]] = []
     targets: dict[str, ToolTarget] = {}
     skipped: list[str] = []
@@ -228,8 +242,7 @@ def _tools(value: object) -> tuple[list[dict[str, Any]], dict[str, ToolTarget], 
             targets[key] = target
             chat.append(tool)
 
-    for i, tool in enumerate(value):
-        path = f"tools.{i}"
+    for path, tool in entries:
         if not isinstance(tool, dict):
             raise invalid(path, "Input should be a valid dictionary")
         kind = tool.get("type")
@@ -239,6 +252,10 @@ def _tools(value: object) -> tuple[list[dict[str, Any]], dict[str, ToolTarget], 
         elif kind == "custom":
             name, spec = _custom(tool, path)
             add(name, spec, ToolTarget("custom", name))
+        elif kind == "tool_search" and tool.get("execution") == "client":
+            search = {**tool, "name": TOOL_SEARCH}
+            name, spec = _function(search, path)
+            add(name, spec, ToolTarget("tool_search", name))
         elif kind == "namespace":
             namespace = tool.get("name")
             if not isinstance(namespace, str) or not namespace:
@@ -407,7 +424,7 @@ def _build(
         sealer=sealer,
         policy=view.media,
     )
-    tools, targets, skipped = _tools(body.get("tools"))
+    tools, targets, skipped = _tools(body.get("tools"), conversation)
     choice = _tool_choice(body.get("tool_choice"), targets)
     max_output_tokens = _max_output_tokens(body)
     temperature = _number(body, "temperature", high=2.0)

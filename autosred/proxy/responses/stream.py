@@ -46,6 +46,19 @@ _NONE, _MESSAGE, _REASONING, _CALL = 0, 1, 2, 3
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
+def search_arguments(arguments: str) -> dict[str, Any]:
+    """The arguments of a ``tool_search_call`` (an object, not a string like a function
+    call's): the model's JSON object, or a bare query it wrote as ``{"query": …}``."""
+    try:
+        value = json.loads(arguments)
+    except (ValueError, RecursionError):
+        value = None
+    if isinstance(value, dict):
+        return value
+    query = value if isinstance(value, str) else arguments
+    return {"query": query}
+
+
 def unwrap_custom_input(arguments: str) -> str:
     """The raw input of a custom tool from the function arguments the model wrote.
 
@@ -425,9 +438,20 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
     def _start_call(self, tool: _Call, events: list[Event]) -> None:
         self._close_open(events)
         target = tool.target = self._targets.get(tool.name)
-        if target is not None and target.kind == "custom":
-            tool.item_id = new_id("ctc")
+        if target is not None and target.kind == "tool_search":
+            # Codex runs the search itself and answers with a tool_search_output.
+            tool.item_id = new_id("ts")
             item: dict[str, Any] = {
+                "id": tool.item_id,
+                "type": "tool_search_call",
+                "status": "in_progress",
+                "call_id": tool.call_id,
+                "execution": "client",
+                "arguments": {},
+            }
+        elif target is not None and target.kind == "custom":
+            tool.item_id = new_id("ctc")
+            item = {
                 "id": tool.item_id,
                 "type": "custom_tool_call",
                 "status": "in_progress",
@@ -490,6 +514,8 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
                     input=raw,
                 )
             )
+        elif item["type"] == "tool_search_call":
+            item["arguments"] = search_arguments(arguments)
         else:
             item["arguments"] = arguments
             events.append(

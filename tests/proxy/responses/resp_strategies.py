@@ -15,6 +15,8 @@ ITEM_TYPES = [
     "function_call_output",
     "custom_tool_call",
     "custom_tool_call_output",
+    "tool_search_call",
+    "tool_search_output",
     "web_search_call",
     "item_reference",
     "local_shell_call",
@@ -31,22 +33,6 @@ parts = st.fixed_dictionaries(
     },
 )
 content = junk_or(st.text(max_size=12) | st.lists(junk_or(parts), max_size=3))
-items = st.fixed_dictionaries(
-    {},
-    optional={
-        "type": junk_or(st.sampled_from(ITEM_TYPES)),
-        "role": junk_or(st.sampled_from(["user", "assistant", "system", "developer", "tool"])),
-        "content": content,
-        "call_id": junk_or(st.sampled_from(["A", "B", "call_x"])),
-        "name": junk_or(st.sampled_from(["exec_command", "apply_patch", "spawn_agent"])),
-        "namespace": junk_or(st.sampled_from(["multi_agent_v1"])),
-        "arguments": junk_or(st.sampled_from(['{"cmd": "ls"}', "{", ""])),
-        "input": junk_or(st.text(max_size=8)),
-        "output": content,
-        "encrypted_content": junk_or(st.sampled_from([SEALER.seal("r"), "asr1.x.y", "gAAAA"])),
-        "summary": json_values,
-    },
-)
 TOOL_TYPES = ["function", "custom", "namespace", "web_search", "tool_search", "mcp"]
 tools = st.fixed_dictionaries(
     {"type": junk_or(st.sampled_from(TOOL_TYPES))},
@@ -61,6 +47,25 @@ tools = st.fixed_dictionaries(
             )
         ),
         "tools": junk_or(st.lists(json_values, max_size=2)),
+        "execution": junk_or(st.sampled_from(["client", "server"])),
+    },
+)
+items = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": junk_or(st.sampled_from(ITEM_TYPES)),
+        "role": junk_or(st.sampled_from(["user", "assistant", "system", "developer", "tool"])),
+        "content": content,
+        "call_id": junk_or(st.sampled_from(["A", "B", "call_x"])),
+        "name": junk_or(st.sampled_from(["exec_command", "apply_patch", "spawn_agent"])),
+        "namespace": junk_or(st.sampled_from(["multi_agent_v1"])),
+        "arguments": junk_or(st.sampled_from(['{"cmd": "ls"}', "{", ""])),
+        "input": junk_or(st.text(max_size=8)),
+        "output": content,
+        "encrypted_content": junk_or(st.sampled_from([SEALER.seal("r"), "asr1.x.y", "gAAAA"])),
+        "summary": json_values,
+        "execution": junk_or(st.sampled_from(["client", "server"])),
+        "tools": junk_or(st.lists(junk_or(tools), max_size=2)),
     },
 )
 bodies = st.fixed_dictionaries(

@@ -1,10 +1,11 @@
 """Real Codex CLI 0.169.0 request bodies (tests/data/captures/codex) through the request mapper.
 
 Invariants rather than goldens: every capture maps; one leading system message carries the
-developer prompts in order; only function tools go up (apply_patch converted, tool_search and
-web_search skipped); Codex's bookkeeping never reaches vLLM; a later turn of the same thread
-renders the earlier turn's messages byte for byte (prefix caching); the tool loop maps to
-one assistant message with the call followed by its tool message.
+developer prompts in order; function tools go up (apply_patch converted, Codex's client-run
+tool_search as the function ``tool_search``, web_search skipped); Codex's bookkeeping never
+reaches vLLM; a later turn of the same thread renders the earlier turn's messages byte for
+byte (prefix caching); the tool loop maps to one assistant message with the call followed by
+its tool message.
 """
 
 from __future__ import annotations
@@ -55,9 +56,10 @@ def test_every_capture_maps_with_its_invariants(name: str, body: dict[str, Any])
     client_tools = {
         tool.get("name") for tool in body["tools"] if tool["type"] in ("function", "custom")
     }
+    client_tools.add("tool_search")  # every capture's tool_search runs in Codex itself
     assert {tool["function"]["name"] for tool in sent["tools"]} == client_tools
     assert "apply_patch" in client_tools
-    assert set(req.skipped_tools) == {"tool_search", "web_search"}
+    assert set(req.skipped_tools) == {"web_search"}
     assert sent["tool_choice"] == "auto" and "parallel_tool_calls" not in sent
     assert sent["reasoning_effort"] == "medium"
     for key in _BOOKKEEPING:

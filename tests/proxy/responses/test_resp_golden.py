@@ -222,7 +222,7 @@ APPLY_PATCH = {
 }
 
 
-def test_case_73_function_and_custom_tools_go_up_others_are_skipped() -> None:
+def test_case_73_function_custom_and_client_search_tools_go_up_others_are_skipped() -> None:
     tools = [
         {
             "type": "function",
@@ -249,6 +249,7 @@ def test_case_73_function_and_custom_tools_go_up_others_are_skipped() -> None:
     assert [tool["function"]["name"] for tool in sent] == [
         "exec_command",
         "apply_patch",
+        "tool_search",
         "multi_agent_v1__spawn_agent",
     ]
     assert sent[0] == {
@@ -264,15 +265,23 @@ def test_case_73_function_and_custom_tools_go_up_others_are_skipped() -> None:
     assert patch["parameters"]["properties"]["input"]["type"] == "string"
     assert patch["description"].startswith("Edit files.")
     assert "start: begin_patch" in patch["description"] and "lark" in patch["description"]
+    # The client runs this search itself (Codex: its deferred MCP tools), so it goes up.
+    assert sent[2] == {
+        "type": "function",
+        "function": {"name": "tool_search", "parameters": {"type": "object"}},
+    }
+    assert req.tools["tool_search"].kind == "tool_search"
     assert req.skipped_tools == (
         "web_search",
         "image_generation",
-        "tool_search",
         "file_search",
         "mcp",
         "local_shell",
     )
     assert all(tool["type"] == "function" for tool in sent)
+    # A search OpenAI runs (no client execution) stays OpenAI's.
+    hosted = request(base(tools=[{"type": "tool_search", "parameters": {"type": "object"}}]))
+    assert "tools" not in hosted.body and hosted.skipped_tools == ("tool_search",)
 
 
 def test_case_74_custom_tool_call_comes_back_unwrapped_and_its_output_is_a_tool_message() -> None:
@@ -325,6 +334,144 @@ def test_case_74_custom_tool_call_comes_back_unwrapped_and_its_output_is_a_tool_
         }
     ]
     assert sent[2] == {"role": "tool", "tool_call_id": "chatcmpl-tool-9", "content": "Done!"}
+
+
+# The shapes Codex 0.169 sends and accepts, recorded from the real CLI (tests/codex: an MCP
+# server's tools deferred behind its client-run tool_search, for gpt-5.5).
+TOOL_SEARCH = {
+    "type": "tool_search",
+    "execution": "client",
+    "description": "# Tool discovery\n\nSearches over deferred tool metadata.",
+    "parameters": {
+        "type": "object",
+        "properties": {"query": {"type": "string"}, "limit": {"type": "number"}},
+        "required": ["query"],
+        "additionalProperties": False,
+    },
+}
+LOADED = {
+    "type": "namespace",
+    "name": "mcp__autosred_fetch",
+    "description": "Tools in the mcp__autosred_fetch namespace.",
+    "tools": [
+        {
+            "type": "function",
+            "name": "fetch",
+            "description": "Fetch a URL.\nMore lines.",
+            "strict": False,
+            "defer_loading": True,
+            "parameters": {"type": "object", "properties": {"url": {"type": "string"}}},
+        }
+    ],
+}
+
+
+def test_case_73_a_client_tool_search_call_comes_back_as_tool_search_call() -> None:
+    req = request(base(tools=[TOOL_SEARCH]))
+    payloads = decoded(
+        run(
+            [
+                ROLE,
+                chunk(tool_delta(0, id="chatcmpl-tool-5", name="tool_search", args='{"que')),
+                chunk(tool_delta(0, args='ry": "fetch a page"}')),
+                chunk({}, finish="tool_calls"),
+                usage_chunk(10, 3),
+            ],
+            translator(req),
+        )
+    )
+    final = check_lifecycle(payloads)
+    item = final["output"][0]
+    assert item == {
+        "id": item["id"],
+        "type": "tool_search_call",
+        "status": "completed",
+        "call_id": "chatcmpl-tool-5",
+        "execution": "client",
+        "arguments": {"query": "fetch a page"},
+    }
+    assert item["id"].startswith("ts_")
+    added = of_type(payloads, "response.output_item.added")[0]["item"]
+    assert added["type"] == "tool_search_call" and added["status"] == "in_progress"
+    assert not of_type(payloads, "response.function_call_arguments.delta")
+
+
+def test_case_73_the_tools_a_search_loaded_go_up_and_its_output_is_a_tool_message() -> None:
+    history = [
+        user("fetch it"),
+        {
+            "type": "tool_search_call",
+            "id": "ts_1",
+            "call_id": "call_ts1",
+            "status": "completed",
+            "execution": "client",
+            "arguments": {"query": "fetch a web page"},
+        },
+        {
+            "type": "tool_search_output",
+            "call_id": "call_ts1",
+            "status": "completed",
+            "execution": "client",
+            "tools": [LOADED],
+        },
+    ]
+    req = request(base(input=history, tools=[TOOL_SEARCH]))
+    assert [tool["function"]["name"] for tool in req.body["tools"]] == [
+        "tool_search",
+        "mcp__autosred_fetch__fetch",
+    ]
+    target = req.tools["mcp__autosred_fetch__fetch"]
+    assert (target.kind, target.name, target.namespace) == (
+        "function",
+        "fetch",
+        "mcp__autosred_fetch",
+    )
+    sent = req.body["messages"]
+    assert sent[1]["tool_calls"] == [
+        {
+            "id": "call_ts1",
+            "type": "function",
+            "function": {"name": "tool_search", "arguments": '{"query": "fetch a web page"}'},
+        }
+    ]
+    assert sent[2] == {
+        "role": "tool",
+        "tool_call_id": "call_ts1",
+        "content": "Tools loaded (call them by these names):\n"
+        "- mcp__autosred_fetch__fetch: Fetch a URL.",
+    }
+    # The model calls the loaded tool: a function_call in its namespace, as Codex expects.
+    payloads = decoded(
+        run(
+            [
+                ROLE,
+                chunk(tool_delta(0, id="c2", name="mcp__autosred_fetch__fetch", args="{}")),
+                chunk({}, finish="tool_calls"),
+            ],
+            translator(req),
+        )
+    )
+    item = check_lifecycle(payloads)["output"][0]
+    assert (item["type"], item["name"], item["namespace"]) == (
+        "function_call",
+        "fetch",
+        "mcp__autosred_fetch",
+    )
+
+
+def test_case_73_search_items_without_a_pair_or_with_bad_tools() -> None:
+    # A search OpenAI ran (no call_id) has nothing to pair with; one that loaded nothing says so.
+    sent = messages(
+        user("x"),
+        {"type": "tool_search_call", "execution": "server", "arguments": {"query": "q"}},
+        {"type": "tool_search_call", "call_id": "c", "execution": "client", "arguments": "q"},
+        {"type": "tool_search_output", "call_id": "c", "execution": "client", "tools": []},
+    )
+    assert sent[1]["tool_calls"][0]["function"] == {"name": "tool_search", "arguments": "q"}
+    assert sent[2]["content"] == "No tools matched the search."
+    with pytest.raises(ResponsesError) as refused:
+        request(base(input=[{"type": "tool_search_output", "call_id": "c", "tools": {}}]))
+    assert refused.value.param == "input.0.tools"
 
 
 def test_case_75_function_calls_stream_arguments_and_complete_in_item_done() -> None:

@@ -228,6 +228,7 @@ async def test_case_73_codex_tool_list_is_accepted(api: Api) -> None:
     assert [tool["function"]["name"] for tool in sent["tools"]] == [
         "exec_command",
         "apply_patch",
+        "tool_search",
         "multi_agent_v1__spawn_agent",
     ]
     assert all(set(tool) == {"type", "function"} for tool in sent["tools"])
