@@ -246,7 +246,8 @@ class SearchSettings(Section):
     searxng_url: str | None = None
     """Base URL of the SearXNG instance; the daemon calls ``GET {url}/search?q=…&format=json``."""
     ddgs_backends: list[str] = ["auto"]
-    """The engines ddgs asks (``auto``, or names such as ``duckduckgo``, ``bing``, ``brave``)."""
+    """The engines ddgs asks (``auto``, or names such as ``duckduckgo``, ``brave``,
+    ``mojeek``); a name this ddgs does not have is left out, with a warning."""
     per_minute: int = Field(default=30, ge=1)
     """Searches the daemon makes per minute, all clients together; more are refused with a
     retry hint."""

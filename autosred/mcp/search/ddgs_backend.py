@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -33,6 +34,7 @@ DEFAULT_REGION = "us-en"  # ddgs's own default; engines split it into country an
 _THREADS = 2  # concurrent searches; the per-minute limit keeps the queue short
 _NO_RESULTS = "No results found."  # ddgs's message when every engine came back empty
 _MAX_DETAIL = 200
+_ALL = ("auto", "all")  # ddgs's names for "every engine it has"
 
 
 class DdgsBackend:
@@ -47,7 +49,9 @@ class DdgsBackend:
         ca_file: str | None = None,
         log: logging.Logger,
     ) -> None:
-        self._engines = ",".join(engines)
+        self._wanted = engines
+        self._engines: str | None = None  # the known ones, checked on the first search
+        self._engines_lock = threading.Lock()
         self._timeout = timeout
         self._proxy = proxy
         self._verify: bool | str = ca_file or True
@@ -78,7 +82,35 @@ class DdgsBackend:
             raise SearchFailure(FailureKind.NO_RESULTS, "The search found no web pages.")
         return hits
 
+    def _known_engines(self) -> str:
+        """``mcp.search.ddgs_backends`` less the names this ddgs does not have (logged once).
+        ddgs itself would drop them silently, and with none left ask every engine it has:
+        queries would go where the operator did not send them."""
+        with self._engines_lock:
+            if self._engines is None:
+                # Imported here, on a search thread: ddgs's engines (lxml and all) cost the
+                # daemon's start-up 0.16 s otherwise.
+                from ddgs.engines import ENGINES
+
+                available = ENGINES["text"]
+                unknown = [
+                    name for name in self._wanted if name not in available and name not in _ALL
+                ]
+                if unknown:
+                    self._log.warning(
+                        "mcp.search.unknown_engines",
+                        extra={"fields": {"unknown": unknown, "available": sorted(available)}},
+                    )
+                self._engines = ",".join(name for name in self._wanted if name not in unknown)
+            if not self._engines:
+                raise SearchFailure(
+                    FailureKind.UNAVAILABLE,
+                    "None of the engines in mcp.search.ddgs_backends exists in this ddgs.",
+                )
+            return self._engines
+
     def _search_blocking(self, query: SearchQuery) -> list[dict[str, Any]]:
+        engines = self._known_engines()
         # DDGS takes whole seconds; primp underneath would take a float.
         client = DDGS(proxy=self._proxy, timeout=math.ceil(self._timeout), verify=self._verify)
         try:
@@ -88,7 +120,7 @@ class DdgsBackend:
                 safesearch=query.safesearch,
                 timelimit=query.timelimit,
                 max_results=query.max_results,
-                backend=self._engines,
+                backend=engines,
             )
         except RatelimitException as exc:
             raise SearchFailure(
@@ -104,7 +136,7 @@ class DdgsBackend:
             if str(exc) == _NO_RESULTS:
                 raise SearchFailure(
                     FailureKind.NO_RESULTS,
-                    f"The search engines ({self._engines}) returned nothing; an engine that is "
+                    f"The search engines ({engines}) returned nothing; an engine that is "
                     "refusing us for asking too often answers the same way.",
                 ) from None
             raise SearchFailure(

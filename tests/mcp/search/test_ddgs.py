@@ -4,7 +4,10 @@ real CONNECT proxy over TLS (a test CA), and ddgs's own parser reads the engines
 
 from __future__ import annotations
 
+import logging
 import re
+
+import pytest
 
 from autosred.mcp.search import SearchTools
 from tests.mcp.search.conftest import ManualClock, call, ddgs_settings
@@ -180,3 +183,28 @@ async def test_the_daemon_limit_refuses_before_any_engine_is_asked(engines: Engi
     assert "(1 searches a minute, mcp.search.per_minute)" in second.text
     assert second.text.endswith("Retry in 40 seconds.")
     assert len(engines.asked(DUCKDUCKGO)) == 2
+
+
+async def test_engines_ddgs_lacks_are_left_out_and_logged(
+    engines: EngineSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
+    tools = SearchTools(ddgs_settings(engines, ddgs_backends=["bing", "duckduckgo", "nosuch"]))
+    nothing_known = SearchTools(ddgs_settings(engines, ddgs_backends=["bing"]))
+    try:
+        with caplog.at_level(logging.WARNING, logger="autosred.mcp.search"):
+            found = await call(tools, {"query": "python asyncio"})
+            again = await call(tools, {"query": "python asyncio"})
+            refused = await call(nothing_known, {"query": "python asyncio"})
+    finally:
+        await tools.close()
+        await nothing_known.close()
+
+    assert not found.is_error and not again.is_error
+    # Only duckduckgo was asked: ddgs, given no engine it knows, would have asked them all.
+    assert engines.tunnels == [f"{DUCKDUCKGO}:443", f"{DUCKDUCKGO}:443"]
+    assert refused.is_error
+    assert "None of the engines in mcp.search.ddgs_backends exists" in refused.text
+    warnings = [r for r in caplog.records if r.getMessage() == "mcp.search.unknown_engines"]
+    assert [r.fields["unknown"] for r in warnings] == [["bing", "nosuch"], ["bing"]]  # type: ignore[attr-defined]
+    assert "duckduckgo" in warnings[0].fields["available"]  # type: ignore[attr-defined]
