@@ -11,6 +11,7 @@ from pathlib import Path
 from autosred import __version__
 from autosred.config import DEFAULT_CONFIG_PATH, ConfigError
 from autosred.daemon import logs
+from autosred.daemon.gctuning import tune_collector
 from autosred.daemon.statemodes import state_mode_problems
 from autosred.daemon.supervisor import Supervisor, config_loader
 
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"autosred: {message}", file=sys.stderr)
         return EXIT_CONFIG
     log = logs.configure(settings.log.level, settings.log.format)
+    tune_collector()
     log.info("daemon.starting", extra={"fields": {"version": __version__, "config": str(path)}})
     supervisor = Supervisor(settings=settings, catalog=catalog, reload_config=load, log=log)
     try:

@@ -34,6 +34,7 @@ from autosred.daemon.checks import check_runtime
 from autosred.daemon.connections import ConnectionGuard, GuardedAppRunner
 from autosred.daemon.control import DaemonControl
 from autosred.daemon.engines import build_engine
+from autosred.daemon.gctuning import freeze_startup_heap
 from autosred.daemon.inflight import InFlight
 from autosred.daemon.keys import thinking_key
 from autosred.daemon.notify import Notifier
@@ -140,6 +141,7 @@ class Supervisor:
             self._install_signal_handlers()
             self._start_watchdog()
             self._ready = True
+            freeze_startup_heap()
             self._notifier.ready(self._status_line(gate))
             self._log.info(
                 "daemon.ready",
