@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
+
+from autosred.proxy.fastjson import parse_document
 
 _SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 """How a surrogate gets into a JSON body: a ``\\uD800``-``\\uDFFF`` escape, or its UTF-8 form
@@ -43,7 +44,7 @@ async def read_json_object(request: web.Request) -> tuple[dict[str, Any], bytes]
     if not raw:
         raise BadRequest("request body is empty; expected a JSON object")
     try:
-        body = json.loads(raw)
+        body = parse_document(raw)
     except (ValueError, RecursionError) as exc:
         raise BadRequest(f"request body is not valid JSON: {exc}") from exc
     if not isinstance(body, dict):

@@ -1,5 +1,6 @@
-"""JSON on the streaming hot path: every upstream chunk is parsed here and every event payload
-that is not a pre-formatted template is encoded here.
+"""JSON on the hot path: every upstream chunk is parsed here and every event payload that is
+not a pre-formatted template is encoded here; so are the client's request body
+(``parse_document``) and the body sent upstream (``encode_document``).
 
 msgspec's C codec reads bytes as they come off the socket (no ``bytes.decode`` first) and is
 about three times faster than the standard library on vLLM's small chunks. It is strict
@@ -39,6 +40,30 @@ def _parse_stdlib(payload: bytes) -> object:
     except (ValueError, RecursionError):  # JSON or UTF-8 errors, nesting too deep
         return None
     return value if end == len(text) else None
+
+
+def parse_document(raw: bytes) -> Any:
+    """A whole JSON document (a client's request body) as ``json.loads`` reads it, and what it
+    refuses raising what it raises (ValueError, RecursionError): msgspec reads what it can,
+    the standard library the rest (NaN, a lone surrogate, a byte-order mark, UTF-16, …).
+    Nesting is bounded by the interpreter's recursion limit in both, within a level or two."""
+    try:
+        return _decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return json.loads(raw)
+
+
+def encode_document(value: Any) -> bytes | None:
+    """``value`` as compact UTF-8 JSON when msgspec can write it as the standard library
+    would (the same JSON value; a float may be spelt differently, ``1e16`` for ``1e+16``);
+    None when the standard library must decide: msgspec refused it, or its output holds
+    ``null``, which is how msgspec writes NaN and the infinities that the standard library
+    refuses (so a body with a real ``null`` takes the slower path, to the same bytes)."""
+    try:
+        encoded = _encode(value)
+    except (TypeError, ValueError, OverflowError, RecursionError):  # UnicodeEncodeError too
+        return None
+    return None if b"null" in encoded else encoded
 
 
 def dumps(value: Any) -> bytes:

@@ -6,10 +6,17 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autosred.proxy.fastjson import dumps, dumps_str, parse_chunk
+from autosred.proxy.fastjson import (
+    dumps,
+    dumps_str,
+    encode_document,
+    parse_chunk,
+    parse_document,
+)
 from tests.proxy.strategies import json_values
 
 REFERENCE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -102,3 +109,93 @@ def test_strings_encode_as_the_standard_library_does(text: str) -> None:
 def test_lone_surrogates_become_question_marks() -> None:
     assert dumps({"a": "x\ud800y"}) == b'{"a":"x?y"}'
     assert dumps_str("x\udfff") == '"x\udfff"'  # encoded to bytes (and replaced) by the frame
+
+
+def _loads_or_error(raw: bytes) -> tuple[str, Any]:
+    try:
+        return "value", json.loads(raw)
+    except RecursionError:
+        return "error", RecursionError
+    except ValueError:
+        return "error", ValueError
+
+
+def _document_or_error(raw: bytes) -> tuple[str, Any]:
+    try:
+        return "value", parse_document(raw)
+    except RecursionError:
+        return "error", RecursionError
+    except ValueError:
+        return "error", ValueError
+
+
+def _same_reading(raw: bytes) -> None:
+    (kind, value), (expected_kind, expected) = _document_or_error(raw), _loads_or_error(raw)
+    assert kind == expected_kind, raw[:80]
+    assert same(value, expected) if kind == "value" else value is expected, raw[:80]
+
+
+@given(json_values, st.sampled_from(["ascii", "utf-8", "utf-16", "bom", "spaced"]))
+def test_a_document_reads_as_the_standard_library_reads_it(value: Any, form: str) -> None:
+    if form == "ascii":
+        raw = json.dumps(value).encode()
+    elif form == "utf-16":
+        raw = json.dumps(value, ensure_ascii=False).encode("utf-16", "surrogatepass")
+    else:
+        raw = json.dumps(value, ensure_ascii=False).encode("utf-8", "surrogatepass")
+        if form == "bom":
+            raw = b"\xef\xbb\xbf" + raw
+        elif form == "spaced":
+            raw = b" \r\n\t" + raw + b"\n "
+    _same_reading(raw)
+
+
+@given(st.binary(max_size=64))
+def test_any_bytes_read_as_the_standard_library_reads_them(raw: bytes) -> None:
+    _same_reading(raw)
+
+
+@given(json_values, st.data())
+def test_a_mangled_document_reads_as_the_standard_library_reads_it(
+    value: Any, data: st.DataObject
+) -> None:
+    raw = bytearray(json.dumps({"model": "m", "v": value}, ensure_ascii=False).encode())
+    at = data.draw(st.integers(0, len(raw) - 1))
+    raw[at : at + 1] = data.draw(st.binary(max_size=3))
+    _same_reading(bytes(raw))
+
+
+def test_what_only_the_standard_library_reads_in_a_document() -> None:
+    assert parse_document(b'{"a":"\\ud800"}') == {"a": "\ud800"}
+    assert parse_document(b'{"a":"\xed\xa0\x80"}') == {"a": "\ud800"}  # surrogatepass
+    assert parse_document(b'{"a":1e400}') == {"a": math.inf}
+    assert parse_document(b"\xef\xbb\xbf{}") == {}
+    for raw, error in (
+        (b"[" * 100_000 + b"]" * 100_000, RecursionError),
+        (b'{"a":"\xff"}', ValueError),
+        (b"{}x", ValueError),
+        (b"", ValueError),
+    ):
+        with pytest.raises(error):
+            parse_document(raw)
+
+
+@given(json_values)
+def test_an_encoded_document_is_what_the_standard_library_writes(value: Any) -> None:
+    encoded = encode_document(value)
+    try:
+        reference = json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except (ValueError, UnicodeEncodeError):
+        assert encoded is None  # NaN, an infinity, a lone surrogate: the standard library's
+        return
+    if encoded is not None:
+        assert same(json.loads(encoded), json.loads(reference))
+    else:
+        assert b"null" in reference  # the one case left to the standard library on purpose
+
+
+def test_nan_and_infinity_are_left_to_the_standard_library() -> None:
+    for value in (math.nan, math.inf, -math.inf):
+        assert encode_document({"temperature": value}) is None
+    assert encode_document({"stop": None}) is None
+    assert encode_document({"model": "m", "n": 1e16}) == b'{"model":"m","n":1e16}'
