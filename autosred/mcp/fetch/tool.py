@@ -106,7 +106,7 @@ class FetchTools:
 
     async def close(self) -> None:
         await self._client.close()
-        self._extractor.close()
+        await self._extractor.close()
 
     async def call(self, arguments: Mapping[str, Any]) -> ToolResult:
         args = parse_arguments(FetchArgs, arguments)
@@ -167,7 +167,7 @@ class FetchTools:
         try:
             return await self._extractor.markdown(text, fetched.target.url)
         except BrokenExecutor:
-            self._extractor.close()
+            self._extractor.discard()
             raise FetchFailed(
                 f"{fetched.target.url} was fetched but its HTML could not be converted (the "
                 "extraction worker stopped); call again with raw=true to get the HTML."

@@ -7,24 +7,35 @@ are started with ``spawn`` (forking a process that runs an event loop and thread
 unsafe) on first use, so the first HTML page fetched pays their start (about a second,
 mostly importing trafilatura; ``warm`` does it ahead for the benchmark), at a lower CPU
 priority (nice 10): on a busy host the daemon's relaying wins the CPU over an extraction,
-which can wait a little.
+which can wait a little. Each worker is armed with ``PR_SET_PDEATHSIG``, so a daemon that
+dies without closing the pool (SIGKILL, OOM) does not leave its workers behind: they hold
+their own end of the task queue's pipe and would otherwise wait on it for ever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 from autosred.mcp.fetch import extract
 
 WORKER_NICENESS = 10
+_PR_SET_PDEATHSIG = 1
 
 
-def _background() -> None:
-    """Each worker's initializer: lower its own priority (never raise the daemon's)."""
+def _background(parent: int) -> None:
+    """Each worker's initializer: a lower priority than the daemon's, and SIGTERM when the
+    daemon (``parent``) dies."""
     os.nice(WORKER_NICENESS)
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the daemon died before the signal was armed
+        os._exit(0)
 
 
 def default_workers() -> int:
@@ -46,6 +57,7 @@ class Extractor:
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_background,
+                initargs=(os.getpid(),),
             )
         return self._pool
 
@@ -57,7 +69,15 @@ class Extractor:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor(), extract.html_to_markdown, html, url)
 
-    def close(self) -> None:
-        if self._pool is not None and self._given is None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = None
+    def discard(self) -> None:
+        """Give up a broken pool (a worker died); the next extraction starts a new one."""
+        pool, self._pool = self._pool, self._given
+        if pool is not None and pool is not self._given:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def close(self) -> None:
+        """End the workers and wait for them (off the loop; an extraction in progress
+        finishes first), so none outlives the daemon's stop."""
+        pool, self._pool = self._pool, None
+        if pool is not None and pool is not self._given:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
