@@ -8,8 +8,6 @@ OpenAI one otherwise. Each surface's own handlers write their own envelope.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from autosred.clienttokens import ClientTokens
 from autosred.config import ApiSettings
 from autosred.metrics import Metrics
 from autosred.proxy.anthropic import handler as anthropic
@@ -194,15 +193,15 @@ def _error_envelope(log: logging.Logger) -> Middleware:
 def _client_auth(settings: ApiSettings) -> Middleware:
     """With client tokens configured every request but the open paths needs one of them,
     as ``Authorization: Bearer`` or ``x-api-key`` (Claude Code may send both)."""
-    tokens = {client.token_sha256.lower(): client.name for client in settings.clients}
+    tokens = ClientTokens(settings.clients)
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not tokens:
+        if not tokens.required:
             request[CLIENT_NAME_KEY] = "-"
             request[TRUSTED_KEY] = True
             return await handler(request)
-        name = _match_token(request, tokens)
+        name = tokens.match(request.headers)
         request[TRUSTED_KEY] = name is not None
         if request.path in _OPEN_PATHS:
             request[CLIENT_NAME_KEY] = "-"
@@ -215,19 +214,3 @@ def _client_auth(settings: ApiSettings) -> Middleware:
         return await handler(request)
 
     return middleware
-
-
-def _match_token(request: web.Request, tokens: dict[str, str]) -> str | None:
-    offered = []
-    authorization = request.headers.get("Authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        offered.append(authorization[7:].strip())
-    if "x-api-key" in request.headers:
-        offered.append(request.headers["x-api-key"].strip())
-    for token in offered:
-        # aiohttp keeps undecodable header bytes as surrogates: hash them back to the bytes.
-        digest = hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
-        for known, name in tokens.items():
-            if hmac.compare_digest(digest, known):
-                return name
-    return None
