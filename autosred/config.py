@@ -298,6 +298,13 @@ class McpSettings(Section):
 
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     """Largest MCP request body accepted; larger gets 413."""
+    allowed_hosts: list[
+        Annotated[str, Field(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?$")]
+    ] = []
+    """Further names the MCP endpoints answer to in Host and Origin (DNS-rebinding guard),
+    each ``name`` (with the listener's port) or ``name:port``. Always allowed: the address a
+    connection arrived on and the listener's configured host, and on loopback ``localhost``,
+    ``127.0.0.1`` and ``[::1]``; anything else gets 421 (Host) or 403 (Origin)."""
     fetch: FetchSettings = FetchSettings()
     search: SearchSettings = SearchSettings()
     capabilities: CapabilitiesSettings = CapabilitiesSettings()

@@ -114,6 +114,29 @@ class Metrics:
             registry=r,
         )
 
+        self.mcp_calls = Counter(
+            "autosred_mcp_calls",
+            "MCP tool calls, by server (tool group), tool and outcome: ok, tool_error (the "
+            "tool answered isError), crashed (the tool raised; a generic error was answered), "
+            "unknown_tool (tool label '-': names a client makes up are not labels).",
+            ["server", "tool", "outcome"],
+            registry=r,
+        )
+        self.mcp_call_duration = Histogram(
+            "autosred_mcp_call_duration_seconds",
+            "Time from a tool call's arrival at its server to its result.",
+            ["server", "tool"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.mcp_refused = Counter(
+            "autosred_mcp_refused",
+            "MCP HTTP requests refused before any server saw them, by reason (host, origin, "
+            "token, unknown_server, method, too_large, bad_body).",
+            ["reason"],
+            registry=r,
+        )
+
         self.gpu_memory_total = Gauge(
             "autosred_gpu_memory_total_bytes", "GPU memory, by GPU index.", ["gpu"], registry=r
         )

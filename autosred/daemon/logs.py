@@ -69,10 +69,12 @@ def configure(level: str, fmt: str, *, stream: TextIO | None = None) -> logging.
     logger.addHandler(handler)
     logger.setLevel(_LEVELS[level])
     logger.propagate = False
-    # aiohttp logs its own access and server errors; keep its warnings in the same stream.
-    aiohttp_logger = logging.getLogger("aiohttp")
-    for old in list(aiohttp_logger.handlers):
-        aiohttp_logger.removeHandler(old)
-    aiohttp_logger.addHandler(handler)
-    aiohttp_logger.setLevel(logging.WARNING)
+    # aiohttp logs its own access and server errors, the MCP SDK its sessions' failures;
+    # keep their warnings in the same stream.
+    for library in ("aiohttp", "mcp"):
+        library_logger = logging.getLogger(library)
+        for old in list(library_logger.handlers):
+            library_logger.removeHandler(old)
+        library_logger.addHandler(handler)
+        library_logger.setLevel(logging.WARNING)
     return logger

@@ -22,6 +22,7 @@ from aiohttp import web
 from autosred.admin.app import make_app as make_admin_app
 from autosred.admin.schema import ReloadResult, default_socket_path
 from autosred.admin.serve import serve_unix
+from autosred.clienttokens import ClientTokens
 from autosred.config import (
     ConfigError,
     Settings,
@@ -41,6 +42,8 @@ from autosred.daemon.notify import Notifier
 from autosred.daemon.throttle import LogThrottle
 from autosred.engines.base import Engine
 from autosred.gpu import GpuReader
+from autosred.mcp.groups import build_groups
+from autosred.mcp.host import McpHost
 from autosred.metrics import CONTENT_TYPE, Metrics
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.app import make_api_app
@@ -175,6 +178,11 @@ class Supervisor:
         )
         # The drain at shutdown waits for these handlers (outermost: it sees every one).
         app.middlewares.insert(0, self._inflight.middleware)
+        # /mcp is the MCP host's, in front of the proxy's middlewares (its own token check,
+        # errors and body limit); everything else passes through it to the proxy.
+        mcp = self._mcp_host()
+        app.middlewares.insert(1, mcp.middleware)
+        app.cleanup_ctx.append(mcp.lifespan)
         # handler_cancellation: a client that hangs up cancels its handler, which closes the
         # upstream request at once so vLLM frees the sequence's KV cache.
         runner = GuardedAppRunner(
@@ -194,6 +202,27 @@ class Supervisor:
             await site.start()
             self._listeners[name] = _bound_address(site, host)
         return runner
+
+    def _mcp_host(self) -> McpHost:
+        settings = self._settings
+        log = self._log.getChild("mcp")
+        groups = build_groups(
+            settings.mcp, admin_socket=settings.admin.socket or default_socket_path()
+        )
+        host = McpHost(
+            groups=groups,
+            settings=settings.mcp,
+            tokens=ClientTokens(settings.api.clients),
+            listen_hosts=[
+                split_listen(address)[0]
+                for address in (settings.api.listen, settings.codex.listen)
+                if address is not None
+            ],
+            metrics=self._metrics,
+            log=log,
+        )
+        log.info("mcp.servers", extra={"fields": {"paths": host.paths}})
+        return host
 
     async def _start_metrics(self, gate: ModelGate) -> web.AppRunner:
         assert self._settings.metrics.listen is not None

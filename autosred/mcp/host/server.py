@@ -1,0 +1,118 @@
+"""One tool group as one MCP server (the SDK's low-level ``Server``): tools/list, tools/call.
+
+The group's ``ToolSpec``s become MCP tools as they are (the schema, ``readOnlyHint``, the
+title). A call is timed, counted and logged by ``CallLog``; what a handler raises is a bug in
+the group, so it is logged with its traceback and the model gets a generic ``isError``
+result: never a protocol error (which a client shows as a broken server) and never a dropped
+connection. A name no tool has is the protocol's error (``-32602``), as the specification
+says for an unknown tool.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import mcp_types as types
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.shared.exceptions import MCPError
+
+from autosred.mcp.host.calls import CallLog
+from autosred.mcp.tools import ToolGroup, ToolResult, ToolSpec
+
+CLIENT_STATE_KEY = "autosred.client"
+"""The ASGI scope's ``state`` entry naming the client (its token's name, or "-")."""
+
+SERVER_VERSION = "1"
+
+
+def tool_server(group: ToolGroup, *, calls: CallLog, log: logging.Logger) -> Server[Any]:
+    """An MCP server named ``autosred-<group.name>`` serving the group's tools."""
+    specs = {spec.name: spec for spec in group.tools()}
+    listed = types.ListToolsResult(tools=[_as_tool(spec) for spec in specs.values()])
+    server_name = group.name
+
+    async def list_tools(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        # One page: a group has a handful of tools.
+        return listed
+
+    async def call_tool(
+        ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        client = _client_of(ctx)
+        spec = specs.get(params.name)
+        if spec is None:
+            calls.unknown_tool(server=server_name, name=params.name, client=client)
+            raise MCPError(
+                code=types.INVALID_PARAMS,
+                message=f"Unknown tool: {params.name}. Tools here: {', '.join(specs)}.",
+            )
+        started = time.perf_counter()
+        try:
+            result = await spec.handler(params.arguments or {})
+        except Exception:
+            log.exception(
+                "mcp.tool_crashed",
+                extra={"fields": {"server": server_name, "tool": spec.name, "client": client}},
+            )
+            calls.finished(
+                server=server_name,
+                tool=spec.name,
+                outcome="crashed",
+                seconds=time.perf_counter() - started,
+                client=client,
+            )
+            return _as_result(
+                ToolResult.error(
+                    f"The {spec.name} tool failed inside the daemon (a bug, logged there). "
+                    "Calling it again with the same arguments will likely fail the same way."
+                )
+            )
+        calls.finished(
+            server=server_name,
+            tool=spec.name,
+            outcome="tool_error" if result.is_error else "ok",
+            seconds=time.perf_counter() - started,
+            client=client,
+        )
+        return _as_result(result)
+
+    return Server(
+        f"autosred-{group.name}",
+        version=SERVER_VERSION,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+    )
+
+
+def _as_tool(spec: ToolSpec) -> types.Tool:
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.description,
+        input_schema=dict(spec.input_schema),
+        annotations=types.ToolAnnotations(title=spec.title, read_only_hint=spec.read_only),
+    )
+
+
+def _as_result(result: ToolResult) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=result.text)], is_error=result.is_error
+    )
+
+
+def _client_of(ctx: ServerRequestContext[Any]) -> str:
+    """The client token's name the HTTP request carried (put in the scope by the mount)."""
+    request = ctx.request
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return "-"
+    state = scope.get("state")
+    if not isinstance(state, dict):
+        return "-"
+    client = state.get(CLIENT_STATE_KEY, "-")
+    return client if isinstance(client, str) else "-"
