@@ -221,6 +221,7 @@ class Supervisor:
             metrics=self._metrics,
             log=log,
         )
+        self._mcp_servers = host.servers
         log.info("mcp.servers", extra={"fields": {"paths": host.paths}})
         return host
 

@@ -40,6 +40,25 @@ sys.exit(7)
 """
 
 LABEL = "claude-sonnet-4-5"
+SERVED = ("capabilities", "fetch", "search")
+"""The MCP servers a daemon with the default mcp section serves (autosrectl hands them on)."""
+
+
+def claude_args(record: dict[str, Any], daemon: Daemon, *, token: bool = False) -> list[str]:
+    """Claude Code's arguments after its name, the daemon's ``--mcp-config`` taken out once
+    it is checked: every server the daemon serves, as ``autosred-<name>`` at the api
+    listener, with the token's header (from the environment) when a token is set."""
+    argv: list[str] = record["argv"][1:]
+    (option,) = [arg for arg in argv if arg.startswith("--mcp-config=")]
+    value = option.partition("=")[2]
+    header = {"headers": {"Authorization": "Bearer ${AUTOSRE_CLIENT_TOKEN}"}} if token else {}
+    assert json.loads(value) == {
+        "mcpServers": {
+            f"autosred-{name}": {"type": "http", "url": f"{daemon.api_url}/mcp/{name}", **header}
+            for name in SERVED
+        }
+    }
+    return [arg for arg in argv if arg != option]
 
 
 @dataclass(frozen=True)
@@ -115,7 +134,8 @@ async def test_wakes_the_model_then_becomes_claude_with_env_and_args(
         record = result.record
         assert record is not None
         assert record["pid"] == result.pid
-        assert record["argv"] == [str(fake_bin / "claude"), "--model", LABEL, *user_args]
+        assert record["argv"][0] == str(fake_bin / "claude")
+        assert claude_args(record, daemon) == ["--model", LABEL, *user_args]
         env = record["env"]
         assert env["ANTHROPIC_BASE_URL"] == daemon.api_url
         assert env["ANTHROPIC_AUTH_TOKEN"] == "autosred"
@@ -133,7 +153,7 @@ async def test_wakes_the_model_then_becomes_claude_with_env_and_args(
         assert again.rc == 7
         assert again.err == ""
         assert again.record is not None
-        assert again.record["argv"][1:] == ["--model", LABEL, "-p", "again"]
+        assert claude_args(again.record, daemon) == ["--model", LABEL, "-p", "again"]
 
 
 async def test_label_from_env_or_the_users_model_and_the_client_token(
@@ -157,7 +177,7 @@ async def test_label_from_env_or_the_users_model_and_the_client_token(
         found = await autosrectl_claude(daemon, fake_bin, "-p", "hi", AUTOSRE_CLIENT_TOKEN=token)
         assert found.rc == 7, found.err
         assert found.record is not None
-        assert found.record["argv"][1:] == ["--model", LABEL, "-p", "hi"]
+        assert claude_args(found.record, daemon, token=True) == ["--model", LABEL, "-p", "hi"]
         assert found.record["env"]["ANTHROPIC_AUTH_TOKEN"] == token
         states = {m["name"]: m["state"] for m in (await daemon.status())["models"]}
         assert states == {"other": "stopped", "sim": "ready"}
@@ -174,7 +194,12 @@ async def test_label_from_env_or_the_users_model_and_the_client_token(
         )
         assert labelled.rc == 7, labelled.err
         assert labelled.record is not None
-        assert labelled.record["argv"][1:] == ["--model", "gpt-4o", "-p", "hi"]
+        assert claude_args(labelled.record, daemon, token=True) == [
+            "--model",
+            "gpt-4o",
+            "-p",
+            "hi",
+        ]
         assert labelled.record["health"]["models"]["other"] == "ready"
         assert "other: ready (waited" in labelled.err
 
@@ -184,7 +209,11 @@ async def test_label_from_env_or_the_users_model_and_the_client_token(
         )
         assert own.rc == 7, own.err
         assert own.record is not None
-        assert own.record["argv"][1:] == ["--model=claude-opus-4-5", "-p", "hi"]
+        assert claude_args(own.record, daemon, token=True) == [
+            "--model=claude-opus-4-5",
+            "-p",
+            "hi",
+        ]
 
 
 async def test_a_small_context_window_becomes_claude_codes_auto_compact_window(
@@ -247,7 +276,7 @@ async def test_names_that_resolve_to_no_model(tmp_path: Path, fake_bin: Path) ->
         assert short.rc == 7, short.err
         assert "knows no model 'opus'; waking sim" in short.err
         assert short.record is not None
-        assert short.record["argv"][1:] == ["--model", "opus", "-p", "hi"]
+        assert claude_args(short.record, daemon) == ["--model", "opus", "-p", "hi"]
         assert short.record["health"]["models"] == {"sim": "ready"}
 
 

@@ -248,8 +248,16 @@ trust_level = "trusted"
         assert config["approval_policy"] == "on-request"
         assert config["check_for_update_on_startup"] is True
         assert config["notify"] == ["notify-send", "Codex"]
+        # The user's servers stay, beside the daemon's.
         assert config["mcp_servers"] == {
-            "docs": {"command": "docs-mcp", "args": ["--port", "3000"], "env": {"TOKEN": "t"}}
+            "docs": {"command": "docs-mcp", "args": ["--port", "3000"], "env": {"TOKEN": "t"}},
+            **{
+                f"autosred-{name}": {
+                    "url": f"{daemon.api_url}/mcp/{name}",
+                    "bearer_token_env_var": "AUTOSRE_CLIENT_TOKEN",
+                }
+                for name in ("capabilities", "fetch", "search")
+            },
         }
         assert config["model_providers"]["ollama"]["base_url"] == "http://localhost:11434/v1"
         assert config["projects"] == {"/src/my project": {"trust_level": "trusted"}}

@@ -95,6 +95,12 @@ class McpHost:
         """The endpoints served, e.g. ``/mcp/fetch``."""
         return [PREFIX + name for name in self._managers]
 
+    @property
+    def servers(self) -> dict[str, str]:
+        """Each server's name and path (``{"fetch": "/mcp/fetch"}``), as the admin API's
+        status tells autosrectl."""
+        return {name: PREFIX + name for name in self._managers}
+
     # --------------------------------------------------------------------------- lifetime
 
     async def start(self) -> None:
