@@ -21,6 +21,9 @@ from autosred.mcp.fetch.urls import Target, parse_target
 
 PRODUCT_TOKEN = "autosred"
 CACHE_SECONDS = 300.0
+REFUSAL_SECONDS = 60.0
+"""A robots.txt that could not be read refuses its site for this long only (a site that
+was down a moment ago may answer on the model's next try)."""
 CACHE_ORIGINS = 256
 ROBOTS_REDIRECTS = 5
 
@@ -70,7 +73,12 @@ class RobotsGate:
         return verdict
 
     async def _fetch(self, target: Target, *, deadline: float) -> _Verdict:
-        expires = self._clock() + CACHE_SECONDS
+        verdict = await self._read(target, deadline=deadline)
+        kept = CACHE_SECONDS if verdict.robots is not None else REFUSAL_SECONDS
+        return _Verdict(verdict.robots, verdict.why, self._clock() + kept)
+
+    async def _read(self, target: Target, *, deadline: float) -> _Verdict:
+        expires = 0.0  # set by _fetch
         robots_url = parse_target(f"{target.origin}/robots.txt")
         try:
             fetched = await self._client.get(

@@ -4,10 +4,18 @@ the same guard."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from autosred.config import FetchSettings
+from autosred.mcp.fetch.addresses import AddressPolicy
+from autosred.mcp.fetch.client import FetchFailed, HttpClient
+from autosred.mcp.fetch.guard import Guard
+from autosred.mcp.fetch.robotsgate import RobotsGate
+from autosred.mcp.fetch.urls import parse_target
 from tests.mcp.fetch.conftest import ToolFactory
-from tests.mcp.fetch.sites import Handler, body, redirect, running_site
+from tests.mcp.fetch.sites import Handler, SiteCA, body, redirect, running_site
 
 ROBOTS = b"""# a comment
 User-agent: SomeOtherBot
@@ -97,3 +105,32 @@ async def test_robots_off_fetches_without_asking(make_tool: ToolFactory) -> None
         result = await make_tool(robots=False).call({"url": site.url("/private/secret")})
         assert site.hits["/robots.txt"] == 0
     assert result.text.endswith("secret")
+
+
+async def test_verdicts_are_kept_five_minutes_and_refusals_one(ca: SiteCA) -> None:
+    settings = FetchSettings(allow=["127.0.0.0/8"], ca_bundle=str(ca.bundle))
+    client = HttpClient(settings, Guard(AddressPolicy.from_allow(settings.allow)))
+    now = [1000.0]
+    gate = RobotsGate(client, clock=lambda: now[0])
+    try:
+        async with running_site({"/robots.txt": body(b"", "text/plain", 503)}) as down:
+            target = parse_target(down.url("/page"))
+            for _ in range(2):
+                with pytest.raises(FetchFailed, match="answered 503"):
+                    await gate.check(target, deadline=time.monotonic() + 10)
+            assert down.hits["/robots.txt"] == 1
+            now[0] += 61
+            with pytest.raises(FetchFailed):
+                await gate.check(target, deadline=time.monotonic() + 10)
+            assert down.hits["/robots.txt"] == 2
+        async with running_site({"/robots.txt": body(ROBOTS, "text/plain")}) as up:
+            page_target = parse_target(up.url("/page"))
+            await gate.check(page_target, deadline=time.monotonic() + 10)
+            now[0] += 299
+            await gate.check(page_target, deadline=time.monotonic() + 10)
+            assert up.hits["/robots.txt"] == 1
+            now[0] += 2
+            await gate.check(page_target, deadline=time.monotonic() + 10)
+            assert up.hits["/robots.txt"] == 2
+    finally:
+        await client.close()
