@@ -357,6 +357,7 @@ class Supervisor:
             "state_dir",
             "shutdown",
             "drift",
+            "mcp",  # the servers and their groups are built once, with the api listener
         ):
             if getattr(old, key) != getattr(new, key):
                 changed.append(f"{key}: changed; takes effect after a restart")

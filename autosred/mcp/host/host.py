@@ -185,15 +185,16 @@ class McpHost:
                 )
             )
         if request.method not in ("POST", "DELETE"):
-            return self._refuse(
-                Refusal(
-                    405,
-                    "method",
-                    f"{request.method} is not served at {request.path}: POST a JSON-RPC "
-                    "message (this server sends nothing unasked, so it has no GET stream).",
-                    headers=(("Allow", "POST, DELETE"),),
-                )
+            refusal = Refusal(
+                405,
+                "method",
+                f"{request.method} is not served at {request.path}: POST a JSON-RPC "
+                "message (this server sends nothing unasked, so it has no GET stream).",
+                headers=(("Allow", "POST, DELETE"),),
             )
+            # A client's GET for the stream is the protocol's question, and 405 its answer
+            # (Codex asks once per session): not counted as a refusal.
+            return refusal.response() if request.method == "GET" else self._refuse(refusal)
         body = await self._guard.read_body(request)
         if isinstance(body, Refusal):
             return self._refuse(body)

@@ -14,6 +14,7 @@ from typing import Any
 import aiohttp
 import httpx2
 import pytest
+import yaml
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
@@ -165,3 +166,18 @@ async def test_a_stop_ends_the_sessions_and_closes_the_groups(
         # Open sessions do not hold the stop: the drain had nothing of theirs to wait for.
         (draining,) = daemon.events_named("daemon.draining")
         assert draining["requests"] == 0
+
+
+async def test_a_reload_names_an_mcp_change_as_needing_a_restart(tmp_path: Path) -> None:
+    config = base_config(tmp_path, [sim_recipe()])
+    async with running_daemon(tmp_path, config) as daemon:
+        before = served_paths(daemon)
+        changed = base_config(tmp_path, [sim_recipe()], mcp=ALL_OFF_WITH_CAPS)
+        daemon.config_path.write_text(yaml.safe_dump(changed))
+        status, result = await daemon.admin("POST", "/v1/reload")
+        assert status == 200, result
+        assert "mcp: changed; takes effect after a restart" in result["messages"]
+        # Still served as started.
+        for path in before:
+            status, _, body = await raw_initialize(daemon.api_url + path)
+            assert status == 200, body

@@ -219,6 +219,8 @@ async def test_unknown_server_and_methods() -> None:
             status, headers, body = await initialize(served, method=method)
             assert status == 405
             assert headers["Allow"] == "POST, DELETE"
+        # The GET for a stream is a question the protocol lets a client ask; PUT is refused.
+        assert served.metric("autosred_mcp_refused_total", reason="method") == 1
 
 
 async def test_other_paths_pass_through_untouched() -> None:
