@@ -118,7 +118,9 @@ async def _session_on_a_small_window(tmp_path: Path, **env: str) -> list[dict[st
         child_env = scratch_env(tmp_path / "home", **env)
         child_env["PATH"] = f"{CLAUDE.parent}{os.pathsep}{child_env['PATH']}"
         command = [sys.executable, "-m", "autosred.ctl", "--socket", str(daemon.admin_socket)]
-        claude_args = ["-p", "Read the files.", "--allowedTools", "Bash", "--output-format", "json"]
+        # --no-mcp: the sizes above are Claude Code's own, without the daemon's MCP tools.
+        claude_args = ["--no-mcp", "-p", "Read the files.", "--allowedTools", "Bash"]
+        claude_args += ["--output-format", "json"]
         run = await run_headless(
             [*command, "claude", *claude_args],
             cwd=project,
