@@ -5,12 +5,15 @@ line, and autosrectl's own ``--no-mcp`` taken out of the client's arguments."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from autosred.admin.schema import Status
 from autosred.ctl.mcpservers import NO_MCP, claude_config, codex_tables, server_urls, without_no_mcp
+from tests.ctl.run import run
+from tests.support.daemon import base_config, running_daemon, sim_recipe
 
 API = "http://127.0.0.1:8011"
 
@@ -81,3 +84,18 @@ def test_no_mcp_removal_keeps_every_other_word_in_order(args: list[str]) -> None
     assert found == (NO_MCP in args[:end])
     assert kept == [a for a in args[:end] if a != NO_MCP] + args[end:]
     assert without_no_mcp(kept) == (kept, False)
+
+
+async def test_the_daemon_reports_the_servers_it_serves(tmp_path: Path) -> None:
+    config = base_config(tmp_path, [sim_recipe()], mcp={"search": {"enabled": False}})
+    async with running_daemon(tmp_path, config) as daemon:
+        served = {"capabilities": "/mcp/capabilities", "fetch": "/mcp/fetch"}
+        assert (await daemon.status())["mcp"] == served
+        # autosrectl status --json shows them as the launchers read them.
+        shown = await run("--socket", str(daemon.admin_socket), "status", "--json")
+        assert shown.rc == 0, shown.err
+        status = Status.from_json(json.loads(shown.out))
+        assert server_urls(status, daemon.api_url) == {
+            "autosred-capabilities": f"{daemon.api_url}/mcp/capabilities",
+            "autosred-fetch": f"{daemon.api_url}/mcp/fetch",
+        }
