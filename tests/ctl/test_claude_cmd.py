@@ -179,6 +179,10 @@ async def test_label_from_env_or_the_users_model_and_the_client_token(
         assert found.record is not None
         assert claude_args(found.record, daemon, token=True) == ["--model", LABEL, "-p", "hi"]
         assert found.record["env"]["ANTHROPIC_AUTH_TOKEN"] == token
+        # The MCP header is expanded from the environment: the token is in no argument
+        # (another local user can read a process's argv).
+        assert found.record["env"]["AUTOSRE_CLIENT_TOKEN"] == token
+        assert not [arg for arg in found.record["argv"] if token in arg]
         states = {m["name"]: m["state"] for m in (await daemon.status())["models"]}
         assert states == {"other": "stopped", "sim": "ready"}
         (fake_bin.parent / "claude-record.json").unlink()

@@ -190,6 +190,18 @@ async def test_wakes_the_model_then_becomes_codex_with_a_fresh_home(
         assert (home / ".codex" / "sessions").is_dir()
         homes = list((home / ".cache" / "autosred" / "codex").iterdir())
         assert [path.name.split("-")[0] for path in homes] == [str(again.pid)]
+        assert set(again.config["mcp_servers"]) == {
+            "autosred-capabilities",
+            "autosred-fetch",
+            "autosred-search",
+        }
+
+        # autosrectl's own --no-mcp: none of the daemon's servers, and not passed to Codex.
+        quiet = await autosrectl_codex(daemon, fake_bin, home, "--no-mcp", "exec", "quiet")
+        assert quiet.rc == 7, quiet.err
+        assert quiet.record is not None
+        assert quiet.record["argv"][1:] == ["exec", "quiet"]
+        assert "mcp_servers" not in quiet.config
 
 
 async def test_the_users_config_is_carried_over_under_autosreds_provider(
