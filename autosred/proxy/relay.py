@@ -23,6 +23,7 @@ import aiohttp
 from autosred.proxy.chatstream import ChatStreamTranslator
 from autosred.proxy.context import ProxyContext
 from autosred.proxy.fastjson import parse_chunk
+from autosred.proxy.idle import UpstreamReader
 from autosred.proxy.prompt import (
     clamp_max_tokens,
     estimate_prompt_tokens,
@@ -87,7 +88,7 @@ async def fit_to_context(
 
 
 async def _first_read(
-    content: aiohttp.StreamReader,
+    content: UpstreamReader,
     keepalive: Callable[[], Awaitable[None]],
     interval: float | None,
     grace: float,
@@ -100,17 +101,17 @@ async def _first_read(
         timer = asyncio.timeout(wait)
         try:
             async with timer:
-                return await content.readany()
+                return await content.read()
         except TimeoutError:
             if not timer.expired():
-                raise  # aiohttp's own read timeout: the server went silent
+                raise  # the read timeout: the server went silent
         await keepalive()
         wait = interval
-    return await content.readany()
+    return await content.read()
 
 
 async def _first_bytes(
-    content: aiohttp.StreamReader,
+    content: UpstreamReader,
     flush_headers: Callable[[], Awaitable[None]],
     keepalive: Callable[[], Awaitable[None]] | None,
     interval: float | None,
@@ -121,13 +122,13 @@ async def _first_bytes(
     timer = asyncio.timeout(START_GRACE)
     try:
         async with timer:
-            return await content.readany()
+            return await content.read()
     except TimeoutError:
         if not timer.expired():
-            raise  # aiohttp's own read timeout: the server went silent
+            raise  # the read timeout: the server went silent
     await flush_headers()
     if keepalive is None:
-        return await content.readany()
+        return await content.read()
     return await _first_read(content, keepalive, interval, interval or 0.0)
 
 
@@ -226,9 +227,11 @@ class UpstreamCall:
         the same write); while the first chunk is awaited, ``translator.keepalive()`` every
         ``keepalive_interval`` (None: the client waits silently)."""
         clean = False
+        content = UpstreamReader(upstream, self.ctx.settings.upstream_read_timeout)
         try:
-            clean = await self._pump(upstream.content, translator, emit, finish, keepalive_interval)
+            clean = await self._pump(content, translator, emit, finish, keepalive_interval)
         finally:
+            content.close()
             if clean:
                 upstream.release()
             else:
@@ -238,7 +241,7 @@ class UpstreamCall:
 
     async def _pump(
         self,
-        content: aiohttp.StreamReader,
+        content: UpstreamReader,
         translator: ChatStreamTranslator[EventT, Any, Any],
         emit: Callable[[list[EventT]], Awaitable[None]],
         finish: Callable[[list[EventT]], Awaitable[None]],
@@ -261,7 +264,7 @@ class UpstreamCall:
                     data = await _first_read(content, keepalive, keepalive_interval, START_GRACE)
                     first = False
                 else:
-                    data = await content.readany()
+                    data = await content.read()
             except aiohttp.ServerTimeoutError:
                 failure = UpstreamError("timeout")
                 break
@@ -310,13 +313,13 @@ class UpstreamCall:
         bytes come within ``START_GRACE``, the head goes out alone and, while they are
         awaited, ``keepalive`` every ``keepalive_interval``. UpstreamError when the server's
         answer broke off (the client has had some of it)."""
-        content = upstream.content
+        content = UpstreamReader(upstream, self.ctx.settings.upstream_read_timeout)
         clean = False
         try:
             data = await _first_bytes(content, stream.flush_headers, keepalive, keepalive_interval)
             while data and not content.at_eof():
                 await stream.write(data)
-                data = await content.readany()
+                data = await content.read()
             await stream.end(data)
             clean = True
         except aiohttp.ServerTimeoutError:
@@ -328,6 +331,7 @@ class UpstreamCall:
             self._dropped(failure)
             raise failure from None
         finally:
+            content.close()
             if clean:
                 upstream.release()
             else:

@@ -10,6 +10,7 @@ deadline itself (a failure never comes sooner) and a generous margin after it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -124,7 +125,8 @@ async def test_a_server_silent_mid_stream_fails_it_at_the_deadline(
 ) -> None:
     marker = f"silent-{surface}"
     text = prompt(text=f"{marker} one two three four five six", chunk_size=4, hang_after=2)
-    stream = await SURFACES[surface](daemon, session, text)
+    async with asyncio.timeout(READ_TIMEOUT + 2 * MARGIN):  # a deadline that never fires
+        stream = await SURFACES[surface](daemon, session, text)
     assert stream.status == 200
     deltas = texts(stream)
     assert "".join(map(delta_text, deltas)) == marker[:8], stream.arrivals  # 2 chunks, then
