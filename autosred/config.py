@@ -252,6 +252,8 @@ class SearchSettings(Section):
     """Searches the daemon makes per minute, all clients together; more are refused with a
     retry hint."""
     timeout: Duration = Field(default=15.0, gt=0)
+    """Seconds one search may take. A search still running when the daemon stops holds its
+    exit until then (ddgs runs on threads), so keep it within ``shutdown.grace``."""
     proxy: str | None = None
     """The proxy ddgs reaches its engines through (``http://``, ``https://``, ``socks5://`` or
     ``socks5h://`` URL, credentials allowed); null: direct (or ddgs's ``DDGS_PROXY``

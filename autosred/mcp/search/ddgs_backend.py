@@ -2,8 +2,11 @@
 
 ddgs is synchronous (primp underneath, one thread per engine it asks), so each search runs
 on this backend's own small thread pool, never on the event loop and never on the loop's
-default executor that DNS lookups share. A fresh ``DDGS`` per search: its engine objects
-keep cookies and per-call state, so two searches must not share one.
+default executor that DNS lookups share. A thread cannot be cancelled: a search the model
+gave up on (or the daemon's stop cancelled) runs on until ddgs's own per-request timeout,
+which is set so that a whole search's threads end within ``mcp.search.timeout``. A fresh
+``DDGS`` per search: its engine objects keep cookies and per-call state, so two searches
+must not share one.
 
 ddgs reports an engine that answered anything but 200 (a 429 or a CAPTCHA page included)
 the same way as an engine that found nothing: "No results found." The failure sent to the
@@ -53,6 +56,11 @@ class DdgsBackend:
         self._engines: str | None = None  # the known ones, checked on the first search
         self._engines_lock = threading.Lock()
         self._timeout = timeout
+        # ddgs bounds each engine request, not the search; its wikipedia engine makes two in
+        # a row. Half the search's time each keeps the threads within it, which matters at
+        # stop: the interpreter waits for them (nothing can cancel a thread). Whole seconds,
+        # as DDGS takes them.
+        self._per_request = max(1, math.ceil(timeout / 2))
         self._proxy = proxy
         self._verify: bool | str = ca_file or True
         self._log = log
@@ -111,8 +119,7 @@ class DdgsBackend:
 
     def _search_blocking(self, query: SearchQuery) -> list[dict[str, Any]]:
         engines = self._known_engines()
-        # DDGS takes whole seconds; primp underneath would take a float.
-        client = DDGS(proxy=self._proxy, timeout=math.ceil(self._timeout), verify=self._verify)
+        client = DDGS(proxy=self._proxy, timeout=self._per_request, verify=self._verify)
         try:
             return client.text(
                 query.text,

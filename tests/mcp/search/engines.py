@@ -62,6 +62,8 @@ class EngineSite:
     tunnels: list[str] = field(default_factory=list)
     """The CONNECT targets the proxy was asked for, in order (``host:port``)."""
     released: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set by the first request that reaches an engine."""
 
     def answer(self, host: str, answer: Answer) -> None:
         self.answers[host] = answer
@@ -94,6 +96,7 @@ async def engine_site(tmp_path: Path) -> AsyncIterator[EngineSite]:
                 cookies=dict(request.cookies),
             )
         )
+        state.arrived.set()
         answer = state.answers.get(host)
         if answer is None:
             return web.Response(status=404, text="no page set up for this engine")

@@ -4,12 +4,16 @@ local SearXNG, with the daemon's per-minute limit."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from pathlib import Path
 from typing import Any
 
 import mcp_types as types
 from mcp import Client
 
+from autosred.config import SHUTDOWN_MARGIN
 from tests.mcp.search.engines import DUCKDUCKGO, Answer, EngineSite, page
 from tests.mcp.search.searxng_fake import result, searxng
 from tests.support.daemon import base_config, metric_value, running_daemon, sim_recipe
@@ -125,3 +129,41 @@ async def test_searxng_search_through_the_daemon(tmp_path: Path) -> None:
                 assert limited.is_error
                 assert text_of(limited).endswith("Retry in 30 seconds.")
         assert [dict(query)["q"] for query in instance.queries] == ["example", "example"]
+
+
+async def test_a_search_held_by_its_engine_does_not_hold_the_daemons_stop(
+    tmp_path: Path, engines: EngineSite
+) -> None:
+    # ddgs's threads cannot be cancelled and the interpreter joins them at exit: what ends
+    # them is ddgs's own per-request timeout (set from mcp.search.timeout, here longer than
+    # the grace). An engine that never answers must not keep the daemon past its stop; with
+    # a timeout of 20 s this test fails (measured).
+    engines.answer(DUCKDUCKGO, Answer(hold=True))
+    grace = 1.0
+    config = daemon_config(
+        tmp_path,
+        {
+            "backend": "ddgs",
+            "ddgs_backends": ["duckduckgo"],
+            "proxy": engines.proxy_url,
+            "ca_file": str(engines.ca_file),
+            "timeout": 4,
+        },
+    )
+    config["shutdown"] = {"grace": grace}
+    async with running_daemon(tmp_path, config) as daemon:
+        client = Client(f"{daemon.api_url}/mcp/search")
+        await client.__aenter__()
+        call = asyncio.create_task(client.call_tool("search", {"query": "python asyncio"}))
+        try:
+            async with asyncio.timeout(30):
+                await engines.arrived.wait()
+            daemon.signal(signal.SIGTERM)
+            assert await daemon.wait_exit(timeout=grace + SHUTDOWN_MARGIN) == 0
+            assert not engines.released.is_set()  # the engine never answered
+        finally:
+            call.cancel()
+            with contextlib.suppress(BaseException):
+                await call
+            with contextlib.suppress(BaseException):
+                await client.__aexit__(None, None, None)
