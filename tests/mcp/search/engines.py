@@ -134,8 +134,8 @@ async def engine_site(tmp_path: Path) -> AsyncIterator[EngineSite]:
             await asyncio.gather(
                 _pipe(client_reader, engine_writer), _pipe(engine_reader, client_writer)
             )
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            pass  # the client went away, or sent something that is not a CONNECT
         finally:
             client_writer.close()
 
@@ -165,8 +165,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
         while data := await reader.read(64 * 1024):
             writer.write(data)
             await writer.drain()
-    except ConnectionError:
+    except OSError:
         pass
     finally:
-        with contextlib.suppress(ConnectionError, RuntimeError):
+        # The other side may be gone already (ENOTCONN): nothing left to half-close.
+        with contextlib.suppress(OSError, RuntimeError):
             writer.write_eof()
