@@ -1,7 +1,7 @@
 """HTML to Markdown: the page's main text, with headings, code blocks, tables and links.
 
 trafilatura does the work (compared with readability-lxml + markdownify on real pages; see
-BENCHMARKS.md, "fetch: the extractor"). Two things are prepared on the tree first:
+BENCHMARKS.md, "The MCP fetch tool"). Two things are prepared on the tree first:
 
 - links are made absolute against the page's URL (so the model can fetch them next;
   trafilatura's own ``url`` joins against the site root and loses the page's path);

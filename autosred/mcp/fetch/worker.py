@@ -2,8 +2,8 @@
 
 trafilatura and lxml hold the GIL for most of an extraction (tens to hundreds of ms for a
 real page), so a thread would still take that time from the loop that relays the model's
-streams; a separate process does not (measured in BENCHMARKS.md, "fetch"). The workers
-are started with ``spawn`` (forking a process that runs an event loop and threads is
+streams; a separate process does not (measured in BENCHMARKS.md, "The MCP fetch tool").
+The workers are started with ``spawn`` (forking a process that runs an event loop and threads is
 unsafe) on first use, so the first HTML page fetched pays their start (about a second,
 mostly importing trafilatura; ``warm`` does it ahead for the benchmark), at a lower CPU
 priority (nice 10): on a busy host the daemon's relaying wins the CPU over an extraction,
