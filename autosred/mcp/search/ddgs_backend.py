@@ -131,7 +131,7 @@ class DdgsBackend:
             )
         except RatelimitException as exc:
             raise SearchFailure(
-                FailureKind.RATE_LIMITED, f"The search engine refused us: {_detail(exc)}."
+                FailureKind.RATE_LIMITED, f"The search engine refused us: {self._detail(exc)}."
             ) from None
         except TimeoutException:
             raise _timed_out() from None
@@ -147,7 +147,8 @@ class DdgsBackend:
                     "refusing us for asking too often answers the same way.",
                 ) from None
             raise SearchFailure(
-                FailureKind.UNAVAILABLE, f"The search engines could not be asked: {_detail(exc)}."
+                FailureKind.UNAVAILABLE,
+                f"The search engines could not be asked: {self._detail(exc)}.",
             ) from None
         except Exception as exc:
             # A third-party library's own bug (a parser tripping on a changed page): the model
@@ -159,6 +160,12 @@ class DdgsBackend:
             raise SearchFailure(
                 FailureKind.UPSTREAM, f"The search failed inside ddgs ({type(exc).__name__})."
             ) from None
+
+    def _detail(self, exc: BaseException) -> str:
+        """ddgs's message, one line, short, and without the proxy's credentials (primp's
+        errors quote the proxy URL; this text goes to the model and the log)."""
+        text = redact_proxy(" ".join(str(exc).split()), self._proxy)
+        return text[:_MAX_DETAIL] or type(exc).__name__
 
     async def aclose(self) -> None:
         # Searches still running finish on their own (primp's timeout bounds them); nothing
@@ -172,5 +179,12 @@ def _timed_out() -> SearchFailure:
     )
 
 
-def _detail(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:_MAX_DETAIL] or type(exc).__name__
+def redact_proxy(text: str, proxy: str | None) -> str:
+    """``text`` with the proxy URL's user and password taken out wherever it is quoted."""
+    if not proxy:
+        return text
+    scheme, sep, rest = proxy.partition("://")
+    userinfo, at, host = rest.partition("@")
+    if not at:
+        return text
+    return text.replace(proxy, f"{scheme}{sep}{host}").replace(userinfo, "***")

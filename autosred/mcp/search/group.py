@@ -33,6 +33,7 @@ from autosred.mcp.tools import ToolResult, ToolSpec, parse_arguments, schema_of
 
 MAX_RESULTS = 30
 _DEFAULT_RATE_LIMIT_WAIT = 60  # seconds, when an engine refused us without saying how long
+_OPERATORS = frozenset({FailureKind.UNAVAILABLE, FailureKind.UPSTREAM})
 
 
 class SearchArgs(BaseModel):
@@ -142,7 +143,11 @@ class SearchTools:
         try:
             hits = await self._backend.search(query)
         except SearchFailure as failure:
-            self._log.info(
+            # The operator's business (a SearXNG down or misconfigured, no route to the
+            # engines) is a warning; what the model can deal with is not.
+            level = logging.WARNING if failure.kind in _OPERATORS else logging.INFO
+            self._log.log(
+                level,
                 "mcp.search.failed",
                 extra={
                     "fields": {
@@ -171,7 +176,11 @@ def advice(failure: SearchFailure, query: str) -> str:
     """The failure as the model reads it: what happened, then what to do."""
     match failure.kind:
         case FailureKind.RATE_LIMITED:
-            wait = math.ceil(failure.retry_after or _DEFAULT_RATE_LIMIT_WAIT)
+            wait = (
+                _DEFAULT_RATE_LIMIT_WAIT
+                if failure.retry_after is None
+                else max(1, math.ceil(failure.retry_after))
+            )
             return f"Rate limited: {failure.message} Retry in {wait} seconds."
         case FailureKind.NO_RESULTS:
             return (

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from autosred.mcp.search import SearchTools
+from autosred.mcp.search.ddgs_backend import redact_proxy
 from tests.mcp.search.conftest import ManualClock, call, ddgs_settings
 from tests.mcp.search.engines import DUCKDUCKGO, MOJEEK, Answer, EngineSite, page
 
@@ -208,3 +209,25 @@ async def test_engines_ddgs_lacks_are_left_out_and_logged(
     warnings = [r for r in caplog.records if r.getMessage() == "mcp.search.unknown_engines"]
     assert [r.fields["unknown"] for r in warnings] == [["bing", "nosuch"], ["bing"]]  # type: ignore[attr-defined]
     assert "duckduckgo" in warnings[0].fields["available"]  # type: ignore[attr-defined]
+
+
+async def test_the_proxys_credentials_never_reach_the_model(engines: EngineSite) -> None:
+    tools = SearchTools(ddgs_settings(engines, proxy="http://searcher:s3cret@127.0.0.1:9"))
+    try:
+        result = await call(tools, {"query": "python asyncio"})
+    finally:
+        await tools.close()
+
+    assert result.is_error
+    assert result.text.startswith("Search failed: The search engines could not be asked:")
+    assert "s3cret" not in result.text
+
+
+def test_redact_proxy_takes_the_credentials_out() -> None:
+    proxy = "http://searcher:s3cret@proxy.example:3128"
+    said = f"ProxyError: could not reach {proxy} (searcher:s3cret refused)"
+    assert redact_proxy(said, proxy) == (
+        "ProxyError: could not reach http://proxy.example:3128 (*** refused)"
+    )
+    assert redact_proxy(said, "http://proxy.example:3128") == said
+    assert redact_proxy(said, None) == said

@@ -4,8 +4,10 @@ instance says no."""
 
 from __future__ import annotations
 
+import logging
 import ssl
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import trustme
 
 from autosred.config import SearchSettings
 from autosred.mcp.search import SearchTools
+from autosred.mcp.search.searxng import retry_after_seconds
 from tests.mcp.search.conftest import call
 from tests.mcp.search.searxng_fake import Searxng, result, searxng
 
@@ -119,14 +122,33 @@ async def test_the_instances_limiter_is_a_rate_limit_with_its_retry_after(
     instance.limited = True
     instance.retry_after = "17"
     answer = await search(instance, {"query": "python"})
+    instance.retry_after = "0"
+    at_once = await search(instance, {"query": "python"})
     instance.retry_after = None
     without = await search(instance, {"query": "python"})
 
-    assert answer.is_error and without.is_error
+    assert answer.is_error and without.is_error and at_once.is_error
+    assert at_once.text.endswith("Retry in 1 seconds.")
     assert answer.text == (
         "Rate limited: SearXNG's limiter refused the search (HTTP 429). Retry in 17 seconds."
     )
     assert without.text.endswith("Retry in 60 seconds.")
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        ("0", 0.0),
+        ("Wed, 02 Dec 2026 01:02:03 GMT", 63.0),
+        ("Wed, 02 Dec 2026 00:59:00 GMT", 0.0),  # already past
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_retry_after_as_seconds(header: str | None, seconds: float | None) -> None:
+    now = datetime(2026, 12, 2, 1, 1, 0, tzinfo=UTC)
+    assert retry_after_seconds(header, now=now) == seconds
 
 
 async def test_engines_that_refused_searxng_are_a_rate_limit(instance: Searxng) -> None:
@@ -218,3 +240,18 @@ async def test_https_instance_with_its_own_ca(tmp_path: Path) -> None:
     assert "[Example](<https://example.org/>)" in good.text
     assert refused.is_error
     assert "could not be reached" in refused.text
+
+
+async def test_what_the_operator_must_fix_is_logged_as_a_warning(
+    instance: Searxng, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="autosred.mcp.search"):
+        await search(instance, {"query": "nothing"})  # no results: the model's business
+        instance.formats = ("html",)
+        await search(instance, {"query": "python"})  # json disabled: the operator's
+
+    failed = [r for r in caplog.records if r.getMessage() == "mcp.search.failed"]
+    assert [(r.levelno, r.fields["kind"]) for r in failed] == [  # type: ignore[attr-defined]
+        (logging.INFO, "no_results"),
+        (logging.WARNING, "upstream"),
+    ]
