@@ -263,6 +263,16 @@ class SearchSettings(Section):
     TLS-inspecting proxy's CA, or the one that signed your SearXNG's certificate. It takes
     the place of the system's store (so list every CA needed); null: the system's."""
 
+    @field_validator("searxng_url")
+    @classmethod
+    def _searxng_base_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+            raise ValueError(
+                "expected the instance's base URL, e.g. 'http://127.0.0.1:8888' or "
+                "'https://search.example/searxng'"
+            )
+        return value
+
     @field_validator("proxy")
     @classmethod
     def _proxy_url(cls, value: str | None) -> str | None:

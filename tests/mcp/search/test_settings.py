@@ -30,3 +30,18 @@ def test_ca_file_must_exist(tmp_path: Path) -> None:
     pem = tmp_path / "ca.pem"
     pem.write_text("-----BEGIN CERTIFICATE-----\n")
     assert SearchSettings.model_validate({"ca_file": str(pem)}).ca_file == pem
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8888", "https://search.example/searxng/", "http://[::1]:8080"]
+)
+def test_searxng_base_urls_accepted(url: str) -> None:
+    assert SearchSettings(backend="searxng", searxng_url=url).searxng_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["127.0.0.1:8888", "ftp://search.example", "http://", "http://h/search?q=x"]
+)
+def test_bad_searxng_url_named(url: str) -> None:
+    with pytest.raises(ValidationError, match="expected the instance's base URL"):
+        SearchSettings(backend="searxng", searxng_url=url)
