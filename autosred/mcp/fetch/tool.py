@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 MAX_LENGTH_CAP = 1_000_000
 KEPT_TEXTS = 32
+KEPT_CHARS = 8_000_000
+"""The texts kept for continuations hold at most this many characters in all."""
 KEPT_SECONDS = 600.0
 
 DESCRIPTION = """Fetch a URL from the internet and return its content: HTML pages as \
@@ -176,7 +178,9 @@ class FetchTools:
     def _keep(self, key: tuple[str, bool], url: str, text: str) -> None:
         self._texts[key] = (time.monotonic() + KEPT_SECONDS, url, text)
         self._texts.move_to_end(key)
-        while len(self._texts) > KEPT_TEXTS:
+        while len(self._texts) > KEPT_TEXTS or (
+            len(self._texts) > 1 and sum(len(kept[2]) for kept in self._texts.values()) > KEPT_CHARS
+        ):
             self._texts.popitem(last=False)
 
     def _log(self, args: FetchArgs, outcome: str, started: float, *, chars: int = 0) -> None:

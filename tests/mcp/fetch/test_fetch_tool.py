@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 
+from aiohttp import web
+
 from autosred.mcp.tools import ToolResult
 from tests.mcp.fetch.conftest import ToolFactory
 from tests.mcp.fetch.sites import (
@@ -248,3 +250,22 @@ async def test_the_tool_is_listed_with_its_schema(make_tool: ToolFactory) -> Non
     assert set(properties) == {"url", "max_length", "start_index", "raw"}
     assert properties["max_length"]["default"] == 5000
     assert spec.input_schema["required"] == ["url"]
+
+
+async def test_a_continuation_reads_the_text_the_first_call_saw(make_tool: ToolFactory) -> None:
+    served = 0
+
+    async def changing(request: web.Request) -> web.StreamResponse:
+        nonlocal served
+        served += 1
+        return web.Response(text=f"version {served} " + "abcdefghij" * 50)
+
+    async with running_site({"/live": changing}) as site:
+        tool = make_tool()
+        url = site.url("/live")
+        first = ok(await tool.call({"url": url, "max_length": 100}))
+        second = ok(await tool.call({"url": url, "start_index": 100, "max_length": 100}))
+        again = ok(await tool.call({"url": url, "max_length": 100}))
+    assert "version 1 " in first and "[Characters 100-200 of 510." in second
+    assert "version 2 " in again  # a new first call fetches anew
+    assert served == 2
