@@ -1,46 +1,15 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from autosred.config import SearchSettings
-from autosred.mcp.search import SearchTools
-from autosred.mcp.tools import ToolResult
 from tests.mcp.search.engines import EngineSite, engine_site
-
-
-class ManualClock:
-    """Monotonic seconds that move only when the test says."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def call(tools: SearchTools, arguments: Mapping[str, Any]) -> ToolResult:
-    """The ``search`` tool's handler, as the MCP host calls it."""
-    (spec,) = tools.tools()
-    return await spec.handler(arguments)
 
 
 @pytest.fixture
 async def engines(tmp_path: Path) -> AsyncIterator[EngineSite]:
+    """Search engines on loopback behind a CONNECT proxy (engines.py)."""
     async with engine_site(tmp_path) as site:
         yield site
-
-
-def ddgs_settings(site: EngineSite, **overrides: Any) -> SearchSettings:
-    values: dict[str, Any] = {
-        "backend": "ddgs",
-        "ddgs_backends": ["duckduckgo"],
-        "proxy": site.proxy_url,
-        "ca_file": str(site.ca_file),
-        "timeout": 5,
-    }
-    values.update(overrides)
-    return SearchSettings.model_validate(values)

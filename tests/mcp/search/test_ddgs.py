@@ -11,8 +11,8 @@ import pytest
 
 from autosred.mcp.search import SearchTools
 from autosred.mcp.search.ddgs_backend import redact_proxy
-from tests.mcp.search.conftest import ManualClock, call, ddgs_settings
 from tests.mcp.search.engines import DUCKDUCKGO, MOJEEK, Answer, EngineSite, page
+from tests.mcp.search.support import ManualClock, call, ddgs_settings
 
 
 async def test_results_are_a_numbered_markdown_list_from_duckduckgo(engines: EngineSite) -> None:

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from autosred.mcp.search.ratelimit import WINDOW, SlidingWindowLimit
-from tests.mcp.search.conftest import ManualClock
+from tests.mcp.search.support import ManualClock
 
 
 def test_per_minute_are_granted_then_the_wait_is_exact() -> None:

@@ -17,8 +17,8 @@ import trustme
 from autosred.config import SearchSettings
 from autosred.mcp.search import SearchTools
 from autosred.mcp.search.searxng import retry_after_seconds
-from tests.mcp.search.conftest import call
 from tests.mcp.search.searxng_fake import Searxng, result, searxng
+from tests.mcp.search.support import call
 
 
 @pytest.fixture
