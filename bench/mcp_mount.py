@@ -15,7 +15,10 @@ session (initialize) with each, on a keep-alive connection of its own, then send
 ``tools/call`` to each in turn, ``--calls`` times, so that a busy machine weighs on all of
 them alike; ``--rounds`` rounds, fresh servers each. Reported: the round trip per call
 (median and p90, in the client) and each server process's CPU per call (user+system from
-/proc, over the calls only; the lowest round). Compare within one run.
+/proc, over the calls only; the lowest round). Compare within one run. Then, because timings
+on a shared machine swing by tens of percent either way, a count that does not: the Python
+function calls each server makes per ``tools/call`` (cProfile, a run with 500 calls less a
+run without).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import importlib
 import json
 import logging
 import os
+import pstats
 import signal
 import subprocess
 import sys
@@ -208,11 +212,23 @@ async def _measure(
     return results
 
 
-def _start(kind: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
+def _start(
+    kind: str, workdir: Path, *, profile: Path | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
     port_file = workdir / f"{kind}.port"
     port_file.unlink(missing_ok=True)
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile is not None else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "bench.mcp_mount", "--serve", kind, "--port-file", str(port_file)]
+        [
+            sys.executable,
+            *profiler,
+            "-m",
+            "bench.mcp_mount",
+            "--serve",
+            kind,
+            "--port-file",
+            str(port_file),
+        ]
     )
     deadline = time.monotonic() + 30
     while not port_file.exists() or not port_file.read_text():
@@ -220,6 +236,27 @@ def _start(kind: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
             raise SystemExit(f"the {kind} server did not start")
         time.sleep(0.05)
     return process, int(port_file.read_text())
+
+
+def _function_calls(kinds: Sequence[str], calls: int, workdir: Path) -> dict[str, float]:
+    """Python function calls per ``tools/call`` in each server (cProfile's count, with and
+    without the calls, subtracted): unlike time, the same on a busy machine as on a quiet
+    one, so it compares the mounts where the timings are lost in noise."""
+    counts: dict[str, list[int]] = {kind: [] for kind in kinds}
+    for made in (0, calls):
+        for kind in kinds:
+            profile = workdir / f"{kind}.prof"
+            process, port = _start(kind, workdir, profile=profile)
+            try:
+                if made:
+                    asyncio.run(_measure({kind: (process.pid, port)}, made))
+                else:
+                    asyncio.run(_measure({kind: (process.pid, port)}, 0))
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=60)
+            counts[kind].append(pstats.Stats(str(profile)).total_calls)  # type: ignore[attr-defined]
+    return {kind: (after - before) / calls for kind, (before, after) in counts.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -265,6 +302,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"| {kind} | {median(times) * 1000:.2f} | {percentile(times, 90) * 1000:.2f} "
             f"| {cpu * 1e6:.0f} |"
         )
+    with tempfile.TemporaryDirectory() as tmp:
+        per_call = _function_calls(kinds, min(args.calls, 500), Path(tmp))
+    print()
+    print("| mount | Python function calls per tools/call |")
+    print("| --- | ---: |")
+    for kind in kinds:
+        print(f"| {kind} | {per_call[kind]:.0f} |")
     return 0
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +46,10 @@ class AsgiExchange:
         self._request = request
         self._body: bytes | None = body
         self._response: web.StreamResponse | None = None
+        self._whole: web.Response | None = None
+        """The answer when it came in one body message, sent when ``run`` returns it."""
+        self._status = 500
+        self._headers: CIMultiDict[str] = CIMultiDict()
         self._scope: Scope = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -63,15 +68,18 @@ class AsgiExchange:
 
     @property
     def answered(self) -> bool:
-        return self._response is not None and self._response.prepared
+        """Whether the application has given its answer (whole, or begun on the wire)."""
+        return self._whole is not None or (self._response is not None and self._response.prepared)
 
     async def run(self, app: ASGIApp) -> web.StreamResponse:
         try:
             await app(self._scope, self._receive, self._send)
         except Exception as exc:
-            if self.answered:
+            if self._response is not None and self._response.prepared:
                 raise ResponseCut(self._request.path) from exc
             raise
+        if self._whole is not None:
+            return self._whole
         response = self._response
         if response is None:
             raise ApplicationSentNothing(self._request.path)
@@ -92,21 +100,30 @@ class AsgiExchange:
     async def _send(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
-            response = web.StreamResponse(status=message["status"])
-            for name, value in message.get("headers", ()):
-                response.headers.add(name.decode("latin-1"), value.decode("latin-1"))
-            self._response = response
+            self._status = message["status"]
+            self._headers = CIMultiDict(
+                (name.decode("latin-1"), value.decode("latin-1"))
+                for name, value in message.get("headers", ())
+            )
+            self._response = web.StreamResponse(status=self._status, headers=self._headers)
         elif kind == "http.response.body":
-            response_ = self._response
-            if response_ is None:
-                raise RuntimeError("ASGI body sent before http.response.start")
-            if not response_.prepared:
-                await response_.prepare(self._request)
+            response = self._response
+            if response is None or self._whole is not None:
+                raise RuntimeError("ASGI body sent before http.response.start or after the end")
             chunk = message.get("body", b"")
+            more = message.get("more_body", False)
+            if not response.prepared and not more:
+                # The whole answer in one message (every JSON answer): a Response, which
+                # aiohttp sends with its head in one write, not two.
+                self._headers.popall("Content-Length", None)
+                self._whole = web.Response(status=self._status, headers=self._headers, body=chunk)
+                return
+            if not response.prepared:
+                await response.prepare(self._request)
             if chunk:
-                await response_.write(chunk)
-            if not message.get("more_body", False):
-                await response_.write_eof()
+                await response.write(chunk)
+            if not more:
+                await response.write_eof()
 
 
 def _address(request: web.Request, which: str) -> list[Any] | None:
