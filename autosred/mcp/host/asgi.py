@@ -42,7 +42,11 @@ class AsgiExchange:
     """One request through an ASGI application: ``run`` returns the response it sent,
     already written; ``answered`` says whether any of it reached the connection."""
 
-    def __init__(self, request: web.Request, body: bytes, *, state: dict[str, Any]) -> None:
+    def __init__(
+        self, request: web.Request, body: bytes, *, state: dict[str, Any], user: Any = None
+    ) -> None:
+        """``state`` becomes the scope's ``state``; ``user``, when given, its ``user`` (the
+        authenticated principal, as Starlette's authentication puts it there)."""
         self._request = request
         self._body: bytes | None = body
         self._response: web.StreamResponse | None = None
@@ -65,6 +69,8 @@ class AsgiExchange:
             "server": _address(request, "sockname"),
             "state": state,
         }
+        if user is not None:
+            self._scope["user"] = user
 
     @property
     def answered(self) -> bool:

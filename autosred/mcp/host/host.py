@@ -26,6 +26,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
+from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from autosred.clienttokens import ClientTokens
@@ -71,6 +73,8 @@ class McpHost:
             if not _SEGMENT.fullmatch(name) or names.count(name) > 1:
                 raise ValueError(f"tool group names must be unique path segments: {names}")
         self._calls = CallLog(metrics=metrics, log=log)
+        self._tokens = tokens
+        self._principals: dict[str, AuthenticatedUser] = {}
         self._guard = RequestGuard(
             hosts=HostPolicy(listen_hosts=listen_hosts, allowed=settings.allowed_hosts),
             tokens=tokens,
@@ -198,7 +202,9 @@ class McpHost:
         body = await self._guard.read_body(request)
         if isinstance(body, Refusal):
             return self._refuse(body)
-        exchange = AsgiExchange(request, body, state={CLIENT_STATE_KEY: client})
+        exchange = AsgiExchange(
+            request, body, state={CLIENT_STATE_KEY: client}, user=self._principal(client)
+        )
         try:
             return await exchange.run(manager.handle_request)
         except asyncio.CancelledError:
@@ -215,6 +221,18 @@ class McpHost:
             if isinstance(exc, ResponseCut):
                 raise  # begun: aiohttp closes the connection
             return Refusal(500, "crashed", "internal error in the daemon; see its log").response()
+
+    def _principal(self, client: str) -> AuthenticatedUser | None:
+        """With client tokens, the token's name as the SDK's principal: a session then
+        serves only the client that opened it (another token gets 404, as for a session
+        that does not exist)."""
+        if not self._tokens.required:
+            return None
+        principal = self._principals.get(client)
+        if principal is None:
+            principal = AuthenticatedUser(AccessToken(token="", client_id=client, scopes=[]))
+            self._principals[client] = principal
+        return principal
 
     def _refuse(self, refusal: Refusal) -> web.Response:
         self._calls.refused(refusal.reason)

@@ -234,3 +234,33 @@ async def test_other_paths_pass_through_untouched() -> None:
             async with session.get(served.base + "/mcpx") as response:
                 assert response.status == 404
         assert served.metric("autosred_mcp_refused_total", reason="host") == 0
+
+
+async def test_a_session_serves_only_the_client_that_opened_it() -> None:
+    clients = [token_entry("laptop", "tok-laptop"), token_entry("ci", "tok-ci")]
+    async with serve_host(clients=clients) as served:
+        status, headers, _ = await initialize(served, Authorization="Bearer tok-laptop")
+        assert status == 200
+        session = {
+            "Mcp-Session-Id": headers["mcp-session-id"],
+            "MCP-Protocol-Version": "2025-11-25",
+        }
+        listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+
+        async def list_tools(token: str) -> int:
+            async with aiohttp.ClientSession() as http:
+                async with http.post(
+                    served.url(),
+                    data=json.dumps(listing),
+                    headers={
+                        "Accept": ACCEPT,
+                        "Content-Type": "application/json",
+                        "Authorization": f"Bearer {token}",
+                        **session,
+                    },
+                ) as response:
+                    await response.read()
+                    return response.status
+
+        assert await list_tools("tok-ci") == 404  # as if there were no such session
+        assert await list_tools("tok-laptop") == 200
