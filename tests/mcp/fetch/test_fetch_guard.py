@@ -193,3 +193,17 @@ def test_a_connection_to_an_address_the_guard_did_not_check_is_refused() -> None
     for peer in ("10.0.0.1", "::1", "", "garbage"):
         with pytest.raises(Refused, match="not to an address the guard checked"):
             check_peer(admitted, peer)
+
+
+async def test_proxy_variables_are_not_used(
+    make_tool: ToolFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Through a proxy, the proxy would resolve the name and the guard's check would mean
+    # nothing; the tool connects itself.
+    async with running_site({"/": body(b"from the proxy", "text/plain")}) as proxy:
+        for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy.base)
+        async with running_site({"/": body(b"from the site", "text/plain")}) as site:
+            result = await make_tool().call({"url": site.url("/")})
+        assert proxy.hits.total() == 0
+    assert result.text.endswith("from the site")
