@@ -12,6 +12,7 @@ no cookies, so what one client's fetch was given never reaches another's.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import time
 from collections.abc import Awaitable, Callable
@@ -117,14 +118,7 @@ class HttpClient:
                 truncate=truncate,
             )
             if isinstance(result, Fetched):
-                return Fetched(
-                    result.target,
-                    result.status,
-                    result.reason,
-                    result.content_type,
-                    result.body,
-                    hops=hop,
-                )
+                return dataclasses.replace(result, hops=hop)
             try:
                 target = resolve_location(target, result)
             except BadUrl as exc:
