@@ -264,3 +264,12 @@ async def test_a_session_serves_only_the_client_that_opened_it() -> None:
 
         assert await list_tools("tok-ci") == 404  # as if there were no such session
         assert await list_tools("tok-laptop") == 200
+
+
+async def test_an_ipv6_loopback_listener_answers_to_its_loopback_names() -> None:
+    async with serve_host(bind="::1") as served:
+        for host in ("[::1]:{port}", "localhost:{port}", "127.0.0.1:{port}"):
+            status, _, body = await initialize(served, Host=host.format(port=served.port))
+            assert status == 200, (host, body)
+        status, _, _ = await initialize(served, Host=f"attacker.example:{served.port}")
+        assert status == 421
