@@ -244,7 +244,7 @@ async def _tell_stopping(request: web.Request, body: bytes) -> None:
     try:
         message = json.loads(body)
         request_id = message.get("id") if isinstance(message, dict) else None
-    except ValueError:
+    except (ValueError, RecursionError):
         request_id = None
     if not isinstance(request_id, (str, int)) or isinstance(request_id, bool):
         request_id = None

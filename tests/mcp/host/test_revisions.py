@@ -196,7 +196,17 @@ async def test_2026_07_28_headers_that_disagree_with_the_body_are_refused() -> N
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b"[]", b'"x"', b'{"jsonrpc": "2.0"}', b"\xff\xfe", b'{"jsonrpc":"2.0","id":1}'],
+    [
+        b"",
+        b"{",
+        b"[]",
+        b'"x"',
+        b'{"jsonrpc": "2.0"}',
+        b"\xff\xfe",
+        b'{"jsonrpc":"2.0","id":1}',
+        b"[" * 100_000,  # deeper than any parser's recursion limit
+    ],
+    ids=lambda body: repr(body[:24]),
 )
 async def test_bodies_that_are_no_message_get_a_client_error(body: bytes) -> None:
     async with serve_host() as served, aiohttp.ClientSession() as session:
