@@ -5,6 +5,7 @@ the listener is unchanged; a stop ends the sessions and closes the groups."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import signal
@@ -181,3 +182,76 @@ async def test_a_reload_names_an_mcp_change_as_needing_a_restart(tmp_path: Path)
         for path in before:
             status, _, body = await raw_initialize(daemon.api_url + path)
             assert status == 200, body
+
+
+async def test_a_call_outliving_the_grace_is_told_the_daemon_is_stopping(tmp_path: Path) -> None:
+    """A fetch of a site that never answers, in flight at SIGTERM: at the end of the grace
+    the drain ends it, and the client gets the JSON-RPC error, not a cut connection."""
+    arrived = asyncio.Event()
+    held: list[asyncio.StreamWriter] = []
+
+    async def silent_site(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        held.append(writer)  # answered never; closed by the test
+        arrived.set()
+
+    site = await asyncio.start_server(silent_site, "127.0.0.1", 0)
+    port = site.sockets[0].getsockname()[1]
+    config = base_config(
+        tmp_path,
+        [sim_recipe()],
+        shutdown={"grace": 1},
+        mcp={"fetch": {"allow": ["127.0.0.1"], "robots": False, "timeout": 60}},
+    )
+    try:
+        async with running_daemon(tmp_path, config) as daemon:
+            url = daemon.api_url + "/mcp/fetch"
+            call = {
+                "jsonrpc": "2.0",
+                "id": 42,
+                "method": "tools/call",
+                "params": {
+                    "name": "fetch",
+                    "arguments": {"url": f"http://127.0.0.1:{port}/slow"},
+                    "_meta": {
+                        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                        "io.modelcontextprotocol/clientCapabilities": {},
+                    },
+                },
+            }
+            async with aiohttp.ClientSession() as session:
+                pending = asyncio.create_task(
+                    session.post(
+                        url,
+                        data=json.dumps(call),
+                        headers={
+                            "Accept": ACCEPT,
+                            "Content-Type": "application/json",
+                            "MCP-Protocol-Version": "2026-07-28",
+                            "Mcp-Method": "tools/call",
+                            "Mcp-Name": "fetch",
+                        },
+                    )
+                )
+                async with asyncio.timeout(30):
+                    await arrived.wait()
+                daemon.signal(signal.SIGTERM)
+                response = await pending
+                assert response.status == 503
+                assert await response.json() == {
+                    "jsonrpc": "2.0",
+                    "id": 42,
+                    "error": {
+                        "code": -32603,
+                        "message": "The daemon is stopping; call again once it is back.",
+                    },
+                }
+                response.release()
+            assert await daemon.wait_exit() == 0
+            (cancelled,) = daemon.events_named("daemon.requests_cancelled")
+            assert cancelled["count"] == 1
+    finally:
+        for writer in held:
+            writer.close()
+        site.close()
+        await site.wait_closed()
