@@ -322,6 +322,36 @@ class McpSettings(Section):
     capabilities: CapabilitiesSettings = CapabilitiesSettings()
 
 
+class HostedToolSettings(Section):
+    """One of the hosted web tools the daemon runs for the model when a client's request
+    offers it (Anthropic ``web_search_*`` / ``web_fetch_*``, Codex's ``web_search``)."""
+
+    enabled: bool | None = None
+    """null: on when the matching MCP server (``mcp.search`` / ``mcp.fetch``) is enabled, whose
+    backend and guard it shares; true or false: on or off regardless."""
+    max_uses: int = Field(default=5, ge=1)
+    """Calls of the tool one request may make; a client's own ``max_uses`` can only lower it.
+    Further calls are answered ``max_uses_exceeded``."""
+
+    def effective(self, *, server_enabled: bool) -> bool:
+        """Whether the tool runs, given whether its MCP server is enabled."""
+        return server_enabled if self.enabled is None else self.enabled
+
+
+class HostedToolsSettings(Section):
+    """Hosted tools: the client's request names the tool, the model calls it, and the daemon
+    runs it inside the same request (with the MCP servers' search backend and fetch guard)."""
+
+    web_search: HostedToolSettings = HostedToolSettings()
+    """Searches share ``mcp.search``'s backend and its per-minute limit. 5 a request: the
+    search loop's usual depth (a query, two refinements, a follow-up or two), and a sixth of
+    the default per-minute limit, so one request cannot spend the daemon's whole minute."""
+    web_fetch: HostedToolSettings = HostedToolSettings()
+    """Fetches use ``mcp.fetch``'s guard, limits and CA settings. 5 a request: each may take
+    ``mcp.fetch.timeout`` (30 s) and ``max_bytes``, so a request's fetching stays within a few
+    minutes and its context within a few pages."""
+
+
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "text"] = "auto"
@@ -349,6 +379,7 @@ class Settings(BaseSettings):
     shutdown: ShutdownSettings = ShutdownSettings()
     log: LogSettings = LogSettings()
     mcp: McpSettings = McpSettings()
+    hosted_tools: HostedToolsSettings = HostedToolsSettings()
     state_dir: Path | None = None
     """Persistent state (wake history). Default: /var/lib/autosred as root, else
     $XDG_STATE_HOME/autosred (or ~/.local/state/autosred)."""
@@ -364,6 +395,30 @@ class Settings(BaseSettings):
         if value is None:
             return []
         return value
+
+    @model_validator(mode="after")
+    def _hosted_search_has_a_backend(self) -> Settings:
+        # mcp.search checks its SearXNG URL only while the MCP server is on; the hosted tool
+        # uses the same backend settings, so it needs the same check when it runs alone.
+        search = self.mcp.search
+        if (
+            self.hosted_web_search_enabled()
+            and search.backend == "searxng"
+            and not search.searxng_url
+        ):
+            raise ValueError(
+                "hosted_tools.web_search is on and mcp.search.backend is 'searxng': "
+                "set mcp.search.searxng_url"
+            )
+        return self
+
+    def hosted_web_search_enabled(self) -> bool:
+        """Whether the daemon runs the hosted ``web_search`` tool."""
+        return self.hosted_tools.web_search.effective(server_enabled=self.mcp.search.enabled)
+
+    def hosted_web_fetch_enabled(self) -> bool:
+        """Whether the daemon runs the hosted ``web_fetch`` tool."""
+        return self.hosted_tools.web_fetch.effective(server_enabled=self.mcp.fetch.enabled)
 
     @classmethod
     def settings_customise_sources(

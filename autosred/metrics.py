@@ -6,7 +6,7 @@ Each metric is a typed attribute so call sites are checked by mypy and renamed b
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Literal, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -32,6 +32,27 @@ class GpuSample(Protocol):
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _WAKE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 600)
+
+HostedSurface = Literal["anthropic", "responses"]
+"""The surface a hosted tool ran for: ``/v1/messages`` or ``/v1/responses`` (the values of
+the ``api`` label of ``autosred_requests``)."""
+HostedTool = Literal["web_search", "web_fetch"]
+HostedOutcome = Literal[
+    "ok",
+    "max_uses_exceeded",
+    "too_many_requests",
+    "invalid_input",
+    "query_too_long",
+    "url_too_long",
+    "url_not_allowed",
+    "url_not_accessible",
+    "unsupported_content_type",
+    "unavailable",
+    "cancelled",
+]
+"""How one hosted tool call ended: ``ok``, the error code the client was answered (the
+vendor's codes for web_search and web_fetch results), or ``cancelled`` (the request ended
+while the tool ran: the client hung up, or the daemon stopped)."""
 
 ENGINE_STATES = ("stopped", "starting", "ready", "stopping", "failed")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -137,6 +158,23 @@ class Metrics:
             registry=r,
         )
 
+        self.hosted_tool_calls = Counter(
+            "autosred_hosted_tool_calls",
+            "Hosted tool calls the daemon ran for a model, by surface (anthropic, responses), "
+            "client (token name), tool (web_search, web_fetch) and outcome (ok, or the error "
+            "code answered: max_uses_exceeded, too_many_requests, invalid_input, unavailable, "
+            "url_not_allowed, ...; cancelled when the request ended while it ran).",
+            ["surface", "client", "tool", "outcome"],
+            registry=r,
+        )
+        self.hosted_tool_duration = Histogram(
+            "autosred_hosted_tool_call_duration_seconds",
+            "Time a hosted tool call took, from the model's call to its result.",
+            ["surface", "tool"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+
         self.gpu_memory_total = Gauge(
             "autosred_gpu_memory_total_bytes", "GPU memory, by GPU index.", ["gpu"], registry=r
         )
@@ -176,6 +214,20 @@ class Metrics:
                 self.gpu_temperature.labels(gpu=gpu).set(reading.temperature_celsius)
             if reading.power_watts is not None:
                 self.gpu_power.labels(gpu=gpu).set(reading.power_watts)
+
+    def record_hosted_tool_call(
+        self,
+        *,
+        surface: HostedSurface,
+        client: str,
+        tool: HostedTool,
+        outcome: HostedOutcome,
+        seconds: float,
+    ) -> None:
+        """One hosted tool call ended (the executors call this once per call, refusals such
+        as ``max_uses_exceeded`` included, with the time they took)."""
+        self.hosted_tool_calls.labels(surface, client, tool, outcome).inc()
+        self.hosted_tool_duration.labels(surface, tool).observe(seconds)
 
     def set_engine_state(self, model: str, state: str) -> None:
         for candidate in ENGINE_STATES:

@@ -358,6 +358,7 @@ class Supervisor:
             "shutdown",
             "drift",
             "mcp",  # the servers and their groups are built once, with the api listener
+            "hosted_tools",  # the proxy's tool executors are built once, like the app
         ):
             if getattr(old, key) != getattr(new, key):
                 changed.append(f"{key}: changed; takes effect after a restart")

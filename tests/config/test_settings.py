@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from pydantic.fields import FieldInfo
 
 from autosred.config import ConfigError, Section, Settings, load_settings, parse_duration
 from autosred.daemon.main import embedded_demo_config
@@ -36,14 +38,22 @@ def test_annotated_config_loads_and_states_the_defaults() -> None:
 def test_annotated_config_documents_every_key() -> None:
     text = ANNOTATED.read_text()
     data = yaml.safe_load(text)
-    for name, field in Settings.model_fields.items():
+    for name in Settings.model_fields:
         assert name in data, f"top-level key {name} is not in {ANNOTATED.name}"
-        annotation = field.annotation
-        if isinstance(annotation, type) and issubclass(annotation, Section):
-            for key in annotation.model_fields:
-                assert key in data[name], f"{name}.{key} is not in {ANNOTATED.name}"
+    _documents_sections(Settings.model_fields, data, prefix="")
     for key in Recipe.model_fields:
         assert f"#   {key}" in text or f", {key}" in text, f"recipe key {key} is not documented"
+
+
+def _documents_sections(fields: dict[str, FieldInfo], data: dict[str, Any], *, prefix: str) -> None:
+    """Every key of every section, nested ones included (``mcp.fetch.allow``), is in ``data``."""
+    for name, field in fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, Section):
+            section = data[name]
+            for key in annotation.model_fields:
+                assert key in section, f"{prefix}{name}.{key} is not in {ANNOTATED.name}"
+            _documents_sections(annotation.model_fields, section, prefix=f"{prefix}{name}.")
 
 
 def test_demo_config_is_the_embedded_one_and_is_valid() -> None:
