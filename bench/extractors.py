@@ -1,7 +1,7 @@
 """``python -m bench.extractors``: the fetch tool's HTML-to-Markdown choice, measured.
 
-trafilatura, as the tool runs it (`autosred.mcp.fetch.extract`), against readability-lxml's
-main-content pick converted by markdownify, on the real pages of ``tests/mcp/fetch/pages``:
+trafilatura, as the tool runs it (`autosred.web.fetch.extract`), against readability-lxml's
+main-content pick converted by markdownify, on the real pages of ``tests/web/fetch/pages``:
 time per page (median of 5 in this process), how much of the page's text survives (words
 out / words in the page's ``<body>``), and the structure kept (ATX headings, fenced code
 blocks, links). The two others are not dependencies of autosred: ``pip install
@@ -21,9 +21,9 @@ from typing import Any
 
 import lxml.html
 
-from autosred.mcp.fetch.extract import html_to_markdown
+from autosred.web.fetch.extract import html_to_markdown
 
-PAGES = Path(__file__).resolve().parent.parent / "tests" / "mcp" / "fetch" / "pages"
+PAGES = Path(__file__).resolve().parent.parent / "tests" / "web" / "fetch" / "pages"
 RUNS = 5
 
 

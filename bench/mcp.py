@@ -1,7 +1,7 @@
 """The ``mcp`` part of ``python -m bench.run``: what the fetch tool costs.
 
-- Extraction: `autosred.mcp.fetch.extract.html_to_markdown` on each real page of
-  ``tests/mcp/fetch/pages`` in this process (median of several runs).
+- Extraction: `autosred.web.fetch.extract.html_to_markdown` on each real page of
+  ``tests/web/fetch/pages`` in this process (median of several runs).
 - Event loop stall: 8 extractions of the 210 KB page at once, on a thread pool (2 threads)
   and on the tool's process pool (2 workers), while a 1 ms ticker runs on the loop; the
   ticker's lateness is what a relayed stream would wait.
@@ -35,14 +35,14 @@ from typing import Any
 from curl_cffi.requests import AsyncSession
 from mcp import Client
 
-from autosred.mcp.fetch import extract
-from autosred.mcp.fetch.worker import Extractor
+from autosred.web.fetch import extract
+from autosred.web.fetch.worker import Extractor
 from bench import scenarios
 from bench.daemon import free_port, http_get_status, running_daemon, running_sim
 from bench.load import run_load
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ROOT / "tests" / "mcp" / "fetch" / "pages"
+PAGES = ROOT / "tests" / "web" / "fetch" / "pages"
 BIG_PAGE = "debian-reference-ch10.html"
 FETCH_CLIENTS = 8
 STREAMS = 16
@@ -323,7 +323,7 @@ def section(figures: McpFigures | None) -> list[str]:
         "#### 8. MCP fetch tool: extraction, overhead per call, model streams while fetching",
         "",
         f"Part: {figures.elapsed:.0f} s. Page: `{BIG_PAGE}` ({figures.page_bytes:,} bytes, "
-        "from `tests/mcp/fetch/pages`), served by `python -m http.server` on loopback.",
+        "from `tests/web/fetch/pages`), served by `python -m http.server` on loopback.",
         "",
         "| page | extraction, median ms (runs) |",
         "| --- | --- |",

@@ -9,8 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.mcp.fetch.sites import Site, body, running_site
 from tests.support.daemon import base_config
+from tests.web.fetch.sites import Site, body, running_site
 
 MARKER = "Heron-7f3a"
 """A word of the page's text that appears nowhere else: seen in a tool result, the page's

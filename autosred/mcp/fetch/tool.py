@@ -20,15 +20,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from autosred.config import FetchSettings
-from autosred.mcp.fetch.addresses import AddressPolicy
-from autosred.mcp.fetch.client import Fetched, FetchFailed, HopCheck, HttpClient
-from autosred.mcp.fetch.content import Kind, MediaType, Unsupported, decode, kind_of
-from autosred.mcp.fetch.guard import Guard, Refused, Resolver, system_resolver
 from autosred.mcp.fetch.pages import page
-from autosred.mcp.fetch.robotsgate import RobotsGate
-from autosred.mcp.fetch.urls import BadUrl, Target, parse_target
-from autosred.mcp.fetch.worker import Extractor
 from autosred.mcp.tools import ToolResult, ToolSpec, parse_arguments, schema_of
+from autosred.web.fetch.addresses import AddressPolicy
+from autosred.web.fetch.client import Fetched, FetchFailed, HopCheck, HttpClient
+from autosred.web.fetch.content import Kind, MediaType, Unsupported, decode, kind_of
+from autosred.web.fetch.guard import Guard, Refused, Resolver, system_resolver
+from autosred.web.fetch.robotsgate import RobotsGate
+from autosred.web.fetch.urls import BadUrl, Target, parse_target
+from autosred.web.fetch.worker import Extractor
 
 log = logging.getLogger(__name__)
 

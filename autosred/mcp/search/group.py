@@ -17,19 +17,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from autosred.config import SearchSettings
-from autosred.mcp.search.backend import (
+from autosred.mcp.search.render import one_line, render_hits
+from autosred.mcp.tools import ToolResult, ToolSpec, parse_arguments, schema_of
+from autosred.web.search.backend import (
     FailureKind,
     SafeSearch,
-    SearchBackend,
     SearchFailure,
     SearchQuery,
     TimeLimit,
 )
-from autosred.mcp.search.ddgs_backend import DdgsBackend
-from autosred.mcp.search.ratelimit import SlidingWindowLimit
-from autosred.mcp.search.render import one_line, render_hits
-from autosred.mcp.search.searxng import SearxngBackend
-from autosred.mcp.tools import ToolResult, ToolSpec, parse_arguments, schema_of
+from autosred.web.search.factory import build_backend
+from autosred.web.search.ratelimit import SlidingWindowLimit
 
 MAX_RESULTS = 30
 _DEFAULT_RATE_LIMIT_WAIT = 60  # seconds, when an engine refused us without saying how long
@@ -61,22 +59,6 @@ class SearchArgs(BaseModel):
         if not value.strip():
             raise ValueError("the query is blank")
         return value.strip()
-
-
-def build_backend(settings: SearchSettings, *, log: logging.Logger) -> SearchBackend:
-    """The backend ``mcp.search.backend`` names, configured from the rest of the section."""
-    ca_file = str(settings.ca_file) if settings.ca_file else None
-    if settings.backend == "searxng":
-        if not settings.searxng_url:  # the settings refuse this; kept for the type checker
-            raise ValueError("backend 'searxng' needs searxng_url")
-        return SearxngBackend(settings.searxng_url, timeout=settings.timeout, ca_file=ca_file)
-    return DdgsBackend(
-        settings.ddgs_backends,
-        timeout=settings.timeout,
-        proxy=settings.proxy,
-        ca_file=ca_file,
-        log=log,
-    )
 
 
 class SearchTools:

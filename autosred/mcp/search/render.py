@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from autosred.mcp.search.backend import SearchHit
+from autosred.web.search.backend import SearchHit
 
 _TITLE_SPECIAL = re.compile(r"([\\\[\]*_`<>])")
 

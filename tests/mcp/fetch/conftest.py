@@ -10,7 +10,7 @@ import pytest
 
 from autosred.config import FetchSettings
 from autosred.mcp.fetch import FetchTools
-from tests.mcp.fetch.sites import SiteCA, make_ca
+from tests.web.fetch.sites import SiteCA, make_ca
 
 ToolFactory = Callable[..., FetchTools]
 

@@ -16,8 +16,8 @@ import pytest
 from mcp import Client
 from mcp.types import TextContent
 
-from tests.mcp.fetch.sites import SiteCA, body, page, redirect, running_site
 from tests.support.daemon import base_config, running_daemon, sim_recipe
+from tests.web.fetch.sites import SiteCA, body, page, redirect, running_site
 
 MODES = ["legacy", "2026-07-28"]
 

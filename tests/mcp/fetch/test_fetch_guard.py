@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from autosred.mcp.fetch.addresses import Address
-from autosred.mcp.fetch.client import check_peer
-from autosred.mcp.fetch.guard import Admitted, Refused
-from autosred.mcp.fetch.urls import parse_target
+from autosred.web.fetch.addresses import Address
+from autosred.web.fetch.client import check_peer
+from autosred.web.fetch.guard import Admitted, Refused
+from autosred.web.fetch.urls import parse_target
 from tests.mcp.fetch.conftest import ToolFactory
-from tests.mcp.fetch.sites import SiteCA, body, echo_host, redirect, running_site
+from tests.web.fetch.sites import SiteCA, body, echo_host, redirect, running_site
 
 LOOPBACK_FORMS = [
     "http://127.0.0.1:{port}/",

@@ -9,13 +9,13 @@ import time
 import pytest
 
 from autosred.config import FetchSettings
-from autosred.mcp.fetch.addresses import AddressPolicy
-from autosred.mcp.fetch.client import FetchFailed, HttpClient
-from autosred.mcp.fetch.guard import Guard
-from autosred.mcp.fetch.robotsgate import RobotsGate
-from autosred.mcp.fetch.urls import parse_target
+from autosred.web.fetch.addresses import AddressPolicy
+from autosred.web.fetch.client import FetchFailed, HttpClient
+from autosred.web.fetch.guard import Guard
+from autosred.web.fetch.robotsgate import RobotsGate
+from autosred.web.fetch.urls import parse_target
 from tests.mcp.fetch.conftest import ToolFactory
-from tests.mcp.fetch.sites import Handler, SiteCA, body, redirect, running_site
+from tests.web.fetch.sites import Handler, SiteCA, body, redirect, running_site
 
 ROBOTS = b"""# a comment
 User-agent: SomeOtherBot

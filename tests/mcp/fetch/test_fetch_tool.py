@@ -12,7 +12,7 @@ from aiohttp import web
 
 from autosred.mcp.tools import ToolResult
 from tests.mcp.fetch.conftest import ToolFactory
-from tests.mcp.fetch.sites import (
+from tests.web.fetch.sites import (
     SiteCA,
     body,
     never_answers,

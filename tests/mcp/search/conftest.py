@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mcp.search.engines import EngineSite, engine_site
+from tests.web.search.engines import EngineSite, engine_site
 
 
 @pytest.fixture

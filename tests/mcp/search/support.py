@@ -1,5 +1,5 @@
-"""Helpers the search tests share: a clock the test moves, the tool's handler as the host
-calls it, and ddgs settings pointed at the local engines."""
+"""Helpers the search tests share: the tool's handler as the host calls it, and ddgs settings
+pointed at the local engines."""
 
 from __future__ import annotations
 
@@ -9,17 +9,7 @@ from typing import Any
 from autosred.config import SearchSettings
 from autosred.mcp.search import SearchTools
 from autosred.mcp.tools import ToolResult
-from tests.mcp.search.engines import EngineSite
-
-
-class ManualClock:
-    """Monotonic seconds that move only when the test says."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.web.search.engines import EngineSite
 
 
 async def call(tools: SearchTools, arguments: Mapping[str, Any]) -> ToolResult:

@@ -14,9 +14,9 @@ import mcp_types as types
 from mcp import Client
 
 from autosred.config import SHUTDOWN_MARGIN
-from tests.mcp.search.engines import DUCKDUCKGO, Answer, EngineSite, page
-from tests.mcp.search.searxng_fake import result, searxng
 from tests.support.daemon import base_config, metric_value, running_daemon, sim_recipe
+from tests.web.search.engines import DUCKDUCKGO, Answer, EngineSite, page
+from tests.web.search.searxng_fake import result, searxng
 
 
 def daemon_config(tmp_path: Path, search: dict[str, Any]) -> dict[str, Any]:

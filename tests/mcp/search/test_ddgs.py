@@ -10,9 +10,10 @@ import re
 import pytest
 
 from autosred.mcp.search import SearchTools
-from autosred.mcp.search.ddgs_backend import redact_proxy
-from tests.mcp.search.engines import DUCKDUCKGO, MOJEEK, Answer, EngineSite, page
-from tests.mcp.search.support import ManualClock, call, ddgs_settings
+from autosred.web.search.ddgs_backend import redact_proxy
+from tests.mcp.search.support import call, ddgs_settings
+from tests.support.clock import ManualClock
+from tests.web.search.engines import DUCKDUCKGO, MOJEEK, Answer, EngineSite, page
 
 
 async def test_results_are_a_numbered_markdown_list_from_duckduckgo(engines: EngineSite) -> None:

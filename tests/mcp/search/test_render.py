@@ -7,8 +7,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autosred.mcp.search.backend import SearchHit, usable_hits
 from autosred.mcp.search.render import render_hits
+from autosred.web.search.backend import SearchHit, usable_hits
 
 ITEM = re.compile(
     r"^(\d+)\. \[(?P<title>(?:\\.|[^\\\[\]])*)\]\(<(?P<url>[^<>\s\x00-\x1f\x7f-\x9f]*)>\)$"

@@ -16,9 +16,9 @@ import trustme
 
 from autosred.config import SearchSettings
 from autosred.mcp.search import SearchTools
-from autosred.mcp.search.searxng import retry_after_seconds
-from tests.mcp.search.searxng_fake import Searxng, result, searxng
+from autosred.web.search.searxng import retry_after_seconds
 from tests.mcp.search.support import call
+from tests.web.search.searxng_fake import Searxng, result, searxng
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import socket
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from autosred.mcp.fetch.addresses import Address, AddressPolicy
-from autosred.mcp.fetch.urls import Target
+from autosred.web.fetch.addresses import Address, AddressPolicy
+from autosred.web.fetch.urls import Target
 
 Resolver = Callable[[str, int], Awaitable[Sequence[Address]]]
 

@@ -25,7 +25,7 @@ from typing import Any
 from ddgs import DDGS
 from ddgs.exceptions import DDGSException, RatelimitException, TimeoutException
 
-from autosred.mcp.search.backend import (
+from autosred.web.search.backend import (
     FailureKind,
     SearchFailure,
     SearchHit,

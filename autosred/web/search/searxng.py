@@ -6,7 +6,7 @@ otherwise a JSON object whose ``results`` hold ``url``, ``title`` and ``content`
 that failed are listed in ``unresponsive_engines`` as ``[name, message]`` pairs; when they
 left us with nothing, their messages say whether that was a rate limit (``Too many
 requests``, ``CAPTCHA``, ``Access denied``) or something else. :func:`parse_answer` is a
-pure function of the body, so any bytes can be thrown at it (tests/mcp/search fuzzes it).
+pure function of the body, so any bytes can be thrown at it (tests/web/search fuzzes it).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 import aiohttp
 
-from autosred.mcp.search.backend import (
+from autosred.web.search.backend import (
     FailureKind,
     SearchFailure,
     SearchHit,

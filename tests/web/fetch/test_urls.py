@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autosred.mcp.fetch.urls import BadUrl, Target, parse_ipv4, parse_target, resolve_location
+from autosred.web.fetch.urls import BadUrl, Target, parse_ipv4, parse_target, resolve_location
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autosred.mcp.fetch.addresses import REFUSED_V4, REFUSED_V6, AddressPolicy
+from autosred.web.fetch.addresses import REFUSED_V4, REFUSED_V6, AddressPolicy
 
 POLICY = AddressPolicy()
 

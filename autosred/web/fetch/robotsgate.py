@@ -14,10 +14,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from autosred.mcp.fetch.client import FetchFailed, HttpClient, TooManyRedirects
-from autosred.mcp.fetch.guard import Refused
-from autosred.mcp.fetch.robots import MAX_ROBOTS_BYTES, Robots
-from autosred.mcp.fetch.urls import Target, parse_target
+from autosred.web.fetch.client import FetchFailed, HttpClient, TooManyRedirects
+from autosred.web.fetch.guard import Refused
+from autosred.web.fetch.robots import MAX_ROBOTS_BYTES, Robots
+from autosred.web.fetch.urls import Target, parse_target
 
 PRODUCT_TOKEN = "autosred"
 CACHE_SECONDS = 300.0

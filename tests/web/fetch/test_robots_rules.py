@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autosred.mcp.fetch.robots import Robots, glob_match
+from autosred.web.fetch.robots import Robots, glob_match
 
 AGENT = "autosred"
 

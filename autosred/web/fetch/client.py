@@ -24,8 +24,8 @@ from curl_cffi.requests import AsyncSession
 from curl_cffi.requests import exceptions as curl_errors
 
 from autosred.config import FetchSettings
-from autosred.mcp.fetch.guard import Admitted, Guard, Refused
-from autosred.mcp.fetch.urls import BadUrl, Target, resolve_location
+from autosred.web.fetch.guard import Admitted, Guard, Refused
+from autosred.web.fetch.urls import BadUrl, Target, resolve_location
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 

@@ -22,7 +22,7 @@ import signal
 import sys
 from concurrent.futures import Executor, ProcessPoolExecutor
 
-from autosred.mcp.fetch import extract
+from autosred.web.fetch import extract
 
 WORKER_NICENESS = 10
 _PR_SET_PDEATHSIG = 1

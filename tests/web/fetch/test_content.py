@@ -1,6 +1,6 @@
 """Content types and charsets, pure: HTML, JSON and text kept, other types refused with the
 type named; the charset from the header, else a BOM or <meta>, else UTF-8, else
-windows-1252; and pagination."""
+windows-1252."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autosred.mcp.fetch.content import Kind, MediaType, Unsupported, decode, kind_of
-from autosred.mcp.fetch.pages import page
+from autosred.web.fetch.content import Kind, MediaType, Unsupported, decode, kind_of
 
 
 @pytest.mark.parametrize(
@@ -71,24 +70,3 @@ def test_charset_precedence() -> None:
 @given(st.binary(max_size=300), st.text(max_size=60), st.sampled_from(list(Kind)))
 def test_any_body_and_header_decode(data: bytes, header: str, kind: Kind) -> None:
     assert isinstance(decode(data, MediaType.parse(header), kind), str)
-
-
-@settings(max_examples=200)
-@given(st.text(min_size=1, max_size=500), st.integers(1, 80))
-def test_pages_cover_the_text_once(text: str, length: int) -> None:
-    pieces = []
-    start = 0
-    while True:
-        result = page("u", text, start_index=start, max_length=length)
-        assert not result.past_end
-        content = result.text.split("\n\n", 1)[1]
-        if f"start_index={start + length} to read on.]" in content and start + length < len(text):
-            content = content.rsplit("\n\n[Characters ", 1)[0]
-            pieces.append(content)
-            start += length
-        else:
-            pieces.append(content)
-            break
-    assert "".join(pieces) == text
-    past = page("u", text, start_index=len(text), max_length=length)
-    assert past.past_end and f"{len(text)} characters" in past.text

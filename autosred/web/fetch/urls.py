@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
-from autosred.mcp.fetch.addresses import Address
+from autosred.web.fetch.addresses import Address
 
 SCHEMES = {"http": 80, "https": 443}
 MAX_URL = 8192

@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autosred.mcp.search.backend import FailureKind, SearchFailure, SearchHit
-from autosred.mcp.search.searxng import parse_answer
+from autosred.web.search.backend import FailureKind, SearchFailure, SearchHit
+from autosred.web.search.searxng import parse_answer
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from autosred.mcp.search.ratelimit import WINDOW, SlidingWindowLimit
-from tests.mcp.search.support import ManualClock
+from autosred.web.search.ratelimit import WINDOW, SlidingWindowLimit
+from tests.support.clock import ManualClock
 
 
 def test_per_minute_are_granted_then_the_wait_is_exact() -> None:
