@@ -32,6 +32,8 @@ from autosred.proxy.context import (
     new_request_id,
     request_id,
 )
+from autosred.proxy.hosted.seal import ContentSealer
+from autosred.proxy.hosted.tools import HostedTools
 from autosred.proxy.modelinfo import ModelInfo
 from autosred.proxy.openai import passthrough
 from autosred.proxy.openai.errors import error_response as openai_error
@@ -56,11 +58,14 @@ def make_api_app(
     log: logging.Logger,
     signer: ThinkingSigner | None = None,
     reasoning_key: bytes | None = None,
+    hosted_tools: HostedTools | None = None,
     ping_interval: float = 10.0,
 ) -> web.Application:
     """``signer``: the daemon's persistent thinking-signature key (default: a key that lives
     as long as the app). ``reasoning_key``: the daemon's persistent secret the Responses
-    surface derives its ``encrypted_content`` key from (default: one for this app only).
+    surface derives its ``encrypted_content`` key from (default: one for this app only); the
+    hosted tools' ``encrypted_content`` key is derived from it too. ``hosted_tools``: the
+    hosted tools the daemon runs (Anthropic web_search_*/web_fetch_*); None: they are removed.
     ``ping_interval``: seconds between Anthropic ``ping`` events (and Responses keep-alive
     events) while a stream waits for its first token."""
     ctx = ProxyContext(
@@ -84,8 +89,14 @@ def make_api_app(
     app.router.add_get("/v1/models", _list_models)
     app.router.add_get("/v1/models/{model_id}", _get_model)
     passthrough.add_routes(app)
-    anthropic.add_routes(app, signer=signer or ThinkingSigner(secrets.token_bytes(32)))
-    responses.add_routes(app, sealer=ReasoningSealer(reasoning_key or secrets.token_bytes(32)))
+    secret = reasoning_key or secrets.token_bytes(32)
+    anthropic.add_routes(
+        app,
+        signer=signer or ThinkingSigner(secrets.token_bytes(32)),
+        sealer=ContentSealer(secret),
+        hosted_tools=hosted_tools,
+    )
+    responses.add_routes(app, sealer=ReasoningSealer(secret))
     return app
 
 

@@ -101,6 +101,9 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
         self._cached = 0
         self._completion = -1  # -1: no usage seen; _deltas is the estimate
         self._deltas = 0
+        # Usage of the earlier rounds of a response the daemon continued after running a
+        # hosted tool (next_round): (prompt, cached, output).
+        self._rounds = (0, 0, 0)
 
     # ---------------------------------------------------------------------------- the surface
 
@@ -174,8 +177,39 @@ class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):
             return StreamOutcome("running", None, None)
         if self.error is not None:
             return StreamOutcome("failed", None, self.error)
-        output = self._completion if self._completion >= 0 else self._deltas
-        return StreamOutcome("completed", TokenUsage(self._prompt, output), None)
+        prompt, _, output = self._usage_totals()
+        return StreamOutcome("completed", TokenUsage(prompt, output), None)
+
+    def _usage_totals(self) -> tuple[int, int, int]:
+        """(prompt, cached, output) tokens of the response: every round's summed."""
+        prompt, cached, output = self._rounds
+        this_output = self._completion if self._completion >= 0 else self._deltas
+        return prompt + self._prompt, cached + self._cached, output + this_output
+
+    # ---------------------------------------------------------------------------- rounds
+
+    def next_round(self) -> None:
+        """Read another upstream stream into the same response: the daemon ran the hosted
+        tools the model called and calls the model again with their results. The output
+        already sent stays open (no second opening); usage adds up."""
+        self._rounds = self._usage_totals()
+        self.finished = False
+        self.error = None
+        self._calls = {}
+        self._open_call = None
+        self._ignored = set()
+        self._held_text = ""
+        self._held_reasoning = ""
+        self._finish = None
+        self._stop = None
+        self._prompt = 0
+        self._cached = 0
+        self._completion = -1
+        self._deltas = 0
+
+    def round_calls(self) -> list[CallT]:
+        """The tool calls of the current round, in the model's order."""
+        return [call for _, call in sorted(self._calls.items())]
 
     # ---------------------------------------------------------------------------- feed
 

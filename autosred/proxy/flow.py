@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiohttp import web
 
@@ -42,6 +42,7 @@ from autosred.recipes import Recipe
 from autosred.scaler import Backend, ModelUnavailable, UnknownModel
 
 EventT = TypeVar("EventT")
+ResultT = TypeVar("ResultT")
 CallT = TypeVar("CallT", bound="TranslatedCall[Any] | BytesCall")
 
 Failure = BadRequest | UnknownModel | ModelUnavailable | UpstreamError
@@ -52,6 +53,20 @@ SHUTDOWN_WRITE_TIMEOUT = 1.0
 SHUTTING_DOWN = ModelUnavailable(
     "the daemon is shutting down", retry_after=UNREACHABLE_RETRY_AFTER, kind="shutting_down"
 )
+
+
+class HostedRounds(Protocol[EventT]):
+    """A translated answer the daemon continues after running hosted tools the model called
+    (proxy/hosted/): another upstream request under the same lease, into the same answer."""
+
+    def pending(self) -> bool:
+        """Whether the round just read ended on hosted calls the daemon has to run."""
+        ...
+
+    async def step(self) -> tuple[list[EventT], dict[str, Any] | None]:
+        """Run them: (their events, the next upstream body), or (the events, which end the
+        answer, None)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -75,6 +90,8 @@ class TranslatedCall(Generic[EventT]):
     """The non-streamed answer of a completed translation (all its events)."""
     local_events: list[EventT] | None = None
     """Answered without the model (a probe): the translator's whole, ended stream."""
+    rounds: HostedRounds[EventT] | None = None
+    """Hosted tools the daemon runs for this request, when the client offered any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,22 +263,55 @@ class _Flow:
     async def relay_translated(self, call: TranslatedCall[Any], backend: Backend) -> None:
         translator = call.translator
         upstream_call = UpstreamCall(self.ctx, backend, self.surface.api, self.exchange.request_id)
-        wire = await self._fitted_wire(call, backend)
-        upstream = await upstream_call.open("v1/chat/completions", wire)
-        if call.stream:
-            stream = self.stream
-            await upstream_call.relay_events(
-                upstream, translator, stream.emit, stream.finish, self.ctx.keepalive_interval
-            )
-            self._finish_translated(call)
-            return
-        events: list[Any] = []
+        rounds = call.rounds
+        stream = self.stream
+        events: list[Any] | None = None if call.stream else []
 
         async def collect(more: list[Any]) -> None:
+            assert events is not None
             events.extend(more)
 
-        await upstream_call.relay_events(upstream, translator, collect, collect, None)
+        async def finish_round(more: list[Any]) -> None:
+            # A round that ended on hosted calls leaves the client's stream open.
+            if rounds is not None and rounds.pending():
+                await stream.emit(more)
+            else:
+                await stream.finish(more)
+
+        emit = stream.emit if call.stream else collect
+        while True:
+            wire = await self._fitted_wire(call, backend)
+            upstream = await upstream_call.open("v1/chat/completions", wire)
+            if call.stream:
+                interval = self.ctx.keepalive_interval
+                await upstream_call.relay_events(upstream, translator, emit, finish_round, interval)
+            else:
+                await upstream_call.relay_events(upstream, translator, collect, collect, None)
+            if rounds is None or not rounds.pending():
+                break
+            more, body = await self._keeping_alive(rounds.step(), call)
+            if body is None:
+                await (stream.finish(more) if call.stream else collect(more))
+                break
+            await emit(more)
+            call.body = body
+            call.wire = encode_body(body)
         self._finish_translated(call, events)
+
+    async def _keeping_alive(self, work: Awaitable[ResultT], call: TranslatedCall[Any]) -> ResultT:
+        """``work`` (hosted tools running), with the translator's keep-alive events every
+        interval meanwhile for a streaming client."""
+        task = asyncio.ensure_future(work)
+        try:
+            while call.stream:
+                done, _ = await asyncio.wait({task}, timeout=self.ctx.keepalive_interval)
+                if done:
+                    break
+                await self.stream.emit(call.translator.keepalive())
+            return await task
+        finally:
+            if not task.done():
+                task.cancel()  # the client is gone or the daemon stops: the tools stop too
 
     def _finish_translated(
         self, call: TranslatedCall[Any], events: list[Any] | None = None

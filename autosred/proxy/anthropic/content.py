@@ -51,7 +51,37 @@ class Thinking:
     signature: object
 
 
-Block = Text | Image | ToolUse | ToolResult | Thinking
+@dataclass(slots=True)
+class ServerToolUse:
+    """A hosted tool call the daemon ran (``server_tool_use``)."""
+
+    id: str
+    name: str
+    input: dict[str, Any]
+
+
+@dataclass(slots=True)
+class SearchHitRef:
+    title: str
+    url: str
+    page_age: str | None
+    encrypted_content: object
+
+
+@dataclass(slots=True)
+class ServerToolResult:
+    """A ``web_search_tool_result`` / ``web_fetch_tool_result``: what the model read."""
+
+    tool_use_id: str
+    kind: Literal["web_search", "web_fetch"]
+    error_code: str | None = None
+    hits: list[SearchHitRef] = field(default_factory=list)
+    url: str = ""
+    title: str | None = None
+    text: str = ""
+
+
+Block = Text | Image | ToolUse | ToolResult | Thinking | ServerToolUse | ServerToolResult
 Role = Literal["user", "assistant", "system"]
 
 
@@ -194,9 +224,54 @@ def _parse_block(item: object, path: str, role: Role, policy: MediaPolicy) -> Bl
         if text is None:
             text = ""
         return Thinking(require_str(text, f"{path}.thinking"), item.get("signature"))
-    # redacted_thinking (opaque), server_tool_use, web_search_tool_result, tool_reference at
-    # top level, container_upload … carry nothing a chat template can use.
+    if role == "assistant" and kind == "server_tool_use":
+        tool_id = require_str(item.get("id"), f"{path}.id")
+        name = require_str(item.get("name"), f"{path}.name")
+        tool_input = item.get("input")
+        return ServerToolUse(tool_id, name, tool_input if isinstance(tool_input, dict) else {})
+    if role == "assistant" and kind in ("web_search_tool_result", "web_fetch_tool_result"):
+        return _server_tool_result(item, path, kind)
+    # redacted_thinking (opaque), other server tools' results, tool_reference at top level,
+    # container_upload … carry nothing a chat template can use.
     return None
+
+
+def _server_tool_result(item: dict[str, Any], path: str, kind: str) -> ServerToolResult:
+    tool_use_id = require_str(item.get("tool_use_id"), f"{path}.tool_use_id")
+    content = item.get("content")
+    if kind == "web_search_tool_result":
+        result = ServerToolResult(tool_use_id, "web_search")
+        if isinstance(content, dict):  # the error form
+            result.error_code = str(content.get("error_code") or "unavailable")
+        elif isinstance(content, list):
+            for i, hit in enumerate(content):
+                where = f"{path}.content.{i}"
+                if not isinstance(hit, dict):
+                    raise fail(where, "Input should be a valid dictionary")
+                age = hit.get("page_age")
+                result.hits.append(
+                    SearchHitRef(
+                        title=require_str(hit.get("title", ""), f"{where}.title"),
+                        url=require_str(hit.get("url"), f"{where}.url"),
+                        page_age=age if isinstance(age, str) else None,
+                        encrypted_content=hit.get("encrypted_content"),
+                    )
+                )
+        return result
+    result = ServerToolResult(tool_use_id, "web_fetch")
+    if not isinstance(content, dict) or content.get("type") != "web_fetch_result":
+        code = content.get("error_code") if isinstance(content, dict) else None
+        result.error_code = str(code or "unavailable")
+        return result
+    result.url = require_str(content.get("url", ""), f"{path}.content.url")
+    document = content.get("content")
+    if isinstance(document, dict):
+        title = document.get("title")
+        result.title = title if isinstance(title, str) else None
+        source = document.get("source")
+        if isinstance(source, dict) and source.get("type") == "text":
+            result.text = require_str(source.get("data", ""), f"{path}.content.content.source.data")
+    return result
 
 
 def _image_url(item: dict[str, Any], path: str) -> str:

@@ -13,14 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 from autosred.proxy.anthropic.errors import AnthropicError
-from autosred.proxy.anthropic.request import build_chat_body, checked_dumps
+from autosred.proxy.anthropic.request import HostedSupport, build_chat_body, checked_dumps
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.modelview import ModelView
 from autosred.proxy.prompt import tokenize_body
 
 
 def to_tokenize_request(
-    body: object, *, recipe_view: ModelView, signer: ThinkingSigner
+    body: object,
+    *,
+    recipe_view: ModelView,
+    signer: ThinkingSigner,
+    hosted: HostedSupport | None = None,
 ) -> dict[str, Any]:
     """The vLLM ``/tokenize`` body for a ``/v1/messages/count_tokens`` body.
 
@@ -31,8 +35,8 @@ def to_tokenize_request(
     if not isinstance(body, dict):
         raise AnthropicError.invalid_request("The request body must be a JSON object")
     try:
-        chat, _, _, _ = build_chat_body(
-            body, recipe_view=recipe_view, signer=signer, require_max_tokens=False
+        chat, _, _, _, _ = build_chat_body(
+            body, recipe_view=recipe_view, signer=signer, require_max_tokens=False, hosted=hosted
         )
     except RecursionError:
         raise AnthropicError.invalid_request("The request body is nested too deeply") from None

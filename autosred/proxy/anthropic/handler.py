@@ -12,6 +12,7 @@ the same content (case 26).
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,8 +22,14 @@ from aiohttp import web
 from autosred.proxy.anthropic.count import to_tokenize_request
 from autosred.proxy.anthropic.errors import AnthropicError, map_upstream_error
 from autosred.proxy.anthropic.events import Event, encode_events
+from autosred.proxy.anthropic.hosted import HostedMessages
 from autosred.proxy.anthropic.message import message_from_events
-from autosred.proxy.anthropic.request import STREAM_OPTIONS, checked_dumps, to_chat_request
+from autosred.proxy.anthropic.request import (
+    STREAM_OPTIONS,
+    HostedSupport,
+    checked_dumps,
+    to_chat_request,
+)
 from autosred.proxy.anthropic.respond import from_bad_request, from_unavailable, from_unknown_model
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.stream import MessageStreamTranslator
@@ -30,6 +37,9 @@ from autosred.proxy.body import BadRequest, read_json_object
 from autosred.proxy.context import CLIENT_NAME_KEY, PROXY, request_id
 from autosred.proxy.exchange import Exchange
 from autosred.proxy.flow import Failure, Surface, TranslatedCall, serve
+from autosred.proxy.hosted.executor import HostedRun
+from autosred.proxy.hosted.seal import ContentSealer
+from autosred.proxy.hosted.tools import HostedTools
 from autosred.proxy.modelview import model_view
 from autosred.proxy.outcome import CLIENT_CLOSED, Outcome
 from autosred.proxy.prompt import estimate_prompt_tokens
@@ -42,9 +52,18 @@ class MessagesSurface(Surface[TranslatedCall[Event]]):
     """The Anthropic surface's adapter to the request flow, and its own dependencies."""
 
     signer: ThinkingSigner
+    sealer: ContentSealer = field(default_factory=lambda: ContentSealer(secrets.token_bytes(32)))
+    """Seals hosted tools' results (``encrypted_content``) and opens them in the history."""
+    hosted_tools: HostedTools | None = None
+    """The hosted tools the daemon runs; None: they are removed like other server tools."""
     started: float = field(default_factory=time.time)
     """Reported as the models' ``created_at``."""
     api: str = "anthropic"
+
+    @property
+    def hosted(self) -> HostedSupport:
+        hosted = self.hosted_tools
+        return HostedSupport(hosted.kinds if hosted else frozenset(), self.sealer)
 
     def model_of(self, body: dict[str, Any]) -> str:
         model = body.get("model")
@@ -73,14 +92,35 @@ class MessagesSurface(Surface[TranslatedCall[Event]]):
         recipe: Recipe,
         exchange: Exchange,
     ) -> TranslatedCall[Event]:
-        chat = to_chat_request(body, recipe_view=model_view(recipe), signer=self.signer)
+        chat = to_chat_request(
+            body, recipe_view=model_view(recipe), signer=self.signer, hosted=self.hosted
+        )
         upstream = chat.body
         if not chat.stream:  # upstream always streams
             upstream = {**upstream, "stream": True, "stream_options": STREAM_OPTIONS}
         translator = MessageStreamTranslator.for_request(
             chat, signer=self.signer, request_id=exchange.request_id
         )
+        rounds = None
+        hosted = self.hosted_tools
+        if chat.hosted and hosted is not None:
+            ctx = request.app[PROXY]
+            run = HostedRun(
+                chat.hosted,
+                hosted.web,
+                log=ctx.log,
+                prior_context=raw.decode("utf-8", "replace"),
+                caps=hosted.caps,
+                request_id=exchange.request_id,
+                metrics=ctx.metrics,
+                surface="anthropic",
+                client=exchange.client,
+            )
+            rounds = HostedMessages(
+                run=run, translator=translator, body=upstream, sealer=self.sealer
+            )
         return TranslatedCall(
+            rounds=rounds,
             stream=chat.stream,
             body=upstream,
             wire=checked_dumps(upstream),
@@ -100,8 +140,19 @@ class MessagesSurface(Surface[TranslatedCall[Event]]):
 SURFACE: web.AppKey[MessagesSurface] = web.AppKey("anthropic", MessagesSurface)
 
 
-def add_routes(app: web.Application, *, signer: ThinkingSigner) -> None:
-    app[SURFACE] = MessagesSurface(signer=signer)
+def add_routes(
+    app: web.Application,
+    *,
+    signer: ThinkingSigner,
+    sealer: ContentSealer | None = None,
+    hosted_tools: HostedTools | None = None,
+) -> None:
+    """``hosted_tools``: run the hosted web tools (web_search_*, web_fetch_*)."""
+    app[SURFACE] = MessagesSurface(
+        signer=signer,
+        sealer=sealer or ContentSealer(secrets.token_bytes(32)),
+        hosted_tools=hosted_tools,
+    )
     app.router.add_post("/v1/messages", messages)
     app.router.add_post("/v1/messages/count_tokens", count_tokens)
 
@@ -135,7 +186,9 @@ async def count_tokens(request: web.Request) -> web.Response:
         except (BadRequest, UnknownModel) as exc:
             raise surface.error(exc) from None
         exchange.model = recipe.name
-        tokenize = to_tokenize_request(body, recipe_view=model_view(recipe), signer=surface.signer)
+        tokenize = to_tokenize_request(
+            body, recipe_view=model_view(recipe), signer=surface.signer, hosted=surface.hosted
+        )
         wire = checked_dumps(tokenize)
         async with ctx.gate.lease(recipe.name) as backend:
             counted = await ctx.model_info.count_tokens(ctx.upstream, backend, wire)

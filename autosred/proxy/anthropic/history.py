@@ -21,6 +21,8 @@ from typing import Any
 from autosred.proxy.anthropic.content import (
     Block,
     Image,
+    ServerToolResult,
+    ServerToolUse,
     Text,
     Thinking,
     ToolResult,
@@ -30,6 +32,9 @@ from autosred.proxy.anthropic.content import (
 from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.toolids import upstream_tool_id
+from autosred.proxy.hosted.executor import failure_text, fetch_text, search_text
+from autosred.proxy.hosted.seal import ContentSealer
+from autosred.proxy.hosted.web import WebHit
 
 # Separator between text blocks of one turn and between system sections. vLLM joins text
 # parts with "\n" when a template wants string content, so counts match native rendering.
@@ -230,8 +235,80 @@ def _assistant(turn: Turn, signer: ThinkingSigner) -> tuple[dict[str, Any] | Non
     return message, call_ids
 
 
+def server_result_text(
+    result: ServerToolResult, call: ServerToolUse | None, sealer: ContentSealer | None
+) -> str:
+    """What the model read for a hosted tool's result, rebuilt from the block the client sent
+    back (a search's snippets open from their ``encrypted_content``; see hosted/seal.py)."""
+    if result.error_code is not None:
+        return failure_text(result.error_code)
+    if result.kind == "web_fetch":
+        return fetch_text(result.url, result.title, result.text)
+    query = call.input.get("query") if call is not None else None
+    hits = []
+    for ref in result.hits:
+        opened = sealer.open(ref.encrypted_content, bound_to=ref.url) if sealer else None
+        hits.append((WebHit(ref.title, ref.url, page_age=ref.page_age), opened or ""))
+    return search_text(query if isinstance(query, str) else None, hits)
+
+
+def _hosted_rounds(
+    turn: Turn, signer: ThinkingSigner, sealer: ContentSealer | None
+) -> tuple[list[dict[str, Any]], Turn]:
+    """An assistant turn with hosted tool rounds (server_tool_use, then its result blocks)
+    as the conversation the model saw: per round an assistant message with the calls, then
+    one tool message per call; and the part of the turn after the last result."""
+    blocks = turn.blocks
+    last = max(
+        (i for i, block in enumerate(blocks) if isinstance(block, ServerToolResult)), default=-1
+    )
+    if last < 0:
+        return [], turn
+    messages: list[dict[str, Any]] = []
+    segment: list[Block] = []
+    calls: dict[str, ServerToolUse] = {}
+    results: dict[str, ServerToolResult] = {}
+
+    def flush() -> None:
+        converted: list[Block] = [
+            ToolUse(b.id, b.name, b.input) if isinstance(b, ServerToolUse) else b for b in segment
+        ]
+        message, call_ids = _assistant(Turn("assistant", converted), signer)
+        if message is not None:
+            messages.append(message)
+        by_upstream = {upstream_tool_id(key): key for key in calls}
+        for call_id in call_ids:
+            key = by_upstream.get(call_id)
+            result = results.get(key) if key is not None else None
+            text = (
+                MISSING_RESULT
+                if result is None or key is None
+                else server_result_text(result, calls[key], sealer)
+            )
+            messages.append({"role": "tool", "tool_call_id": call_id, "content": text})
+        segment.clear()
+        calls.clear()
+        results.clear()
+
+    for block in blocks[: last + 1]:
+        if isinstance(block, ServerToolResult):
+            results.setdefault(block.tool_use_id, block)
+            continue
+        if results:  # a block after the results starts the next round
+            flush()
+        segment.append(block)
+        if isinstance(block, ServerToolUse):
+            calls.setdefault(block.id, block)
+    flush()
+    return messages, Turn("assistant", blocks[last + 1 :])
+
+
 def to_chat_messages(
-    system: list[str], turns: list[Turn], signer: ThinkingSigner
+    system: list[str],
+    turns: list[Turn],
+    signer: ThinkingSigner,
+    *,
+    sealer: ContentSealer | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """Chat messages, and whether the last one is an assistant prefill to continue."""
     messages: list[dict[str, Any]] = []
@@ -246,6 +323,10 @@ def to_chat_messages(
             messages.extend(_user_messages(turn))
             prefill = False
             continue
+        rounds, turn = _hosted_rounds(turn, signer, sealer)
+        if rounds:
+            messages.extend(rounds)
+            prefill = False
         message, call_ids = _assistant(turn, signer)
         if message is None:
             continue

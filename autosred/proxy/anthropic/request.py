@@ -22,6 +22,8 @@ from autosred.proxy.anthropic.content import (
 from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.anthropic.history import fold_inline_system, to_chat_messages
 from autosred.proxy.anthropic.signature import ThinkingSigner
+from autosred.proxy.hosted.seal import ContentSealer
+from autosred.proxy.hosted.tools import HostedKind, HostedTool
 from autosred.proxy.modelview import ModelView
 from autosred.proxy.upstream import encode_body
 
@@ -56,6 +58,8 @@ class ChatRequest:
     single_tool_call: bool = False
     """``disable_parallel_tool_use``: only the first tool call becomes a tool_use block."""
     stop_sequences: tuple[str, ...] = ()
+    hosted: tuple[HostedTool, ...] = ()
+    """The hosted tools the daemon runs for this request (offered to the model as functions)."""
     _wire: bytes | None = field(default=None, repr=False, compare=False)
 
     def with_max_tokens(self, max_tokens: int) -> ChatRequest:
@@ -95,6 +99,66 @@ def _integer(value: object, path: str, *, low: int) -> int:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class HostedSupport:
+    """What this daemon can run of Anthropic's hosted tools, and the sealer of their results
+    (which also opens them when the history comes back)."""
+
+    kinds: frozenset[HostedKind]
+    sealer: ContentSealer | None = None
+
+
+_HOSTED_TYPES: dict[str, HostedKind] = {"web_search_": "web_search", "web_fetch_": "web_fetch"}
+
+
+def _hosted_kind(kind: object) -> HostedKind | None:
+    if isinstance(kind, str):
+        for prefix, hosted in _HOSTED_TYPES.items():
+            if kind.startswith(prefix):
+                return hosted
+    return None
+
+
+def _domains(tool: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+    value = tool.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise fail(f"{path}.{key}", "Input should be a valid list")
+    return tuple(require_str(item, f"{path}.{key}.{i}") for i, item in enumerate(value))
+
+
+def _hosted_tool(tool: dict[str, Any], kind: HostedKind, name: str, path: str) -> HostedTool:
+    """A web_search_* / web_fetch_* tool definition, checked as Anthropic checks it."""
+    max_uses = tool.get("max_uses")
+    if max_uses is not None:
+        max_uses = _integer(max_uses, f"{path}.max_uses", low=1)
+    allowed = _domains(tool, "allowed_domains", path)
+    blocked = _domains(tool, "blocked_domains", path)
+    if allowed and blocked:
+        raise fail(path, "allowed_domains and blocked_domains cannot be used together")
+    country = None
+    location = tool.get("user_location")
+    if location is not None:
+        if not isinstance(location, dict):
+            raise fail(f"{path}.user_location", "Input should be a valid dictionary")
+        value = location.get("country")
+        if value is not None:
+            country = require_str(value, f"{path}.user_location.country")
+    max_content = tool.get("max_content_tokens")
+    if max_content is not None:
+        max_content = _integer(max_content, f"{path}.max_content_tokens", low=1)
+    return HostedTool(
+        kind=kind,
+        name=name,
+        max_uses=max_uses,
+        allowed_domains=allowed,
+        blocked_domains=blocked,
+        country=country,
+        max_content_tokens=max_content if kind == "web_fetch" else None,
+    )
+
+
 def _is_server_tool(tool: dict[str, Any]) -> bool:
     # Anthropic-hosted tools (web_search_20250305, bash_20250124, computer_…) have a versioned
     # type and no input_schema; only "custom" (or no type) is a client function tool.
@@ -102,21 +166,30 @@ def _is_server_tool(tool: dict[str, Any]) -> bool:
     return kind is not None and kind != "custom"
 
 
-def _tools(value: object) -> tuple[list[dict[str, Any]], set[str]]:
-    """OpenAI function tools, and the names of server tools that were left out."""
+def _tools(
+    value: object, runnable: frozenset[HostedKind] = frozenset()
+) -> tuple[list[dict[str, Any]], set[str], list[HostedTool]]:
+    """OpenAI function tools, the names of server tools that were left out, and the hosted
+    tools the daemon runs (of the ``runnable`` kinds; offered as functions in ``tools``)."""
     if value is None:
-        return [], set()
+        return [], set(), []
     if not isinstance(value, list):
         raise fail("tools", "Input should be a valid list")
     tools: list[dict[str, Any]] = []
     dropped: set[str] = set()
+    hosted: list[HostedTool] = []
     for i, tool in enumerate(value):
         path = f"tools.{i}"
         if not isinstance(tool, dict):
             raise fail(path, "Input should be a valid dictionary")
         name = require_str(tool.get("name"), f"{path}.name")
         if _is_server_tool(tool):
-            dropped.add(name)
+            kind = _hosted_kind(tool.get("type"))
+            if kind is not None and kind in runnable and all(h.kind != kind for h in hosted):
+                hosted.append(_hosted_tool(tool, kind, name, path))
+                tools.append(hosted[-1].function())
+            else:
+                dropped.add(name)  # code_execution, bash, … (case 28), or not enabled
             continue
         schema = tool.get("input_schema")
         if not isinstance(schema, dict):
@@ -131,7 +204,7 @@ def _tools(value: object) -> tuple[list[dict[str, Any]], set[str]]:
         # input_examples … are never merged into it (litellm#30557).
         function["parameters"] = schema
         tools.append({"type": "function", "function": function})
-    return tools, dropped
+    return tools, dropped, hosted
 
 
 def _tool_choice(
@@ -216,8 +289,10 @@ def build_chat_body(
     recipe_view: ModelView,
     signer: ThinkingSigner,
     require_max_tokens: bool,
-) -> tuple[dict[str, Any], int | None, bool, tuple[str, ...]]:
-    """The upstream body for a Messages or count_tokens body (shared so counts match)."""
+    hosted: HostedSupport | None = None,
+) -> tuple[dict[str, Any], int | None, bool, tuple[str, ...], list[HostedTool]]:
+    """The upstream body for a Messages or count_tokens body (shared so counts match), and
+    the hosted tools the daemon runs for it."""
     model = body.get("model")
     if model is None:
         raise fail("model", "Field required")
@@ -232,8 +307,11 @@ def build_chat_body(
     system = parse_system(body.get("system"))
     turns = parse_messages(body.get("messages"), recipe_view.media)
     leading, turns = fold_inline_system(turns)
-    messages, prefill = to_chat_messages([*system, *leading], turns, signer)
-    tools, dropped = _tools(body.get("tools"))
+    sealer = hosted.sealer if hosted is not None else None
+    messages, prefill = to_chat_messages([*system, *leading], turns, signer, sealer=sealer)
+    tools, dropped, hosted_tools = _tools(
+        body.get("tools"), hosted.kinds if hosted is not None else frozenset()
+    )
     choice, single = _tool_choice(body.get("tool_choice"), tools, dropped)
     temperature = _number(body, "temperature", low=0.0, high=None)
     top_p = _number(body, "top_p", low=0.0, high=1.0)
@@ -273,10 +351,16 @@ def build_chat_body(
         # Anthropic prefill: the reply continues the last assistant turn.
         out["continue_final_message"] = True
         out["add_generation_prompt"] = False
-    return out, max_tokens, single, tuple(stop)
+    return out, max_tokens, single, tuple(stop), hosted_tools
 
 
-def to_chat_request(body: object, *, recipe_view: ModelView, signer: ThinkingSigner) -> ChatRequest:
+def to_chat_request(
+    body: object,
+    *,
+    recipe_view: ModelView,
+    signer: ThinkingSigner,
+    hosted: HostedSupport | None = None,
+) -> ChatRequest:
     """Map a parsed ``/v1/messages`` body to the upstream chat request.
 
     Raises ``AnthropicError`` (400 ``invalid_request_error``) on malformed input, and never
@@ -285,8 +369,8 @@ def to_chat_request(body: object, *, recipe_view: ModelView, signer: ThinkingSig
     """
     try:
         data = _body_dict(body)
-        upstream, max_tokens, single, stop = build_chat_body(
-            data, recipe_view=recipe_view, signer=signer, require_max_tokens=True
+        upstream, max_tokens, single, stop, hosted_tools = build_chat_body(
+            data, recipe_view=recipe_view, signer=signer, require_max_tokens=True, hosted=hosted
         )
     except RecursionError:
         raise AnthropicError.invalid_request("The request body is nested too deeply") from None
@@ -303,6 +387,7 @@ def to_chat_request(body: object, *, recipe_view: ModelView, signer: ThinkingSig
         max_tokens=max_tokens,
         single_tool_call=single,
         stop_sequences=stop,
+        hosted=tuple(hosted_tools),
     )
     request._wire = checked_dumps(request.body)
     return request

@@ -37,7 +37,7 @@ from autosred.proxy.anthropic.events import (
 from autosred.proxy.anthropic.message import generated_tool_id, stop_reason_of, usage_fields
 from autosred.proxy.anthropic.request import ChatRequest
 from autosred.proxy.anthropic.signature import ThinkingSigner
-from autosred.proxy.anthropic.toolids import client_tool_id
+from autosred.proxy.anthropic.toolids import client_tool_id, server_tool_id
 from autosred.proxy.chatstream import ChatStreamTranslator, ToolCall
 from autosred.proxy.prompt import estimate_prompt_tokens
 from autosred.proxy.upstream import UpstreamError
@@ -65,6 +65,7 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         request_id: str | None = None,
         requested_max_tokens: int | None = None,
         prompt_estimate: Callable[[], int] | None = None,
+        hosted: frozenset[str] = frozenset(),
     ) -> None:
         super().__init__(single_tool_call=single_tool_call, input_tokens=input_tokens)
         self._estimate = prompt_estimate
@@ -79,6 +80,15 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         self._index = -1  # index of the open block
         self._thinking: list[str] = []
         self._tool_blocks = 0
+        self._hosted = hosted
+        """Names of the hosted tools: a call of one is a ``server_tool_use`` block."""
+        self.round_pending = False
+        """The round ended on hosted tool calls: the response goes on once they ran
+        (proxy/anthropic/hosted.py), so ``message_delta`` waits."""
+        self.server_tool_use: dict[str, int] | None = None
+        """``usage.server_tool_use`` of the final ``message_delta`` (hosted tools offered)."""
+        self._round_text: list[str] = []
+        self._round_reasoning: list[str] = []
 
     @classmethod
     def for_request(
@@ -91,6 +101,7 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         request_id: str | None = None,
     ) -> MessageStreamTranslator:
         return cls(
+            hosted=frozenset(tool.name for tool in request.hosted),
             model=request.client_model,
             signer=signer,
             message_id=message_id,
@@ -145,7 +156,7 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
     def keepalive(self) -> list[Event]:
         """While waiting for upstream: ``message_start``, then a ``ping`` each time (nothing once
         the stream has ended)."""
-        if self.finished:
+        if self.finished and not self.round_pending:
             return []
         if self.started:
             return [PING]
@@ -180,6 +191,8 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         self._open = _NONE
 
     def _on_text(self, text: str, events: list[Event]) -> None:
+        if self._hosted:
+            self._round_text.append(text)
         if self._open == _TEXT:
             events.append(Delta(self._index, "text_delta", text))
             return
@@ -190,6 +203,8 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         events.append(Delta(index, "text_delta", opening))
 
     def _on_reasoning(self, text: str, events: list[Event]) -> None:
+        if self._hosted:
+            self._round_reasoning.append(text)
         if self._open == _THINKING:
             self._thinking.append(text)
             events.append(Delta(self._index, "thinking_delta", text))
@@ -218,15 +233,17 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
 
     def _start_call(self, call: ToolCall, events: list[Event]) -> None:
         self._close_open(events)
-        tool_use = {
-            "type": "tool_use",
-            "id": client_tool_id(call.call_id),
+        hosted = call.name in self._hosted
+        tool_use: dict[str, Any] = {
+            "type": "server_tool_use" if hosted else "tool_use",
+            "id": (server_tool_id if hosted else client_tool_id)(call.call_id),
             "name": call.name,
             "input": {},
         }
         call.output_index = self._open_block(_TOOL, tool_use, events)
         self._open_call = call
-        self._tool_blocks += 1
+        if not hosted:
+            self._tool_blocks += 1
         if call.args:
             # First-chunk arguments (and any buffered ones) are sent, never dropped
             # (docs/conformance.md, case 35).
@@ -236,15 +253,28 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
 
     def _end(self, events: list[Event]) -> None:
         self._close_all(events)  # output after finish_reason (never from vLLM) still closes
-        stop_reason, stop_sequence = stop_reason_of(
-            self._finish, self._stop, tool_blocks=self._tool_blocks
-        )
-        usage: dict[str, int] = {
-            "input_tokens": self._prompt - min(self._cached, self._prompt),
-            "output_tokens": self._completion if self._completion >= 0 else self._deltas,
+        if self._finish != "length" and self.hosted_calls():
+            # The daemon runs the calls and the model goes on in this same message.
+            self.round_pending = True
+            self.finished = True
+            return
+        self._conclude(events, None)
+
+    def _conclude(self, events: list[Event], stop_reason: str | None) -> None:
+        stop_sequence = None
+        if stop_reason is None:
+            stop_reason, stop_sequence = stop_reason_of(
+                self._finish, self._stop, tool_blocks=self._tool_blocks
+            )
+        prompt, cached, output = self._usage_totals()
+        usage: dict[str, Any] = {
+            "input_tokens": prompt - min(cached, prompt),
+            "output_tokens": output,
         }
-        if self._cached:
-            usage["cache_read_input_tokens"] = min(self._cached, self._prompt)
+        if cached:
+            usage["cache_read_input_tokens"] = min(cached, prompt)
+        if self.server_tool_use is not None:
+            usage["server_tool_use"] = dict(self.server_tool_use)
         events.append(
             Event(
                 "message_delta",
@@ -256,7 +286,62 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
             )
         )
         events.append(MESSAGE_STOP)
+        self.round_pending = False
         self.finished = True
+
+    # ---------------------------------------------------------------------------- hosted rounds
+
+    def hosted_calls(self) -> list[ToolCall]:
+        """This round's calls of hosted tools (each one a ``server_tool_use`` block)."""
+        return [
+            call
+            for call in self.round_calls()
+            if call.output_index >= 0 and call.name in self._hosted
+        ]
+
+    def client_calls(self) -> int:
+        """``tool_use`` blocks of this response: the client has tools to run."""
+        return self._tool_blocks
+
+    def round_message(self) -> dict[str, Any]:
+        """This round as the assistant message the model wrote (for the next round)."""
+        calls = [
+            {
+                "id": call.call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": "".join(call.args)},
+            }
+            for call in self.round_calls()
+            if call.output_index >= 0
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._round_text)}
+        if self._round_reasoning:
+            message["reasoning"] = "".join(self._round_reasoning)
+        if calls:
+            message["tool_calls"] = calls
+        return message
+
+    def add_block(self, block: dict[str, Any]) -> list[Event]:
+        """A whole block the daemon made (a hosted tool's result), at the next index."""
+        events: list[Event] = []
+        self._close_open(events)
+        index = self._open_block(_NONE, block, events)
+        self._open = _NONE
+        events.append(content_block_stop(index))
+        return events
+
+    def next_round(self) -> None:
+        super().next_round()
+        self.round_pending = False
+        self._round_text = []
+        self._round_reasoning = []
+
+    def conclude(self, stop_reason: str | None = None) -> list[Event]:
+        """End the message after the hosted calls ran (``stop_reason``: the one to report,
+        else the round's own)."""
+        events: list[Event] = []
+        self._conclude(events, stop_reason)
+        return events
 
     def _map_error(self, error: UpstreamError) -> AnthropicError:
         return map_upstream_error(error, requested_max_tokens=self._max_tokens)

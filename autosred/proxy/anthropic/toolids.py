@@ -13,6 +13,7 @@ import re
 
 _PLAIN = "toolu_asr_p"  # followed by the upstream id itself (already [A-Za-z0-9_-])
 _B64 = "toolu_asr_b"  # followed by base64url(upstream id) for ids with other characters
+_SERVER = "srvtoolu_"
 _SAFE = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -24,8 +25,18 @@ def client_tool_id(upstream_id: str) -> str:
     return _B64 + encoded.rstrip(b"=").decode("ascii")
 
 
+def server_tool_id(upstream_id: str) -> str:
+    """The ``srvtoolu_…`` id of a hosted tool call (a ``server_tool_use`` block), as
+    reversible as ``client_tool_id``."""
+    return _SERVER + client_tool_id(upstream_id).removeprefix("toolu_")
+
+
 def upstream_tool_id(client_id: str) -> str:
-    """The id to send upstream for a ``tool_use.id`` / ``tool_result.tool_use_id``."""
+    """The id to send upstream for a ``tool_use.id`` / ``tool_result.tool_use_id`` (or a
+    ``server_tool_use.id`` / ``*_tool_result.tool_use_id``)."""
+    if client_id.startswith(_SERVER + "asr_"):
+        mapped = upstream_tool_id("toolu_" + client_id.removeprefix(_SERVER))
+        return client_id if mapped.startswith("toolu_") else mapped
     if client_id.startswith(_PLAIN) and _SAFE.fullmatch(client_id, len(_PLAIN)):
         return client_id[len(_PLAIN) :]
     if client_id.startswith(_B64) and len(client_id) > len(_B64):
