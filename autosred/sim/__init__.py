@@ -53,6 +53,8 @@ Reply spec keys (all optional; unknown keys are rejected)
   Not streamed: the connection closes before any response.
 - `hang_after` (int N): send N output chunks, then stall until the client goes away;
   recorded "aborted" when it does. Not streamed: stall before any response.
+- `then` (list of specs): the rest of an agent loop: a chat request with k assistant
+  messages after the last user message gets `then[k-1]` (the last repeating) instead.
 
 Token accounting
 ----------------

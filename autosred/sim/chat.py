@@ -46,6 +46,20 @@ def last_user_text(messages: list[Any]) -> str:
     return ""
 
 
+def tool_rounds(messages: list[Any]) -> int:
+    """Assistant messages after the last user message: the rounds of an agent loop."""
+    rounds = 0
+    for message in reversed(messages):
+        if not isinstance(message, dict):
+            continue
+        role = message.get("role")
+        if role == "user":
+            break
+        if role == "assistant":
+            rounds += 1
+    return rounds
+
+
 def render_chat_body(body: dict[str, Any]) -> str:
     """The toy chat template applied to a request body (chat request or /tokenize)."""
     tools = body.get("tools")
@@ -85,7 +99,7 @@ async def handle_chat(
         spec = select_reply(user_text, state.script)
     except SpecError as exc:
         raise request_validation(("messages",), "sim_directive", str(exc)) from exc
-    spec = spec or ReplySpec()
+    spec = (spec or ReplySpec()).for_round(tool_rounds(messages))
 
     number = state.next_generation_number()
     response_id = state.response_id("chatcmpl", number)

@@ -71,6 +71,17 @@ class ReplySpec(_Strict):
     delay: float = Field(default=0.0, ge=0)
     repeat: int = Field(default=1, ge=1)
     chunks: int | None = Field(default=None, ge=1)
+    then: tuple[ReplySpec, ...] = ()
+    """The replies that follow in the same agent loop: once the conversation has k assistant
+    messages after the last user message (k tool rounds), the reply is ``then[k-1]`` (the
+    last one repeating), so one directive scripts a tool call and the answer after it."""
+
+    def for_round(self, round_number: int) -> ReplySpec:
+        """The spec for a request with ``round_number`` assistant messages after the last
+        user message."""
+        if round_number <= 0 or not self.then:
+            return self
+        return self.then[min(round_number, len(self.then)) - 1]
 
     @field_validator("match")
     @classmethod
@@ -81,6 +92,9 @@ class ReplySpec(_Strict):
             except re.error as exc:  # not a ValueError, so pydantic would not report it
                 raise ValueError(f"invalid regex: {exc}") from exc
         return value
+
+
+ReplySpec.model_rebuild()
 
 
 class SpecError(ValueError):

@@ -91,3 +91,37 @@ def test_bad_scripts_are_rejected_with_the_position() -> None:
     with pytest.raises(SpecError):
         load_script_text('[{"match": "("}]')
     assert load_script_text("replies:\n  - text: wrapped\n")[0].text == "wrapped"
+
+
+async def test_then_scripts_the_rounds_of_an_agent_loop(
+    sim: SimHandle, http: aiohttp.ClientSession
+) -> None:
+    spec = {
+        "tool_calls": [{"name": "web_search", "arguments": {"query": "q"}, "id": "call_1"}],
+        "then": [{"text": "after one"}, {"text": "after more"}],
+    }
+    messages: list[dict[str, Any]] = [{"role": "user", "content": directive(**spec)}]
+
+    async def reply() -> dict[str, Any]:
+        async with http.post(sim.url + "/v1/chat/completions", json={"messages": messages}) as r:
+            assert r.status == 200, await r.text()
+            message: dict[str, Any] = (await r.json())["choices"][0]["message"]
+            return message
+
+    first = await reply()
+    assert first["tool_calls"][0]["function"]["name"] == "web_search"
+    assert json.loads(first["tool_calls"][0]["function"]["arguments"]) == {"query": "q"}
+    messages += [
+        {"role": "assistant", "content": "", "tool_calls": first["tool_calls"]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "results"},
+    ]
+    assert (await reply())["content"] == "after one"
+    messages += [
+        {"role": "assistant", "content": "", "tool_calls": first["tool_calls"]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "results"},
+    ]
+    assert (await reply())["content"] == "after more"
+    messages += [{"role": "assistant", "content": "x"}, {"role": "user", "content": "new turn"}]
+    assert (await reply())["content"].startswith("Simulated reply to: new turn")
+    with pytest.raises(SpecError, match="then"):
+        load_script_text('[{"then": [{"bogus": 1}]}]')
