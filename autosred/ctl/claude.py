@@ -11,9 +11,10 @@ Steps, each with a clear failure:
 5. ``exec`` Claude Code with ANTHROPIC_BASE_URL, ANTHROPIC_AUTH_TOKEN, the label as
    ``--model`` (unless the user gave one), the daemon's MCP servers as ``--mcp-config``
    (``autosred-<name>``, Streamable HTTP on the api listener; none with ``--no-mcp``),
-   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1, and the model's context window as Claude
-   Code's auto-compact window (``claudewindow``); the user's arguments follow untouched (but
-   for autosrectl's own ``--no-mcp``).
+   CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1, ``skipWebFetchPreflight`` in ``--settings``
+   (``claudesettings``: WebFetch asks no vendor host, a user's own ``--settings`` merged), and
+   the model's context window as Claude Code's auto-compact window (``claudewindow``); the
+   user's arguments follow untouched (but for autosrectl's own ``--no-mcp``).
 
 The daemon stores client tokens hashed, so it cannot hand one out: the token comes from
 ``$AUTOSRE_CLIENT_TOKEN``, else a placeholder (fine while no client tokens are configured).
@@ -25,7 +26,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from autosred.ctl.claudesettings import skip_webfetch_preflight
 from autosred.ctl.claudewindow import compact_env
 from autosred.ctl.commands import Context, Failed
 from autosred.ctl.launch import (
@@ -102,7 +105,10 @@ def prepare(
         # it would swallow a prompt that follows it.
         config = claude_config(servers, token_env=TOKEN_ENV if env.get(TOKEN_ENV) else None)
         argv.append(f"--mcp-config={config}")
-    argv += claude_args
+    webfetch = skip_webfetch_preflight(claude_args, cwd=Path.cwd())
+    if webfetch.warning:
+        print(webfetch.warning, file=ctx.err)
+    argv += [*webfetch.before, *webfetch.args]
     child_env = claude_env(env, url, token)
     child_env.update(compact_env(env, context_window(url, token, label)))
     return Launch(executable=executable, argv=argv, env=child_env)

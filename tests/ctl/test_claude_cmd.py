@@ -45,9 +45,10 @@ SERVED = ("capabilities", "fetch", "search")
 
 
 def claude_args(record: dict[str, Any], daemon: Daemon, *, token: bool = False) -> list[str]:
-    """Claude Code's arguments after its name, the daemon's ``--mcp-config`` taken out once
-    it is checked: every server the daemon serves, as ``autosred-<name>`` at the api
-    listener, with the token's header (from the environment) when a token is set."""
+    """Claude Code's arguments after its name, the daemon's ``--mcp-config`` and the
+    WebFetch ``--settings`` taken out once they are checked: every server the daemon serves,
+    as ``autosred-<name>`` at the api listener, with the token's header (from the
+    environment) when a token is set; the setting that skips WebFetch's vendor preflight."""
     argv: list[str] = record["argv"][1:]
     (option,) = [arg for arg in argv if arg.startswith("--mcp-config=")]
     value = option.partition("=")[2]
@@ -58,7 +59,11 @@ def claude_args(record: dict[str, Any], daemon: Daemon, *, token: bool = False) 
             for name in SERVED
         }
     }
-    return [arg for arg in argv if arg != option]
+    (settings,) = [arg for arg in argv if arg.startswith("--settings")]
+    assert settings == '--settings={"skipWebFetchPreflight":true}'
+    # Both before the user's arguments: after a `--` they would be the prompt's words.
+    assert argv.index(settings) == argv.index(option) + 1
+    return [arg for arg in argv if arg not in (option, settings)]
 
 
 @dataclass(frozen=True)
@@ -255,7 +260,59 @@ async def test_no_mcp_is_autosrectls_and_not_passed_on(tmp_path: Path, fake_bin:
         assert result.rc == 7, result.err
         assert result.record is not None
         argv = result.record["argv"][1:]
-        assert argv == ["--model", LABEL, "-p", "hi", "--", "--no-mcp"]
+        assert argv == [
+            "--model",
+            LABEL,
+            '--settings={"skipWebFetchPreflight":true}',
+            "-p",
+            "hi",
+            "--",
+            "--no-mcp",
+        ]
+
+
+async def test_the_users_own_settings_get_the_webfetch_setting_merged(
+    tmp_path: Path, fake_bin: Path
+) -> None:
+    """Claude Code takes one --settings (the last): the user's keeps its keys and gains
+    skipWebFetchPreflight, unless it says otherwise or cannot be read (then a warning)."""
+    own = tmp_path / "my-settings.json"
+    own.write_text('{"model": "opus", "env": {"A": "1"}}')
+    async with running_daemon(tmp_path, base_config(tmp_path, [_recipe()])) as daemon:
+        from_file = await autosrectl_claude(
+            daemon, fake_bin, "--no-mcp", "--settings", str(own), "-p", "hi"
+        )
+        assert from_file.rc == 7, from_file.err
+        assert from_file.record is not None
+        argv = from_file.record["argv"][1:]
+        assert argv[:2] == ["--model", LABEL]
+        option, *rest = argv[2:]
+        assert rest == ["-p", "hi"]
+        assert option.startswith("--settings=")
+        assert json.loads(option.partition("=")[2]) == {
+            "model": "opus",
+            "env": {"A": "1"},
+            "skipWebFetchPreflight": True,
+        }
+        assert "--settings" not in from_file.err  # no warning: it was read
+        assert own.read_text() == '{"model": "opus", "env": {"A": "1"}}'  # never written
+
+        said = await autosrectl_claude(
+            daemon, fake_bin, "--no-mcp", '--settings={"skipWebFetchPreflight": false}', "-p", "hi"
+        )
+        assert said.record is not None
+        assert said.record["argv"][3:] == [
+            '--settings={"skipWebFetchPreflight": false}',
+            "-p",
+            "hi",
+        ]
+
+        own.write_text("// comments are Claude Code's, not JSON\n{}")
+        unread = await autosrectl_claude(daemon, fake_bin, "--no-mcp", "--settings", str(own))
+        assert unread.rc == 7, unread.err
+        assert unread.record is not None
+        assert unread.record["argv"][3:] == ["--settings", str(own)]
+        assert "skipWebFetchPreflight" in unread.err and "not plain JSON" in unread.err
 
 
 async def test_names_that_resolve_to_no_model(tmp_path: Path, fake_bin: Path) -> None:
