@@ -14,7 +14,10 @@ from hypothesis import strategies as st
 
 from autosred.config import ConfigError, Settings, load_settings
 from autosred.metrics import Metrics
+from autosred.recipes import load_catalog
 from tests.support.daemon import base_config, running_daemon, sim_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load(tmp_path: Path, text: str) -> Settings:
@@ -161,3 +164,15 @@ async def test_a_reload_names_a_hosted_tools_change_as_needing_a_restart(tmp_pat
         status, result = await daemon.admin("POST", "/v1/reload")
         assert status == 200, result
         assert result["messages"] == ["hosted_tools: changed; takes effect after a restart"]
+
+
+def test_the_demo_recipes_serve_claude_codes_small_model_label() -> None:
+    """WebFetch's summarising request goes under Claude Code's small-model label, which is
+    claude-haiku-… when the user names one (ANTHROPIC_DEFAULT_HAIKU_MODEL): the demos' claude-*
+    alias puts it on the same local model as the main label."""
+    for name in ("demo.yaml", "demo-k8s.yaml"):
+        path = ROOT / "etc" / "autosred" / name
+        catalog = load_catalog(load_settings(path), config_source=str(path))
+        main = catalog.resolve("claude-sonnet-4-5")
+        assert main is not None, name
+        assert catalog.resolve("claude-haiku-4-5-20251001") == main, name
