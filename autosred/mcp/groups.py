@@ -14,19 +14,23 @@ from autosred.mcp.capabilities import CapabilityTools
 from autosred.mcp.fetch import FetchTools
 from autosred.mcp.search import SearchTools
 from autosred.mcp.tools import ToolGroup
+from autosred.web.service import WebService
 
 
-def build_groups(settings: McpSettings, *, admin_socket: Path | None) -> list[ToolGroup]:
+def build_groups(
+    settings: McpSettings, *, admin_socket: Path | None, web: WebService | None = None
+) -> list[ToolGroup]:
     """The enabled groups, in the order their servers are listed. ``admin_socket``: where the
     capabilities group reaches the admin API (the socket autosrectl uses); None for the
-    default path."""
+    default path. ``web``: the daemon's one web service, which the search and fetch groups
+    use (and the daemon closes); None: each builds its own."""
     groups: list[ToolGroup] = []
     # Each group adds its constructor here, guarded by its ``enabled`` setting, e.g.
-    #   if settings.fetch.enabled: groups.append(FetchTools(settings.fetch))
+    #   if settings.fetch.enabled: groups.append(FetchTools(settings.fetch, web=web))
     if settings.fetch.enabled:
-        groups.append(FetchTools(settings.fetch))
+        groups.append(FetchTools(settings.fetch, web=web))
     if settings.search.enabled:
-        groups.append(SearchTools(settings.search))
+        groups.append(SearchTools(settings.search, web=web))
     if settings.capabilities.enabled:
         groups.append(CapabilityTools(settings.capabilities, admin_socket=admin_socket))
     return groups

@@ -1,20 +1,19 @@
 """The ``fetch`` tool group: ``fetch(url, max_length=5000, start_index=0, raw=false)``.
 
-One call: parse the URL, then for every hop the SSRF guard (``guard.py``), robots.txt
-(``robotsgate.py``) and one GET (``client.py``); the body is classified and decoded
-(``content.py``), HTML turned into Markdown in a worker process (``worker.py``), and the
-slice the model asked for returned with a note saying where the next one starts
-(``pages.py``). Every failure is a tool error with a sentence the model can act on.
+One call: the daemon's :class:`~autosred.web.service.WebService` fetches the page (URL, SSRF
+guard, robots.txt and one GET per hop, the body decoded, HTML made Markdown in a worker
+process: ``autosred/web/fetch/``), and the slice the model asked for is returned with a note
+saying where the next one starts (``pages.py``). Every failure is a tool error with the
+sentence the fetch failed with, which the model can act on.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from concurrent.futures import BrokenExecutor, Executor
+from concurrent.futures import Executor
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,13 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from autosred.config import FetchSettings
 from autosred.mcp.fetch.pages import page
 from autosred.mcp.tools import ToolResult, ToolSpec, parse_arguments, schema_of
-from autosred.web.fetch.addresses import AddressPolicy
-from autosred.web.fetch.client import Fetched, FetchFailed, HopCheck, HttpClient
-from autosred.web.fetch.content import Kind, MediaType, Unsupported, decode, kind_of
-from autosred.web.fetch.guard import Guard, Refused, Resolver, system_resolver
-from autosred.web.fetch.robotsgate import RobotsGate
-from autosred.web.fetch.urls import BadUrl, Target, parse_target
-from autosred.web.fetch.worker import Extractor
+from autosred.web.fetch.failure import FetchFailure
+from autosred.web.fetch.guard import Resolver, system_resolver
+from autosred.web.service import WebService
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +64,11 @@ class FetchArgs(BaseModel):
 
 
 class FetchTools:
-    """The ``fetch`` group. ``resolver`` and ``executor`` are seams for tests and the
-    benchmark (the system resolver and a process pool otherwise)."""
+    """The ``fetch`` group, over ``web``: the daemon's :class:`WebService` (its fetcher,
+    shared with the hosted web fetch), which the daemon closes; without one, the group
+    builds its own from ``settings`` and closes it. ``resolver`` and ``executor`` are that
+    own service's seams for tests and the benchmark (the system resolver and a process pool
+    otherwise)."""
 
     name = "fetch"
 
@@ -78,14 +76,13 @@ class FetchTools:
         self,
         settings: FetchSettings,
         *,
+        web: WebService | None = None,
         resolver: Resolver = system_resolver,
         executor: Executor | None = None,
     ) -> None:
         self._settings = settings
-        guard = Guard(AddressPolicy.from_allow(settings.allow), resolver)
-        self._client = HttpClient(settings, guard)
-        self._robots = RobotsGate(self._client)
-        self._extractor = Extractor(executor)
+        self._owns_web = web is None
+        self._web = web or WebService(fetch=settings, resolver=resolver, executor=executor)
         # The text a continuation (start_index > 0) pages through is the one the first
         # call saw, so indices line up even on a page that changes between calls.
         self._texts: OrderedDict[tuple[str, bool], tuple[float, str, str]] = OrderedDict()
@@ -104,11 +101,11 @@ class FetchTools:
 
     async def warm(self) -> None:
         """Start the extraction worker now rather than on the first fetch."""
-        await self._extractor.warm()
+        await self._web.warm()
 
     async def close(self) -> None:
-        await self._client.close()
-        await self._extractor.close()
+        if self._owns_web:
+            await self._web.close()
 
     async def call(self, arguments: Mapping[str, Any]) -> ToolResult:
         args = parse_arguments(FetchArgs, arguments)
@@ -118,7 +115,9 @@ class FetchTools:
         outcome = "ok"
         try:
             url, text = await self._text(args, started)
-        except (BadUrl, Refused, FetchFailed, Unsupported) as exc:
+        except FetchFailure as exc:
+            # The failure's class names the outcome, as the mcp.fetch line always has:
+            # badurl, refused, fetchfailed, toomanyredirects, unsupported.
             outcome = type(exc).__name__.lower()
             self._log(args, outcome, started)
             return ToolResult.error(str(exc))
@@ -132,48 +131,9 @@ class FetchTools:
             kept = self._texts.get(key)
             if kept is not None and kept[0] > started:
                 return kept[1], kept[2]
-        target = parse_target(args.url)
-        deadline = started + self._settings.timeout
-        try:
-            # curl's own timeout (the time left, per hop) ends a slow transfer cleanly; this
-            # one is the backstop for what curl does not time (the resolver, robots.txt).
-            async with asyncio.timeout(self._settings.timeout + 1.0):
-                fetched = await self._client.get(
-                    target,
-                    deadline=deadline,
-                    max_bytes=self._settings.max_bytes,
-                    max_redirects=self._settings.max_redirects,
-                    check=self._robots_check(deadline) if self._settings.robots else None,
-                )
-        except TimeoutError:
-            raise FetchFailed(
-                f"Fetching {target.url} took longer than {self._settings.timeout:g} s; the "
-                "site is slow or not answering. Try again later or use another source."
-            ) from None
-        text = await self._render(fetched, raw=args.raw)
-        self._keep(key, fetched.target.url, text)
-        return fetched.target.url, text
-
-    def _robots_check(self, deadline: float) -> HopCheck:
-        async def check(target: Target) -> None:
-            await self._robots.check(target, deadline=deadline)
-
-        return check
-
-    async def _render(self, fetched: Fetched, *, raw: bool) -> str:
-        media = MediaType.parse(fetched.content_type)
-        kind = kind_of(media, fetched.body)
-        text = decode(fetched.body, media, kind)
-        if raw or kind is not Kind.HTML:
-            return text
-        try:
-            return await self._extractor.markdown(text, fetched.target.url)
-        except BrokenExecutor:
-            self._extractor.discard()
-            raise FetchFailed(
-                f"{fetched.target.url} was fetched but its HTML could not be converted (the "
-                "extraction worker stopped); call again with raw=true to get the HTML."
-            ) from None
+        fetched = await self._web.fetch(args.url, raw=args.raw)
+        self._keep(key, fetched.url, fetched.text)
+        return fetched.url, fetched.text
 
     def _keep(self, key: tuple[str, bool], url: str, text: str) -> None:
         self._texts[key] = (time.monotonic() + KEPT_SECONDS, url, text)

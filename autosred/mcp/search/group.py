@@ -26,8 +26,8 @@ from autosred.web.search.backend import (
     SearchQuery,
     TimeLimit,
 )
-from autosred.web.search.factory import build_backend
-from autosred.web.search.ratelimit import SlidingWindowLimit
+from autosred.web.search.ratelimit import SearchLimited
+from autosred.web.service import WebService
 
 MAX_RESULTS = 30
 _DEFAULT_RATE_LIMIT_WAIT = 60  # seconds, when an engine refused us without saying how long
@@ -62,9 +62,12 @@ class SearchArgs(BaseModel):
 
 
 class SearchTools:
-    """The ``search`` MCP server's tools. ``clock`` (monotonic seconds) drives the per-minute
-    limit; ``log`` gets one ``mcp.search.*`` line per search. Building one holds nothing yet:
-    the backend's threads or HTTP session start with the first search."""
+    """The ``search`` MCP server's tools, over ``web``: the daemon's :class:`WebService`
+    (its backend and per-minute limit, shared with the hosted web search), which the daemon
+    closes; without one, the group builds its own from ``settings`` (with ``clock``, the
+    monotonic seconds that drive the limit) and closes it. ``log`` gets one ``mcp.search.*``
+    line per search. Building one holds nothing yet: the backend's threads or HTTP session
+    start with the first search."""
 
     name = "search"
 
@@ -72,12 +75,13 @@ class SearchTools:
         self,
         settings: SearchSettings,
         *,
+        web: WebService | None = None,
         clock: Callable[[], float] = time.monotonic,
         log: logging.Logger | None = None,
     ) -> None:
         self._log = log or logging.getLogger("autosred.mcp.search")
-        self._backend = build_backend(settings, log=self._log)
-        self._limit = SlidingWindowLimit(settings.per_minute, clock=clock)
+        self._owns_web = web is None
+        self._web = web or WebService(search=settings, log=self._log, clock=clock)
         self._clock = clock
 
     def tools(self) -> Sequence[ToolSpec]:
@@ -88,8 +92,8 @@ class SearchTools:
                 description=(
                     "Search the web. Returns a numbered Markdown list of results, each with "
                     "its title, URL and a snippet; fetch a URL to read the page. Searches are "
-                    f"limited to {self._limit.per_minute} a minute for everyone using this "
-                    "server, so search with purpose."
+                    f"limited to {self._web.search_per_minute} a minute for everyone using "
+                    "this server, so search with purpose."
                 ),
                 input_schema=schema_of(SearchArgs),
                 handler=self._search,
@@ -98,22 +102,13 @@ class SearchTools:
         ]
 
     async def close(self) -> None:
-        await self._backend.aclose()
+        if self._owns_web:
+            await self._web.close()
 
     async def _search(self, arguments: Mapping[str, Any]) -> ToolResult:
         args = parse_arguments(SearchArgs, arguments)
         if isinstance(args, ToolResult):
             return args
-        wait = self._limit.try_acquire()
-        if wait is not None:
-            self._log.info(
-                "mcp.search.limited",
-                extra={"fields": {"per_minute": self._limit.per_minute, "wait": round(wait, 1)}},
-            )
-            return ToolResult.error(
-                f"This server's search limit ({self._limit.per_minute} searches a minute, "
-                f"mcp.search.per_minute) is used up. Retry in {math.ceil(wait)} seconds."
-            )
         query = SearchQuery(
             text=args.query,
             max_results=args.max_results,
@@ -123,7 +118,14 @@ class SearchTools:
         )
         started = self._clock()
         try:
-            hits = await self._backend.search(query)
+            hits = await self._web.search(query)
+        except SearchLimited as limited:
+            wait = limited.retry_after or 0.0
+            self._log.info(
+                "mcp.search.limited",
+                extra={"fields": {"per_minute": limited.per_minute, "wait": round(wait, 1)}},
+            )
+            return ToolResult.error(f"{limited.message} Retry in {math.ceil(wait)} seconds.")
         except SearchFailure as failure:
             # The operator's business (a SearXNG down or misconfigured, no route to the
             # engines) is a warning; what the model can deal with is not.
@@ -133,7 +135,7 @@ class SearchTools:
                 "mcp.search.failed",
                 extra={
                     "fields": {
-                        "backend": self._backend.name,
+                        "backend": self._web.search_backend,
                         "kind": failure.kind.value,
                         "seconds": round(self._clock() - started, 3),
                         "detail": failure.message,
@@ -145,13 +147,13 @@ class SearchTools:
             "mcp.search.done",
             extra={
                 "fields": {
-                    "backend": self._backend.name,
+                    "backend": self._web.search_backend,
                     "results": len(hits),
                     "seconds": round(self._clock() - started, 3),
                 }
             },
         )
-        return ToolResult(render_hits(query.text, hits, source=self._backend.name))
+        return ToolResult(render_hits(query.text, hits, source=self._web.search_backend))
 
 
 def advice(failure: SearchFailure, query: str) -> str:

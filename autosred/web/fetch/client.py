@@ -24,6 +24,7 @@ from curl_cffi.requests import AsyncSession
 from curl_cffi.requests import exceptions as curl_errors
 
 from autosred.config import FetchSettings
+from autosred.web.fetch.failure import FetchFailure, FetchFailureKind
 from autosred.web.fetch.guard import Admitted, Guard, Refused
 from autosred.web.fetch.urls import BadUrl, Target, resolve_location
 
@@ -34,12 +35,13 @@ HopCheck = Callable[[Target], Awaitable[None]]
 raises :class:`FetchFailed` to stop the fetch."""
 
 
-class FetchFailed(Exception):
+class FetchFailed(FetchFailure):
     """A fetch that did not produce a body; the message is a sentence for the model."""
 
 
 class TooManyRedirects(FetchFailed):
-    pass
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind=FetchFailureKind.URL_NOT_ACCESSIBLE)
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,9 @@ class HttpClient:
             except Refused as exc:
                 if hop == 0:
                     raise
-                raise Refused(f"{first.url} redirected to {target.url}. {exc}") from None
+                raise Refused(
+                    f"{first.url} redirected to {target.url}. {exc}", kind=exc.kind
+                ) from None
             if check is not None:
                 await check(target)
             result = await self._hop(
@@ -123,7 +127,8 @@ class HttpClient:
                 target = resolve_location(target, result)
             except BadUrl as exc:
                 raise FetchFailed(
-                    f"{target.url} redirects to a URL that is refused: {exc}"
+                    f"{target.url} redirects to a URL that is refused: {exc}",
+                    kind=FetchFailureKind.URL_NOT_ALLOWED,
                 ) from None
         raise TooManyRedirects(
             f"{target.url} redirected more than {max_redirects} times; the site may be in a "
@@ -168,11 +173,16 @@ class HttpClient:
             if not 200 <= status < 300:
                 if accept_status:
                     return Fetched(target, status, reason, content_type, b"", hops=0)
-                raise FetchFailed(_status_sentence(target, status, reason))
+                raise FetchFailed(
+                    _status_sentence(target, status, reason), kind=_status_kind(status)
+                )
             declared = response.headers.get("content-length")
             too_big = declared is not None and declared.isdigit() and int(declared) > max_bytes
             if too_big and not truncate:
-                raise FetchFailed(_too_big(target, f"{int(declared):,} bytes", max_bytes))
+                raise FetchFailed(
+                    _too_big(target, f"{int(declared):,} bytes", max_bytes),
+                    kind=FetchFailureKind.TOO_LARGE,
+                )
             body = await _read(response, target, max_bytes=max_bytes, truncate=truncate)
             return Fetched(target, status, reason, content_type, body, hops=0)
         finally:
@@ -193,7 +203,10 @@ async def _read(response: Any, target: Target, *, max_bytes: int, truncate: bool
             if len(body) > max_bytes:
                 if truncate:
                     return bytes(body[:max_bytes])
-                raise FetchFailed(_too_big(target, f"more than {max_bytes:,} bytes", max_bytes))
+                raise FetchFailed(
+                    _too_big(target, f"more than {max_bytes:,} bytes", max_bytes),
+                    kind=FetchFailureKind.TOO_LARGE,
+                )
     except curl_errors.RequestException as exc:
         raise _failure(target, exc) from None
     return bytes(body)
@@ -222,7 +235,8 @@ def _cancelling() -> bool:
 def _timed_out(target: Target) -> FetchFailed:
     return FetchFailed(
         f"Fetching {target.url} timed out; the site is slow or not answering. Try again "
-        "later or try another source."
+        "later or try another source.",
+        kind=FetchFailureKind.TIMEOUT,
     )
 
 
@@ -248,23 +262,36 @@ def _status_sentence(target: Target, status: int, reason: str | None) -> str:
     return f"The server answered {said} for {target.url}: {hint}"
 
 
+def _status_kind(status: int) -> FetchFailureKind:
+    """A server error may pass; any other status that is not 2xx is the page's answer."""
+    if status >= 500:
+        return FetchFailureKind.UNAVAILABLE
+    return FetchFailureKind.URL_NOT_ACCESSIBLE
+
+
 def _failure(target: Target, exc: Exception) -> FetchFailed:
     if isinstance(exc, curl_errors.Timeout):
         return _timed_out(target)
     if isinstance(exc, curl_errors.CertificateVerifyError):
         return FetchFailed(
             f"The TLS certificate of {target.host} could not be verified, so {target.url} "
-            "was not fetched; use another source."
+            "was not fetched; use another source.",
+            kind=FetchFailureKind.UNAVAILABLE,
         )
     if isinstance(exc, curl_errors.SSLError):
-        return FetchFailed(f"The TLS handshake with {target.host} failed; use another source.")
+        return FetchFailed(
+            f"The TLS handshake with {target.host} failed; use another source.",
+            kind=FetchFailureKind.UNAVAILABLE,
+        )
     if isinstance(exc, curl_errors.ConnectionError):
         return FetchFailed(
             f"Could not connect to {target.netloc} for {target.url}; the site may be down. "
-            "Check the URL or try again later."
+            "Check the URL or try again later.",
+            kind=FetchFailureKind.UNAVAILABLE,
         )
     return FetchFailed(
-        f"Fetching {target.url} failed ({_brief(exc)}); try again or use another source."
+        f"Fetching {target.url} failed ({_brief(exc)}); try again or use another source.",
+        kind=FetchFailureKind.UNAVAILABLE,
     )
 
 
@@ -273,4 +300,4 @@ def _brief(exc: Exception) -> str:
     return text[:200] or type(exc).__name__
 
 
-__all__ = ["FetchFailed", "Fetched", "HttpClient", "Refused", "TooManyRedirects"]
+__all__ = ["FetchFailed", "FetchFailure", "Fetched", "HttpClient", "Refused", "TooManyRedirects"]

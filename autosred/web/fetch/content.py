@@ -8,6 +8,9 @@ import codecs
 import re
 from dataclasses import dataclass
 from enum import Enum
+from html import unescape
+
+from autosred.web.fetch.failure import FetchFailure, FetchFailureKind
 
 
 class Kind(Enum):
@@ -16,8 +19,11 @@ class Kind(Enum):
     TEXT = "text"
 
 
-class Unsupported(ValueError):
-    """A type the tool does not return; the message names it, for the model."""
+class Unsupported(FetchFailure, ValueError):
+    """A type that is not returned; the message names it, for the model."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, kind=FetchFailureKind.UNSUPPORTED_CONTENT_TYPE)
 
 
 @dataclass(frozen=True)
@@ -111,3 +117,27 @@ def decode(body: bytes, media: MediaType, kind: Kind) -> str:
         except UnicodeDecodeError:
             charset = "cp1252"
     return body.decode(charset, errors="replace")
+
+
+_TITLE_OPEN = re.compile(r"<title\b", re.IGNORECASE)
+_TITLE_CLOSE = re.compile(r"</title\s*>", re.IGNORECASE)
+_TITLE_SCAN = 64 * 1024
+"""The ``<title>`` belongs in ``<head>``, near the top; the rest of the page is not read."""
+_TITLE_MAX = 300
+
+
+def title_of(html: str) -> str | None:
+    """The text of the page's first ``<title>`` (entities decoded, white space collapsed, at
+    most 300 characters), or None when it has none. Read with two linear scans of the top of
+    the page rather than a parser (this runs on the event loop), and only the first opening
+    tag is tried, so a page full of them costs no more than one."""
+    top = html[:_TITLE_SCAN]
+    opened = _TITLE_OPEN.search(top)
+    if opened is None:
+        return None
+    start = top.find(">", opened.end()) + 1
+    closed = _TITLE_CLOSE.search(top, start) if start else None
+    if closed is None:
+        return None
+    text = " ".join(unescape(top[start : closed.start()]).split())
+    return text[:_TITLE_MAX] or None

@@ -11,13 +11,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from autosred.web.fetch.addresses import Address, AddressPolicy
+from autosred.web.fetch.failure import FetchFailure, FetchFailureKind
 from autosred.web.fetch.urls import Target
 
 Resolver = Callable[[str, int], Awaitable[Sequence[Address]]]
 
 
-class Refused(Exception):
-    """The guard refuses a hop; the message is a sentence for the model."""
+class Refused(FetchFailure):
+    """The guard refuses a hop; the message is a sentence for the model. ``url_not_allowed``,
+    or ``url_not_accessible`` for a name that does not resolve."""
+
+    def __init__(
+        self, message: str, *, kind: FetchFailureKind = FetchFailureKind.URL_NOT_ALLOWED
+    ) -> None:
+        super().__init__(message, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -65,10 +72,14 @@ class Guard:
         except (OSError, UnicodeError) as exc:
             raise Refused(
                 f"The host {target.host} could not be resolved ({_why(exc)}); check the "
-                "spelling of the URL."
+                "spelling of the URL.",
+                kind=FetchFailureKind.URL_NOT_ACCESSIBLE,
             ) from None
         if not addresses:
-            raise Refused(f"The host {target.host} has no address; check the URL.")
+            raise Refused(
+                f"The host {target.host} has no address; check the URL.",
+                kind=FetchFailureKind.URL_NOT_ACCESSIBLE,
+            )
         if not self.policy.host_allowed(target.host):
             self._check(target, addresses)
         return Admitted(target, addresses)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from autosred.web.fetch.client import FetchFailed, HttpClient, TooManyRedirects
+from autosred.web.fetch.failure import FetchFailureKind
 from autosred.web.fetch.guard import Refused
 from autosred.web.fetch.robots import MAX_ROBOTS_BYTES, Robots
 from autosred.web.fetch.urls import Target, parse_target
@@ -34,10 +35,13 @@ class _Verdict:
     """None: the site is refused whole, for ``why``."""
     why: str
     expires: float
+    kind: FetchFailureKind = FetchFailureKind.URL_NOT_ALLOWED
+    """What a refusal of the whole site is: not allowed (the site refuses us, or robots.txt
+    sits behind a refused address), or unavailable (robots.txt could not be read now)."""
 
 
 class RobotsGate:
-    """Answers "may the model fetch this URL?" for one tool group (its own cache)."""
+    """Answers "may the model fetch this URL?" for one fetcher (its own cache)."""
 
     def __init__(self, client: HttpClient, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._client = client
@@ -51,12 +55,14 @@ class RobotsGate:
             raise FetchFailed(
                 f"{target.url} was not fetched: {verdict.why}, and robots.txt rules say "
                 "to assume the whole site is off limits then. Try again later or use "
-                "another source."
+                "another source.",
+                kind=verdict.kind,
             )
         if not verdict.robots.allows(PRODUCT_TOKEN, target.path):
             raise FetchFailed(
                 f"{target.origin}/robots.txt disallows {target.url} for automated clients; "
-                "use another source."
+                "use another source.",
+                kind=FetchFailureKind.URL_NOT_ALLOWED,
             )
 
     async def _verdict(self, target: Target, *, deadline: float) -> _Verdict:
@@ -75,7 +81,7 @@ class RobotsGate:
     async def _fetch(self, target: Target, *, deadline: float) -> _Verdict:
         verdict = await self._read(target, deadline=deadline)
         kept = CACHE_SECONDS if verdict.robots is not None else REFUSAL_SECONDS
-        return _Verdict(verdict.robots, verdict.why, self._clock() + kept)
+        return _Verdict(verdict.robots, verdict.why, self._clock() + kept, verdict.kind)
 
     async def _read(self, target: Target, *, deadline: float) -> _Verdict:
         expires = 0.0  # set by _fetch
@@ -90,11 +96,16 @@ class RobotsGate:
                 truncate=True,
             )
         except Refused as exc:
-            return _Verdict(None, f"its robots.txt could not be checked ({exc})", expires)
+            return _Verdict(None, f"its robots.txt could not be checked ({exc})", expires, exc.kind)
         except TooManyRedirects:
             return _Verdict(Robots.allow_all(), "", expires)
         except FetchFailed as exc:
-            return _Verdict(None, f"its robots.txt could not be read ({exc})", expires)
+            return _Verdict(
+                None,
+                f"its robots.txt could not be read ({exc})",
+                expires,
+                FetchFailureKind.UNAVAILABLE,
+            )
         status = fetched.status
         if 200 <= status < 300:
             return _Verdict(Robots.parse(fetched.body.decode("utf-8", "replace")), "", expires)
@@ -102,4 +113,6 @@ class RobotsGate:
             return _Verdict(None, f"its robots.txt answered {status}", expires)
         if 400 <= status < 500:
             return _Verdict(Robots.allow_all(), "", expires)
-        return _Verdict(None, f"its robots.txt answered {status}", expires)
+        return _Verdict(
+            None, f"its robots.txt answered {status}", expires, FetchFailureKind.UNAVAILABLE
+        )

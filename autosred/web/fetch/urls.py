@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urljoin, urlsplit
 
 from autosred.web.fetch.addresses import Address
+from autosred.web.fetch.failure import FetchFailure, FetchFailureKind
 
 SCHEMES = {"http": 80, "https": 443}
 MAX_URL = 8192
@@ -32,8 +33,14 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _QUERY_SAFE = _PATH_SAFE + "?"
 
 
-class BadUrl(ValueError):
-    """A URL the tool will not fetch; the message is a sentence for the model."""
+class BadUrl(FetchFailure, ValueError):
+    """A URL that will not be fetched; the message is a sentence for the model. Its kind is
+    ``invalid_url`` unless the URL reads well and is refused (scheme, credentials)."""
+
+    def __init__(
+        self, message: str, *, kind: FetchFailureKind = FetchFailureKind.INVALID_URL
+    ) -> None:
+        super().__init__(message, kind=kind)
 
 
 @dataclass(frozen=True)
@@ -79,11 +86,13 @@ def parse_target(url: str) -> Target:
         shown = f"'{scheme}'" if scheme else "no scheme"
         raise BadUrl(
             f"The URL has {shown}; only http and https URLs can be fetched "
-            "(write the full URL, e.g. https://example.com/page)."
+            "(write the full URL, e.g. https://example.com/page).",
+            kind=FetchFailureKind.URL_NOT_ALLOWED,
         )
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
         raise BadUrl(
-            "URLs with credentials (user:password@host) are refused; fetch the page without them."
+            "URLs with credentials (user:password@host) are refused; fetch the page without them.",
+            kind=FetchFailureKind.URL_NOT_ALLOWED,
         )
     raw_host = parts.hostname
     if not raw_host:

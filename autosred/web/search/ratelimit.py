@@ -12,7 +12,23 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from autosred.web.search.backend import FailureKind, SearchFailure
+
 WINDOW = 60.0
+
+
+class SearchLimited(SearchFailure):
+    """The daemon's own limit (``mcp.search.per_minute``, shared by every caller) is used
+    up: a ``rate_limited`` failure for which no engine was asked, with the exact wait."""
+
+    def __init__(self, per_minute: int, wait: float) -> None:
+        super().__init__(
+            FailureKind.RATE_LIMITED,
+            f"This server's search limit ({per_minute} searches a minute, "
+            "mcp.search.per_minute) is used up.",
+            retry_after=wait,
+        )
+        self.per_minute = per_minute
 
 
 class SlidingWindowLimit:

@@ -1,31 +1,19 @@
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from autosred.config import FetchSettings
 from autosred.mcp.fetch import FetchTools
-from tests.web.fetch.sites import SiteCA, make_ca
+from tests.web.fetch.fixtures import ca, extraction_pool
+from tests.web.fetch.sites import SiteCA
+
+__all__ = ["ToolFactory", "ca", "extraction_pool"]
 
 ToolFactory = Callable[..., FetchTools]
-
-
-@pytest.fixture
-def ca(tmp_path: Path) -> SiteCA:
-    return make_ca(tmp_path)
-
-
-@pytest.fixture(scope="session")
-def extraction_pool() -> Iterator[ProcessPoolExecutor]:
-    """One extraction worker for the whole run (each tool would start its own otherwise)."""
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    yield pool
-    pool.shutdown(wait=True, cancel_futures=True)
 
 
 @pytest.fixture
