@@ -14,7 +14,7 @@ import asyncio
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -47,9 +47,11 @@ from autosred.mcp.host import McpHost
 from autosred.metrics import CONTENT_TYPE, Metrics
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.app import make_api_app
+from autosred.proxy.hosted.service import hosted_tools_of
 from autosred.recipes import Catalog, load_catalog
 from autosred.scaler import ModelGate, ModelState, Snapshot
 from autosred.scaler.history import WakeHistory
+from autosred.web.service import WebService, build_web_service
 
 ConfigLoader = Callable[[], tuple[Settings, Catalog]]
 
@@ -167,6 +169,8 @@ class Supervisor:
     async def _start_api(self, gate: ModelGate) -> web.AppRunner:
         settings = self._settings
         key = thinking_key(settings.resolved_state_dir(), log=self._log)
+        # The one web service: the MCP search/fetch groups and the hosted tools share it.
+        web_service = build_web_service(settings, log=self._log.getChild("web"))
         app = make_api_app(
             gate=gate,
             metrics=self._metrics,
@@ -174,13 +178,17 @@ class Supervisor:
             log=self._log.getChild("proxy"),
             signer=ThinkingSigner(key),
             reasoning_key=key,  # the Responses surface derives its own key from it
+            hosted_tools=hosted_tools_of(settings, web_service),
             ping_interval=settings.scaler.keepalive_interval,
         )
+        if web_service is not None:
+            # Registered before the MCP host's: closed after it, once nothing uses it.
+            app.cleanup_ctx.append(_closing(web_service))
         # The drain at shutdown waits for these handlers (outermost: it sees every one).
         app.middlewares.insert(0, self._inflight.middleware)
         # /mcp is the MCP host's, in front of the proxy's middlewares (its own token check,
         # errors and body limit); everything else passes through it to the proxy.
-        mcp = self._mcp_host()
+        mcp = self._mcp_host(web_service)
         app.middlewares.insert(1, mcp.middleware)
         app.cleanup_ctx.append(mcp.lifespan)
         # handler_cancellation: a client that hangs up cancels its handler, which closes the
@@ -203,11 +211,13 @@ class Supervisor:
             self._listeners[name] = _bound_address(site, host)
         return runner
 
-    def _mcp_host(self) -> McpHost:
+    def _mcp_host(self, web_service: WebService | None) -> McpHost:
         settings = self._settings
         log = self._log.getChild("mcp")
         groups = build_groups(
-            settings.mcp, admin_socket=settings.admin.socket or default_socket_path()
+            settings.mcp,
+            admin_socket=settings.admin.socket or default_socket_path(),
+            web=web_service,
         )
         host = McpHost(
             groups=groups,
@@ -463,3 +473,13 @@ def _bound_address(site: web.TCPSite, host: str) -> str:
         port = address[1]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     return site.name
+
+
+def _closing(service: WebService) -> Callable[[web.Application], AsyncIterator[None]]:
+    """An app cleanup context that closes ``service`` when the app stops."""
+
+    async def close(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await service.close()
+
+    return close

@@ -239,7 +239,7 @@ class HostedRun:
             )
         self.requests["web_fetch"] += 1
         try:
-            page = await self._web.fetch(url)
+            page = await self._web.fetch(url, host_allowed=lambda name: host_allowed(name, tool))
         except WebFailure as exc:
             return ToolFailed(_FETCH_CODES.get(exc.kind, "unavailable"), exc.message)
         if not host_allowed(_host(page.url), tool):  # redirected out of the allowed domains

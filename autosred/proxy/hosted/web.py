@@ -7,6 +7,7 @@ with its address guard, so a hosted search and an MCP search share one limit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -54,6 +55,9 @@ class HostedWeb(Protocol):
         """At most ``max_results`` hits, best first (``[]``: nothing found); WebFailure."""
         ...
 
-    async def fetch(self, url: str) -> WebPage:
-        """The page at ``url`` through the address guard; WebFailure."""
+    async def fetch(
+        self, url: str, *, host_allowed: Callable[[str], bool] | None = None
+    ) -> WebPage:
+        """The page at ``url`` through the address guard, redirects followed only to hosts
+        ``host_allowed`` accepts; WebFailure."""
         ...

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import anthropic
@@ -59,7 +60,9 @@ class ScriptedWeb:
             raise WebFailure(self.failure, "scripted failure")
         return self.hits[:max_results]
 
-    async def fetch(self, url: str) -> WebPage:
+    async def fetch(
+        self, url: str, *, host_allowed: Callable[[str], bool] | None = None
+    ) -> WebPage:
         self.asked.append(("fetch", url))
         if self.failure is not None:
             raise WebFailure(self.failure, "scripted failure")

@@ -71,6 +71,9 @@ def daemon_config(tmp_path: Path) -> dict[str, Any]:
         tmp_path,
         [main, text, notok, fragile, broken, capped],
         api={"clients": clients},
+        # Server tools are removed here, web_search_* and web_fetch_* too (case 28 with the
+        # hosted tools off); tests/proxy/hosted_http runs them.
+        hosted_tools={"web_search": {"enabled": False}, "web_fetch": {"enabled": False}},
         # Room for every model at once: no test waits for a model switch.
         scaler={"gpu_capacity": 8},
     )
