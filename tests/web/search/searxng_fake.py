@@ -10,6 +10,7 @@ and otherwise the object SearXNG's JSON output holds: ``query``, ``number_of_res
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import ssl
@@ -58,6 +59,10 @@ class Searxng:
     raw_body: bytes | None = None
     """Sent as the body instead of the JSON object (for broken answers)."""
     queries: list[MultiDict[str]] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+    """While set to an unset event, a search waits for it before answering (a slow engine);
+    ``asked`` is set once such a search arrived."""
+    asked: asyncio.Event = field(default_factory=asyncio.Event)
 
     def body(self, query: MultiDict[str]) -> bytes:
         if self.raw_body is not None:
@@ -83,6 +88,9 @@ async def searxng(tls: ssl.SSLContext | None = None) -> AsyncIterator[Searxng]:
         state = states[0]
         query = MultiDict(request.query)
         state.queries.append(query)
+        state.asked.set()
+        if state.hold is not None:
+            await state.hold.wait()
         output_format = query.get("format", "html")
         if output_format not in state.formats:
             return web.Response(status=403, text="Forbidden")
