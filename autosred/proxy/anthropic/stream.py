@@ -253,7 +253,7 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
 
     def _end(self, events: list[Event]) -> None:
         self._close_all(events)  # output after finish_reason (never from vLLM) still closes
-        if self._finish != "length" and self.hosted_calls():
+        if self._hosted and self._finish != "length" and self.hosted_calls():
             # The daemon runs the calls and the model goes on in this same message.
             self.round_pending = True
             self.finished = True
@@ -335,6 +335,14 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
         self.round_pending = False
         self._round_text = []
         self._round_reasoning = []
+
+    def close(self, error: UpstreamError | AnthropicError | None = None) -> list[Event]:
+        """As the base's; a failure while the hosted tools of a round run (the daemon
+        stopping) ends the open message with the error event too."""
+        if error is not None and self.round_pending:
+            self.round_pending = False
+            self.finished = False
+        return super().close(error)
 
     def conclude(self, stop_reason: str | None = None) -> list[Event]:
         """End the message after the hosted calls ran (``stop_reason``: the one to report,

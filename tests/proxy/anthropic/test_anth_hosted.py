@@ -19,13 +19,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autosred.proxy.anthropic import Event, MessageStreamTranslator, to_chat_request
+from autosred.proxy.anthropic import (
+    Event,
+    MessageStreamTranslator,
+    to_chat_request,
+    to_tokenize_request,
+)
 from autosred.proxy.anthropic.errors import AnthropicError
 from autosred.proxy.anthropic.hosted import MAX_ROUNDS, HostedMessages
 from autosred.proxy.anthropic.message import message_from_events
 from autosred.proxy.anthropic.request import HostedSupport
-from autosred.proxy.hosted.executor import HostedRun
+from autosred.proxy.hosted.executor import FetchDone, HostedRun, SearchDone, ToolFailed
 from autosred.proxy.hosted.seal import ContentSealer
+from autosred.proxy.hosted.tools import HostedTool
 from autosred.proxy.hosted.web import WebFailure, WebFailureKind, WebHit, WebPage
 from tests.proxy.anthropic.anth_helpers import SIGNER, VIEW, base, check_grammar, shapes
 from tests.proxy.chunks import chunk, tool_delta, usage_chunk
@@ -518,3 +524,37 @@ def test_hostile_hosted_blocks_in_history_are_a_400_or_accepted(content: object,
         to_chat_request(base(messages=messages), recipe_view=VIEW, signer=SIGNER, hosted=SUPPORT)
     except AnthropicError as exc:
         assert exc.type == "invalid_request_error"
+
+
+def test_count_tokens_counts_the_hosted_functions_the_model_is_offered() -> None:
+    counted = to_tokenize_request(
+        base(tools=[SEARCH]), recipe_view=VIEW, signer=SIGNER, hosted=SUPPORT
+    )
+    assert [t["function"]["name"] for t in counted["tools"]] == ["web_search"]
+    off = to_tokenize_request(base(tools=[SEARCH]), recipe_view=VIEW, signer=SIGNER)
+    assert "tools" not in off
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["web_search", "web_fetch"]), st.text(max_size=80))
+def test_any_arguments_get_a_result_never_an_exception(name: str, arguments: str) -> None:
+    page = WebPage("https://docs.example.org/a", "text")
+    run = HostedRun(
+        [HostedTool("web_search", "web_search"), HostedTool("web_fetch", "web_fetch")],
+        ScriptedWeb(page=page),
+        log=logging.getLogger("test.hosted"),
+        prior_context="https://docs.example.org/a",
+    )
+    result = asyncio.run(run.execute(name, arguments))
+    assert isinstance(result, SearchDone | FetchDone | ToolFailed)
+
+
+def test_a_failure_while_the_tools_run_ends_the_message_with_an_error_event() -> None:
+    r = Rounds(base(tools=[SEARCH]), ScriptedWeb())
+    r.feed(call_round("web_search", {"query": "q"}))
+    assert r.hosted.pending() and r.translator.close() == []  # the round's end: nothing
+    closing = r.translator.close(
+        AnthropicError.of_type("overloaded_error", "the daemon is shutting down")
+    )
+    assert [event.type for event in closing] == ["error"]
+    assert r.translator.outcome.status == "failed"

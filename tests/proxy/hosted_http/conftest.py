@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -61,11 +63,10 @@ async def web_sites(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[W
             yield Web(engine, site, str(ca.bundle))
 
 
-@pytest_asyncio.fixture(scope="package", loop_scope="package")
-async def api(tmp_path_factory: pytest.TempPathFactory, web_sites: Web) -> AsyncIterator[Api]:
-    tmp_path = tmp_path_factory.mktemp("hosted")
+def hosted_config(tmp_path: Path, web_sites: Web, **sections: Any) -> dict[str, Any]:
+    """The daemon's configuration: the sim as claude-*, search and fetch on the local web."""
     recipe = sim_recipe(aliases=["claude-*"], sim_args=["--max-model-len", "65536"])
-    config = base_config(
+    return base_config(
         tmp_path,
         [recipe],
         api={"clients": [{"name": "tester", "token_sha256": sha256(TOKEN)}]},
@@ -81,7 +82,13 @@ async def api(tmp_path_factory: pytest.TempPathFactory, web_sites: Web) -> Async
                 "ca_bundle": web_sites.ca_bundle,
             },
         },
+        **sections,
     )
-    async with running_daemon(tmp_path, config) as daemon:
+
+
+@pytest_asyncio.fixture(scope="package", loop_scope="package")
+async def api(tmp_path_factory: pytest.TempPathFactory, web_sites: Web) -> AsyncIterator[Api]:
+    tmp_path = tmp_path_factory.mktemp("hosted")
+    async with running_daemon(tmp_path, hosted_config(tmp_path, web_sites)) as daemon:
         async with aiohttp.ClientSession() as session:
             yield Api(daemon, session)

@@ -1,21 +1,24 @@
 """The request flow around a hosted tool that takes its time (proxy/flow.py): a streaming
-client gets ``ping`` events while the search runs, and a client that hangs up meanwhile is
-recorded 499 with the tool call ``cancelled``."""
+client gets ``ping`` events while the search runs, a client that hangs up meanwhile is
+recorded 499 with the tool call ``cancelled``, and a daemon that stops meanwhile ends the
+stream with its error event and exits 0."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.proxy.anthropic_http.support import Api
-from tests.proxy.hosted_http.conftest import Web
+from tests.proxy.hosted_http.conftest import Web, hosted_config
 from tests.proxy.hosted_http.test_http_hosted import SEARCH, body, searching
-from tests.support.daemon import metric_value
+from tests.support.daemon import metric_value, running_daemon
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -86,3 +89,38 @@ async def test_a_client_gone_while_the_tool_runs_is_499_and_the_call_cancelled(
     finally:
         engine.hold.set()
         engine.hold = None
+
+
+async def test_a_daemon_stopping_while_the_tool_runs_ends_the_stream_with_its_error(
+    tmp_path: Path, web_sites: Web
+) -> None:
+    engine = web_sites.searxng
+    engine.hold, engine.asked = asyncio.Event(), asyncio.Event()
+    seen: list[tuple[str, dict[str, Any]]] = []
+    config = hosted_config(tmp_path, web_sites, shutdown={"grace": 1})
+    try:
+        async with running_daemon(tmp_path, config) as daemon:
+            api = Api(daemon, aiohttp.ClientSession())
+            try:
+                async with asyncio.timeout(30):
+                    payload = body(searching("stopping"), [SEARCH], stream=True)
+                    async with api.session.post(
+                        api.url + "/v1/messages", json=payload, headers=api.headers()
+                    ) as response:
+                        assert response.status == 200
+                        async for frame in frames(response):
+                            seen.append(frame)
+                            if frame[0] == "content_block_stop":
+                                await engine.asked.wait()  # the daemon is searching
+                                daemon.signal(signal.SIGTERM)
+                    assert await daemon.wait_exit() == 0
+            finally:
+                await api.session.close()
+            calls = daemon.events_named("hosted.call")
+    finally:
+        engine.hold.set()
+        engine.hold = None
+    event, data = seen[-1]
+    assert event == "error" and "shutting down" in data["error"]["message"], seen[-3:]
+    assert [call["outcome"] for call in calls] == ["cancelled"]
+    assert "Traceback" not in daemon.log_path.read_text()
