@@ -314,6 +314,9 @@ FETCH_ERRORS = [
     (None, "https://blocked.example.com/a", "url_not_allowed"),  # the tool's domains
     (None, "https://elsewhere.example.net/", "url_not_in_prior_context"),
     (None, "ftp://docs.example.org/a", "invalid_tool_input"),
+    (None, "https://docs.example.org/" + "a" * 2001, "url_too_long"),
+    ("rate_limited", "https://docs.example.org/a", "too_many_requests"),
+    ("unavailable", "https://docs.example.org/a", "unavailable"),
 ]
 
 
