@@ -136,40 +136,69 @@ def _helper_script() -> dict[str, Any]:
     }
 
 
+@dataclass
+class Searched:
+    """One `autosrectl claude -p` run whose main loop called WebSearch once."""
+
+    result: dict[str, Any]
+    """Claude Code's ``--output-format json`` result object."""
+    helper: list[dict[str, Any]]
+    """The chat bodies the daemon sent the model for the helper request, round by round."""
+    tool_result: str
+    """WebSearch's tool_result in the main loop's second request (as JSON text)."""
+
+
+async def _websearch(setup: Setup, home: Path, arguments: dict[str, Any]) -> Searched:
+    """Run Claude Code with the main loop's model calling ``WebSearch(arguments)``, then
+    answering ANSWER; check what every such run must show."""
+    await _script(
+        setup.sim_url,
+        _helper_script(),
+        {"tool_calls": [{"name": "WebSearch", "arguments": arguments}]},
+        {"text": ANSWER},
+    )
+    run = await _autosrectl_claude(setup, home, "-p", PROMPT, "--allowedTools", "WebSearch")
+    assert run.rc == 0, run
+    result_object = run.json()
+    assert result_object["is_error"] is False, result_object
+    assert result_object["result"] == ANSWER
+    # Not one request left loopback.
+    assert setup.proxy.asked == []
+
+    records = await _sim_requests(setup.sim_url)
+    helper = [r for r in records if last_user_text(r["body"]).startswith(HELPER_TEXT_START)]
+    # Two rounds of one helper answer: the forced search, then the text after its result.
+    assert len(helper) == 2, records
+    assert all(r["http_status"] == 200 for r in records), records
+    # The main loop: WebSearch called, then its tool_result in the next request.
+    turns = [r for r in records if r not in helper and r["body"].get("tools")]
+    assert len(turns) == 2, turns
+    (tool_message,) = [m for m in turns[1]["body"]["messages"] if m["role"] == "tool"]
+    content = json.dumps(tool_message["content"])
+    assert f'Web search results for query: \\"{QUERY}\\"' in content
+    return Searched(result_object, [r["body"] for r in helper], content)
+
+
+async def _hosted_calls(daemon: Daemon, outcome: str) -> float:
+    return metric_value(
+        await daemon.metrics(),
+        "autosred_hosted_tool_calls_total",
+        surface="anthropic",
+        tool="web_search",
+        outcome=outcome,
+    )
+
+
 async def test_websearch_is_answered_by_the_daemon_with_no_vendor_request(tmp_path: Path) -> None:
     async with websearch_setup(tmp_path) as setup:
-        await _script(
-            setup.sim_url,
-            _helper_script(),
-            {"tool_calls": [{"name": "WebSearch", "arguments": {"query": QUERY}}]},
-            {"text": ANSWER},
-        )
-        run = await _autosrectl_claude(
-            setup,
-            tmp_path / "home",
-            "-p",
-            PROMPT,
-            "--allowedTools",
-            "WebSearch",
-        )
-        assert run.rc == 0, run
-        result_object = run.json()
-        assert result_object["is_error"] is False, result_object
-        assert result_object["result"] == ANSWER
+        searched = await _websearch(setup, tmp_path / "home", {"query": QUERY})
         # Claude Code counted the search from the usage the daemon reported
         # (usage.server_tool_use.web_search_requests).
-        assert result_object["modelUsage"][MODEL]["webSearchRequests"] == 1, result_object
-
-        # Not one request left loopback.
-        assert setup.proxy.asked == []
+        assert searched.result["modelUsage"][MODEL]["webSearchRequests"] == 1, searched.result
         # The daemon searched once, through SearXNG, with the model's query.
         assert [query.get("q") for query in setup.search.queries] == [QUERY]
 
-        records = await _sim_requests(setup.sim_url)
-        helper = [r for r in records if last_user_text(r["body"]).startswith(HELPER_TEXT_START)]
-        # Two rounds of one helper answer: the forced search, then the text with the results.
-        assert len(helper) == 2, records
-        first, second = (r["body"] for r in helper)
+        first, second = searched.helper
         # Claude Code puts its SDK identity line before the helper's own system prompt.
         assert first["messages"][0]["role"] == "system"
         assert first["messages"][0]["content"].endswith(HELPER_SYSTEM)
@@ -190,29 +219,47 @@ async def test_websearch_is_answered_by_the_daemon_with_no_vendor_request(tmp_pa
             assert url in answer["content"] and title in answer["content"]
             assert snippet in answer["content"]
 
-        # The main loop: WebSearch called, then its tool_result carries the results' titles and
-        # URLs and the helper model's text, as Claude Code builds them from the blocks.
-        turns = [r for r in records if r not in helper and r["body"].get("tools")]
-        assert len(turns) == 2, turns
-        (tool_message,) = [m for m in turns[1]["body"]["messages"] if m["role"] == "tool"]
-        content = json.dumps(tool_message["content"])
-        assert f'Web search results for query: \\"{QUERY}\\"' in content
-        assert "Links: " in content
+        # WebSearch's tool_result in the main loop carries the results' titles and URLs and
+        # the helper model's text, as Claude Code builds them from the blocks.
+        assert "Links: " in searched.tool_result
         for url, title, _snippet in RESULTS:
-            assert url in content and title in content
-        assert HELPER_TEXT in content
+            assert url in searched.tool_result and title in searched.tool_result
+        assert HELPER_TEXT in searched.tool_result
+        assert await _hosted_calls(setup.daemon, "ok") == 1
 
-        metrics = await setup.daemon.metrics()
-        assert (
-            metric_value(
-                metrics,
-                "autosred_hosted_tool_calls_total",
-                surface="anthropic",
-                tool="web_search",
-                outcome="ok",
-            )
-            == 1
-        ), metrics
+
+async def test_websearch_allowed_domains_reach_the_hosted_tool(tmp_path: Path) -> None:
+    """WebSearch's ``allowed_domains`` go into the hosted tool Claude Code sends: the model is
+    told which domains it has, and only their results come back."""
+    async with websearch_setup(tmp_path) as setup:
+        arguments = {"query": QUERY, "allowed_domains": ["birds.example"]}
+        searched = await _websearch(setup, tmp_path / "home", arguments)
+        first, second = searched.helper
+        (function,) = first["tools"]
+        assert "birds.example" in function["function"]["description"]
+        (kept_url, kept_title, _), (left_url, left_title, _) = RESULTS
+        assert kept_url in second["messages"][-1]["content"]
+        assert left_url not in second["messages"][-1]["content"]
+        assert kept_url in searched.tool_result and kept_title in searched.tool_result
+        assert left_url not in searched.tool_result and left_title not in searched.tool_result
+        assert [query.get("q") for query in setup.search.queries] == [QUERY]
+
+
+async def test_a_refused_search_reaches_the_main_loop_as_its_error_code(tmp_path: Path) -> None:
+    """SearXNG's limiter refuses (429): the helper answer's web_search_tool_result is the
+    error code, the helper model reads what it means, and Claude Code puts ``Web search
+    error: too_many_requests`` in WebSearch's result."""
+    async with websearch_setup(tmp_path) as setup:
+        setup.search.limited = True
+        searched = await _websearch(setup, tmp_path / "home", {"query": QUERY})
+        assert len(setup.search.queries) == 1
+        answer = searched.helper[1]["messages"][-1]
+        assert answer["role"] == "tool" and "too_many_requests" in answer["content"]
+        assert "Web search error: too_many_requests" in searched.tool_result
+        assert all(url not in searched.tool_result for url, _, _ in RESULTS)
+        assert HELPER_TEXT in searched.tool_result
+        assert await _hosted_calls(setup.daemon, "too_many_requests") == 1
+        assert await _hosted_calls(setup.daemon, "ok") == 0
 
 
 def _stable(body: dict[str, Any]) -> dict[str, Any]:
