@@ -48,10 +48,12 @@ HostedOutcome = Literal[
     "url_not_accessible",
     "unsupported_content_type",
     "unavailable",
+    "no_cached_results",
     "cancelled",
 ]
 """How one hosted tool call ended: ``ok``, the error code the client was answered (the
-vendor's codes for web_search and web_fetch results), or ``cancelled`` (the request ended
+vendor's codes for web_search and web_fetch results; ``no_cached_results``: an offline
+search on /v1/responses that no earlier search answered), or ``cancelled`` (the request ended
 while the tool ran: the client hung up, or the daemon stopped)."""
 
 ENGINE_STATES = ("stopped", "starting", "ready", "stopping", "failed")

@@ -65,7 +65,8 @@ def make_api_app(
     as long as the app). ``reasoning_key``: the daemon's persistent secret the Responses
     surface derives its ``encrypted_content`` key from (default: one for this app only); the
     hosted tools' ``encrypted_content`` key is derived from it too. ``hosted_tools``: the
-    hosted tools the daemon runs (Anthropic web_search_*/web_fetch_*); None: they are removed.
+    hosted tools the daemon runs (Anthropic web_search_*/web_fetch_* on /v1/messages, Codex's
+    web_search on /v1/responses); None: they are removed.
     ``ping_interval``: seconds between Anthropic ``ping`` events (and Responses keep-alive
     events) while a stream waits for its first token."""
     ctx = ProxyContext(
@@ -96,7 +97,7 @@ def make_api_app(
         sealer=ContentSealer(secret),
         hosted_tools=hosted_tools,
     )
-    responses.add_routes(app, sealer=ReasoningSealer(secret))
+    responses.add_routes(app, sealer=ReasoningSealer(secret), hosted_tools=hosted_tools)
     return app
 
 

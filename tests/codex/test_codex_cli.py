@@ -70,14 +70,14 @@ async def test_text_answer(tmp_path: Path) -> None:
         assert user_texts(body)[-1] == "Say hello and count the fruit."
         # Codex's developer messages (its base prompt, the skills list) became the one leading
         # system message; its tools went up as functions, apply_patch (a custom tool) and
-        # the tool_search Codex runs itself included, and web_search (OpenAI's own) was
-        # left out.
+        # the tool_search Codex runs itself included, and web_search, which the daemon runs
+        # (its hosted search is on with mcp.search; case 92).
         roles = [message["role"] for message in body["messages"]]
         assert roles[0] == "system" and roles.count("system") == 1, roles
         assert "You are Codex" in body["messages"][0]["content"]
         names = tool_names(body)
         assert "exec_command" in names and "apply_patch" in names
-        assert "web_search" not in names and "tool_search" in names
+        assert "web_search" in names and "tool_search" in names
         assert all(tool["type"] == "function" for tool in body["tools"])
 
 

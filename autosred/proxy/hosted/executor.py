@@ -23,6 +23,7 @@ from typing import get_args
 from urllib.parse import urlsplit
 
 from autosred.metrics import HostedOutcome, HostedSurface, Metrics
+from autosred.proxy.hosted.memory import SearchMemory, query_key
 from autosred.proxy.hosted.tools import (
     MAX_QUERY_CHARS,
     MAX_URL_CHARS,
@@ -93,6 +94,7 @@ _HINTS = {
     "unsupported_content_type": "the page is not text",
     "content_too_large": "the page is too large",
     "unavailable": "the tool is not available right now",
+    "no_cached_results": "live web access is off and no earlier search matched this one",
 }
 
 
@@ -140,6 +142,7 @@ class HostedRun:
         metrics: Metrics | None = None,
         surface: HostedSurface = "anthropic",
         client: str = "-",
+        memory: SearchMemory | None = None,
     ) -> None:
         self.tools = {tool.name: tool for tool in tools}
         self._web = web
@@ -152,6 +155,8 @@ class HostedRun:
         self._metrics = metrics
         self._surface: HostedSurface = surface
         self._client = client
+        self._memory = memory
+        """Live searches' hits are kept there; an offline search (``live`` off) reads it."""
         self.requests: dict[HostedKind, int] = {"web_search": 0, "web_fetch": 0}
         """Calls that reached the web (what ``usage.server_tool_use`` reports)."""
 
@@ -215,11 +220,22 @@ class HostedRun:
     async def _search(self, tool: HostedTool, query: str) -> ToolResult:
         if len(query) > MAX_QUERY_CHARS:
             return ToolFailed("query_too_long", f"at most {MAX_QUERY_CHARS} characters")
-        self.requests["web_search"] += 1
-        try:
-            hits = await self._web.search(query, max_results=SEARCH_RESULTS, country=tool.country)
-        except WebFailure as exc:
-            return ToolFailed(_SEARCH_CODES.get(exc.kind, "unavailable"), exc.message)
+        key = query_key(self._client, tool.country, query)
+        if not tool.live:
+            remembered = self._memory.hits(key) if self._memory is not None else None
+            if remembered is None:
+                return ToolFailed("no_cached_results", "no earlier search matched")
+            hits = list(remembered)
+        else:
+            self.requests["web_search"] += 1
+            try:
+                hits = await self._web.search(
+                    query, max_results=SEARCH_RESULTS, country=tool.country
+                )
+            except WebFailure as exc:
+                return ToolFailed(_SEARCH_CODES.get(exc.kind, "unavailable"), exc.message)
+            if self._memory is not None:
+                self._memory.keep_hits(key, tuple(hits))
         kept = tuple(hit for hit in hits if host_allowed(_host(hit.url), tool))
         self._seen_urls.update(hit.url for hit in kept)
         return SearchDone(query, kept)

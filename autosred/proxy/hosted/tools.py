@@ -56,6 +56,9 @@ class HostedTool:
     country: str | None = None
     """``user_location.country`` (two letters): where results should be relevant to."""
     max_content_tokens: int | None = None
+    live: bool = True
+    """Whether a search may reach the web; False (Responses ``external_web_access: false``):
+    only earlier results of the same client are searched (memory.py)."""
 
     def function(self) -> dict[str, Any]:
         """The chat-completions function the model calls to use the tool."""

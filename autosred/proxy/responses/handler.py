@@ -19,6 +19,9 @@ from autosred.proxy.body import BadRequest, required_model
 from autosred.proxy.context import PROXY
 from autosred.proxy.exchange import Exchange
 from autosred.proxy.flow import Failure, Surface, TranslatedCall, serve
+from autosred.proxy.hosted.executor import HostedRun
+from autosred.proxy.hosted.memory import SearchMemory
+from autosred.proxy.hosted.tools import HostedKind, HostedTools
 from autosred.proxy.modelview import model_view
 from autosred.proxy.openai.errors import OpenAIError, request_error
 from autosred.proxy.outcome import Outcome
@@ -28,6 +31,7 @@ from autosred.proxy.responses.errors import (
     map_upstream_error,
 )
 from autosred.proxy.responses.events import Event, encode_events
+from autosred.proxy.responses.hosted import HostedResponses
 from autosred.proxy.responses.reasoning import ReasoningSealer
 from autosred.proxy.responses.request import ResponsesRequest, serialise, to_chat_request
 from autosred.proxy.responses.store import ResponseStore
@@ -63,7 +67,17 @@ class ResponsesSurface(Surface[TranslatedCall[Event]]):
 
     sealer: ReasoningSealer
     store: ResponseStore = field(default_factory=ResponseStore)
+    hosted_tools: HostedTools | None = None
+    """The hosted tools the daemon runs (``web_search``); None: skipped like other hosted
+    tools."""
+    memory: SearchMemory = field(default_factory=SearchMemory)
+    """The hosted searches' results, for replayed ``web_search_call`` items and offline
+    searches."""
     api: str = "responses"
+
+    @property
+    def hosted_kinds(self) -> frozenset[HostedKind]:
+        return self.hosted_tools.kinds if self.hosted_tools is not None else frozenset()
 
     def model_of(self, body: dict[str, Any]) -> str:
         return required_model(body)
@@ -84,7 +98,14 @@ class ResponsesSurface(Surface[TranslatedCall[Event]]):
         exchange: Exchange,
     ) -> TranslatedCall[Event]:
         history, history_size = _history(self.store, body)
-        chat = to_chat_request(body, view=model_view(recipe), sealer=self.sealer, history=history)
+        chat = to_chat_request(
+            body,
+            view=model_view(recipe),
+            sealer=self.sealer,
+            history=history,
+            hosted=self.hosted_kinds,
+            memory=self.memory,
+        )
         if chat.skipped_tools:
             request.app[PROXY].log.debug(
                 "responses.tools_skipped",
@@ -96,6 +117,24 @@ class ResponsesSurface(Surface[TranslatedCall[Event]]):
                 },
             )
         translator = ResponsesStreamTranslator.for_request(chat, sealer=self.sealer)
+        rounds = None
+        hosted = self.hosted_tools
+        if chat.hosted and hosted is not None and not chat.probe:
+            ctx = request.app[PROXY]
+            run = HostedRun(
+                chat.hosted,
+                hosted.web,
+                log=ctx.log,
+                caps=hosted.caps,
+                request_id=exchange.request_id,
+                metrics=ctx.metrics,
+                surface="responses",
+                client=exchange.client,
+                memory=self.memory,
+            )
+            rounds = HostedResponses(
+                run=run, translator=translator, body=chat.body, memory=self.memory
+            )
         local = None
         if chat.probe:
             # Nothing to ask the model (Codex's empty-input probe): answered here, no wake.
@@ -123,6 +162,7 @@ class ResponsesSurface(Surface[TranslatedCall[Event]]):
             encode=encode_events,
             answer=lambda events: web.json_response(translator.response()),
             local_events=local,
+            rounds=rounds,
         )
 
 
@@ -130,9 +170,16 @@ SURFACE: web.AppKey[ResponsesSurface] = web.AppKey("responses", ResponsesSurface
 
 
 def add_routes(
-    app: web.Application, *, sealer: ReasoningSealer, store: ResponseStore | None = None
+    app: web.Application,
+    *,
+    sealer: ReasoningSealer,
+    store: ResponseStore | None = None,
+    hosted_tools: HostedTools | None = None,
 ) -> None:
-    app[SURFACE] = ResponsesSurface(sealer=sealer, store=store or ResponseStore())
+    """``hosted_tools``: run the hosted ``web_search`` (its other kinds are not Codex's)."""
+    app[SURFACE] = ResponsesSurface(
+        sealer=sealer, store=store or ResponseStore(), hosted_tools=hosted_tools
+    )
     app.router.add_post("/v1/responses", create_response)
 
 

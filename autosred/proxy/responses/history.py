@@ -13,8 +13,14 @@ The rules (docs/conformance.md, cases 69-72, 74, 77, and the mirror image of its
 * The outputs of an assistant message's tool calls follow it directly, one ``tool`` message
   per call in call order (codex#7051); a call without output gets a placeholder, images
   returned by tools and outputs no call asked for follow as one user message.
-* Items of other types (web_search_call, local_shell_call, compaction, item_reference …) are
-  skipped: new Codex item kinds must not break old daemons.
+* A ``web_search_call`` (a search the daemon ran, proxy/responses/hosted.py) becomes what the
+  model saw: a call of the function ``web_search`` in the assistant message and its results as
+  the tool message. The text comes from the daemon's search memory by the item's id (Codex
+  sends back only the id, status and action); when it is gone (a restart, evicted, a search
+  OpenAI ran) the tool message says so and keeps the query; an item with neither is skipped
+  (case 93).
+* Items of other types (local_shell_call, compaction, item_reference …) are skipped: new
+  Codex item kinds must not break old daemons.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from autosred.proxy.hosted.memory import SearchMemory
 from autosred.proxy.modelview import MediaPolicy
 from autosred.proxy.responses.errors import invalid
 from autosred.proxy.responses.reasoning import ReasoningSealer
@@ -38,6 +45,14 @@ NAMESPACE_JOIN = "__"
 """Upstream function name of a namespaced tool: ``<namespace>__<name>``."""
 TOOL_SEARCH = "tool_search"
 """Upstream function name of a client-executed ``tool_search`` tool (it has no name)."""
+WEB_SEARCH = "web_search"
+"""Upstream function name of the hosted web search the daemon runs."""
+
+
+def search_gone_text(query: str | None) -> str:
+    """The tool message of a replayed search whose results the daemon no longer has."""
+    head = f"Web search results for: {query}\n\n" if query else ""
+    return head + "(The results of this search are no longer available.)"
 
 
 def upstream_name(name: str, namespace: str | None) -> str:
@@ -139,9 +154,12 @@ def _user_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]] | N
 
 
 class _Builder:
-    def __init__(self, *, sealer: ReasoningSealer, policy: MediaPolicy) -> None:
+    def __init__(
+        self, *, sealer: ReasoningSealer, policy: MediaPolicy, memory: SearchMemory | None
+    ) -> None:
         self.sealer = sealer
         self.policy = policy
+        self.memory = memory
         self.system: list[str] = []
         self.messages: list[dict[str, Any]] = []
         self.assistant: _Assistant | None = None
@@ -265,6 +283,30 @@ class _Builder:
             custom=False,
         )
 
+    def web_search_call(self, item: dict[str, Any], path: str) -> None:
+        """A search the daemon ran: its call and its result, as the model saw them."""
+        item_id = item.get("id")
+        remembered = self.memory.result(item_id) if self.memory is not None else None
+        if remembered is not None:
+            call_id, arguments, text = (
+                remembered.call_id,
+                remembered.arguments,
+                remembered.text,
+            )
+        else:
+            action = item.get("action")
+            query = action.get("query") if isinstance(action, dict) else None
+            query = query if isinstance(query, str) else None
+            if not isinstance(item_id, str) or not item_id or query is None:
+                return  # nothing to show the model (and nothing to pair a result by)
+            call_id = item_id
+            arguments = json.dumps({"query": query or ""}, ensure_ascii=False)
+            text = search_gone_text(query)
+        self.call(
+            {"call_id": call_id, "name": WEB_SEARCH, "arguments": arguments}, path, custom=False
+        )
+        self._result(call_id, text, [])
+
     def search_output(self, item: dict[str, Any], path: str) -> None:
         """A ``tool_search_output``: the tool's answer names the tools it loaded (their
         definitions go up as tools, see request.py)."""
@@ -346,12 +388,14 @@ def to_chat_messages(
     *,
     sealer: ReasoningSealer,
     policy: MediaPolicy,
+    memory: SearchMemory | None = None,
 ) -> list[dict[str, Any]]:
-    """Chat messages for ``instructions`` and the input ``items`` (already a list).
+    """Chat messages for ``instructions`` and the input ``items`` (already a list);
+    ``memory``: the daemon's hosted searches, for the ``web_search_call`` items.
 
     Raises ``ResponsesError`` (400) naming the field on malformed items; nothing else.
     """
-    builder = _Builder(sealer=sealer, policy=policy)
+    builder = _Builder(sealer=sealer, policy=policy, memory=memory)
     if instructions:
         builder.system.append(instructions)
     for i, item in enumerate(items):
@@ -373,9 +417,11 @@ def to_chat_messages(
             builder.search_call(item, path)
         elif kind == "tool_search_output":
             builder.search_output(item, path)
+        elif kind == "web_search_call":
+            builder.web_search_call(item, path)
         elif not isinstance(kind, str):
             raise invalid(f"{path}.type", "Input should be a valid string")
-        # other kinds (web_search_call, local_shell_call, compaction, item_reference …):
+        # other kinds (local_shell_call, compaction, item_reference …):
         # nothing a chat model can take
     builder.flush()
     messages = builder.messages

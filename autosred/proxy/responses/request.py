@@ -12,9 +12,12 @@ the function tools nested in a ``namespace`` tool go up flattened as ``<namespac
 come back as ``function_call`` items carrying ``namespace``; a ``tool_search`` tool the client
 runs itself (``execution: "client"``: Codex defers its MCP tools behind it) goes up as the
 function ``tool_search`` and comes back as a ``tool_search_call``, and the tools a
-``tool_search_output`` in the input loaded go up beside the request's own; every other type
-(``web_search``, a hosted ``tool_search``, ``image_generation``, ``file_search``, ``mcp``,
-``local_shell`` …) is hosted by OpenAI, so it is skipped (and logged) rather than rejected.
+``tool_search_output`` in the input loaded go up beside the request's own; ``web_search``
+(and ``web_search_preview``), when the daemon runs hosted searches, goes up as the function
+``web_search {query}`` that the daemon executes (proxy/responses/hosted.py, case 92); every
+other type (a hosted ``tool_search``, ``image_generation``, ``file_search``, ``mcp``,
+``local_shell`` …, and ``web_search`` when hosted searches are off) is hosted by OpenAI, so it
+is skipped (and logged) rather than rejected.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from autosred.proxy.hosted.memory import SearchMemory
+from autosred.proxy.hosted.tools import HostedKind, HostedTool
 from autosred.proxy.modelview import ModelView
 from autosred.proxy.responses.errors import ResponsesError, invalid
 from autosred.proxy.responses.history import (
@@ -38,6 +43,12 @@ STREAM_OPTIONS = {"include_usage": True}
 CUSTOM_PARAMETER = "input"
 """The one string parameter a custom (freeform) tool takes upstream."""
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
+SEARCH_SOURCES = "web_search_call.action.sources"
+WEB_SEARCH = "web_search"
+"""The upstream function name of the hosted web search (and the kind of its target)."""
+WEB_SEARCH_TYPES = frozenset(
+    {"web_search", "web_search_2025_08_26", "web_search_preview", "web_search_preview_2025_03_11"}
+)
 
 Effort = Literal["low", "medium", "high"]
 # Responses efforts are none/minimal/low/medium/high/xhigh; vLLM's reasoning_effort takes
@@ -56,7 +67,7 @@ _EFFORTS: dict[str, Effort | None] = {
 class ToolTarget:
     """The client's tool behind an upstream function name."""
 
-    kind: Literal["function", "custom", "tool_search"]
+    kind: Literal["function", "custom", "tool_search", "web_search"]
     name: str
     namespace: str | None = None
 
@@ -73,6 +84,8 @@ class ResponsesRequest:
     store: bool
     include_encrypted: bool
     """``include`` names ``reasoning.encrypted_content``."""
+    include_sources: bool
+    """``include`` names ``web_search_call.action.sources``."""
     tools: dict[str, ToolTarget]
     """Upstream function name -> the client's tool."""
     single_tool_call: bool
@@ -85,6 +98,8 @@ class ResponsesRequest:
     """Request fields the response object repeats (instructions, tools, reasoning …)."""
     probe: bool
     """No conversation at all (Codex's empty-input probe): answered without the model."""
+    hosted: tuple[HostedTool, ...] = ()
+    """The hosted tools the daemon runs for this request (``web_search``)."""
     _wire: bytes | None = field(default=None, repr=False, compare=False)
 
 
@@ -216,11 +231,46 @@ def _custom(tool: dict[str, Any], path: str) -> tuple[str, dict[str, Any]]:
     return name, {"type": "function", "function": function}
 
 
+def _string_list(value: object, path: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise invalid(path, "Input should be a valid list of strings")
+    return tuple(value)
+
+
+def _web_search(tool: dict[str, Any], path: str) -> HostedTool:
+    """A ``web_search`` tool definition, checked as OpenAI checks it. ``search_context_size``
+    is accepted and ignored: the daemon's backend returns one size of results."""
+    filters = _dict(tool.get("filters"), f"{path}.filters")
+    allowed = _string_list(
+        filters.get("allowed_domains") if filters else None, f"{path}.filters.allowed_domains"
+    )
+    location = _dict(tool.get("user_location"), f"{path}.user_location")
+    country = location.get("country") if location else None
+    if country is not None and not isinstance(country, str):
+        raise invalid(f"{path}.user_location.country", "Input should be a valid string")
+    size = tool.get("search_context_size")
+    if size is not None and size not in ("low", "medium", "high"):
+        raise invalid(f"{path}.search_context_size", "Input should be 'low', 'medium' or 'high'")
+    live = tool.get("external_web_access")
+    if live is not None and not isinstance(live, bool):
+        raise invalid(f"{path}.external_web_access", "Input should be a valid boolean")
+    return HostedTool(
+        kind="web_search",
+        name=WEB_SEARCH,
+        allowed_domains=allowed,
+        country=country or None,
+        live=live is not False,
+    )
+
+
 def _tools(
-    value: object, conversation: list[Any]
-) -> tuple[list[dict[str, Any]], dict[str, ToolTarget], list[str]]:
-    """(chat tools, upstream name -> client tool, skipped tool types): the request's tools,
-    then those the conversation's ``tool_search_output`` items loaded."""
+    value: object, conversation: list[Any], runnable: frozenset[HostedKind] = frozenset()
+) -> tuple[list[dict[str, Any]], dict[str, ToolTarget], list[str], list[HostedTool]]:
+    """(chat tools, upstream name -> client tool, skipped tool types, hosted tools): the
+    request's tools, then those the conversation's ``tool_search_output`` items loaded; a
+    ``web_search`` tool is hosted when ``runnable`` has it."""
     if value is None:
         value = []
     if not isinstance(value, list):
@@ -235,12 +285,15 @@ def _tools(
     chat: list[dict[str, Any]] = []
     targets: dict[str, ToolTarget] = {}
     skipped: list[str] = []
+    hosted: list[HostedTool] = []
 
-    def add(name: str, tool: dict[str, Any], target: ToolTarget) -> None:
+    def add(name: str, tool: dict[str, Any], target: ToolTarget) -> bool:
         key = tool["function"]["name"]
-        if key not in targets:  # a repeated name: the first definition wins
-            targets[key] = target
-            chat.append(tool)
+        if key in targets:  # a repeated name: the first definition wins
+            return False
+        targets[key] = target
+        chat.append(tool)
+        return True
 
     for path, tool in entries:
         if not isinstance(tool, dict):
@@ -256,6 +309,12 @@ def _tools(
             search = {**tool, "name": TOOL_SEARCH}
             name, spec = _function(search, path)
             add(name, spec, ToolTarget("tool_search", name))
+        elif kind in WEB_SEARCH_TYPES and "web_search" in runnable and path.startswith("tools"):
+            web_tool = _web_search(tool, path)
+            if not hosted and add(
+                WEB_SEARCH, web_tool.function(), ToolTarget("web_search", WEB_SEARCH)
+            ):
+                hosted.append(web_tool)
         elif kind == "namespace":
             namespace = tool.get("name")
             if not isinstance(namespace, str) or not namespace:
@@ -276,7 +335,7 @@ def _tools(
             skipped.append(kind)
         else:
             raise invalid(f"{path}.type", "Field required")
-    return chat, targets, skipped
+    return chat, targets, skipped, hosted
 
 
 def _tool_choice(value: object, targets: dict[str, ToolTarget]) -> str | dict[str, Any] | None:
@@ -296,6 +355,10 @@ def _tool_choice(value: object, targets: dict[str, ToolTarget]) -> str | dict[st
             choice = {"type": "function", "function": {"name": wanted}}
         elif kind == "allowed_tools":
             choice = "required" if value.get("mode") == "required" else "auto"
+        elif kind in WEB_SEARCH_TYPES:
+            target = targets.get(WEB_SEARCH)
+            hosted = target is not None and target.kind == "web_search"
+            choice = {"type": "function", "function": {"name": WEB_SEARCH}} if hosted else "auto"
         else:
             choice = "auto"  # a hosted tool (web_search …) that is not offered upstream
     else:
@@ -374,13 +437,8 @@ def _max_output_tokens(body: dict[str, Any]) -> int | None:
     return value
 
 
-def _include(body: dict[str, Any]) -> bool:
-    value = body.get("include")
-    if value is None:
-        return False
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise invalid("include", "Input should be a valid list of strings")
-    return ENCRYPTED_REASONING in value
+def _include(body: dict[str, Any]) -> tuple[str, ...]:
+    return _string_list(body.get("include"), "include")
 
 
 def to_chat_request(
@@ -389,23 +447,40 @@ def to_chat_request(
     view: ModelView,
     sealer: ReasoningSealer,
     history: list[Any] | None = None,
+    hosted: frozenset[HostedKind] = frozenset(),
+    memory: SearchMemory | None = None,
 ) -> ResponsesRequest:
     """Map a parsed ``/v1/responses`` body to the upstream chat request.
 
     ``history``: the stored items ``previous_response_id`` named (its input and output), put
-    before this request's input. Raises ``ResponsesError`` (400) on malformed input and never
-    any other exception.
+    before this request's input. ``hosted``: the hosted tools the daemon runs (a ``web_search``
+    tool is offered to the model then, else skipped); ``memory``: where the text of the
+    daemon's earlier searches is found when their ``web_search_call`` items come back. Raises
+    ``ResponsesError`` (400) on malformed input and never any other exception.
     """
     if not isinstance(body, dict):
         raise ResponsesError.invalid("the request body must be a JSON object")
     try:
-        return _build(body, view=view, sealer=sealer, history=history or [])
+        return _build(
+            body,
+            view=view,
+            sealer=sealer,
+            history=history or [],
+            runnable=hosted,
+            memory=memory,
+        )
     except RecursionError:
         raise ResponsesError.invalid("the request body is nested too deeply") from None
 
 
 def _build(
-    body: dict[str, Any], *, view: ModelView, sealer: ReasoningSealer, history: list[Any]
+    body: dict[str, Any],
+    *,
+    view: ModelView,
+    sealer: ReasoningSealer,
+    history: list[Any],
+    runnable: frozenset[HostedKind],
+    memory: SearchMemory | None,
 ) -> ResponsesRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
@@ -415,7 +490,7 @@ def _build(
     parallel = _optional_bool(body, "parallel_tool_calls")
     instructions = _optional_str(body, "instructions")
     previous = _optional_str(body, "previous_response_id")
-    include_encrypted = _include(body)
+    include = _include(body)
     items = _input_items(body.get("input"))
     conversation = [*history, *items]
     messages = to_chat_messages(
@@ -423,8 +498,9 @@ def _build(
         conversation,
         sealer=sealer,
         policy=view.media,
+        memory=memory,
     )
-    tools, targets, skipped = _tools(body.get("tools"), conversation)
+    tools, targets, skipped, hosted = _tools(body.get("tools"), conversation, runnable)
     choice = _tool_choice(body.get("tool_choice"), targets)
     max_output_tokens = _max_output_tokens(body)
     temperature = _number(body, "temperature", high=2.0)
@@ -473,13 +549,15 @@ def _build(
         stream=stream,
         max_output_tokens=max_output_tokens,
         store=store is not False,
-        include_encrypted=include_encrypted,
+        include_encrypted=ENCRYPTED_REASONING in include,
+        include_sources=SEARCH_SOURCES in include,
         tools=targets,
         single_tool_call=parallel is False and bool(tools),
         skipped_tools=tuple(skipped),
         conversation=conversation,
         echo=echo,
         probe=all(message["role"] == "system" for message in messages),
+        hosted=tuple(hosted),
     )
     request._wire = dumps(out)
     return request

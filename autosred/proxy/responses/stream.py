@@ -20,7 +20,11 @@ the order the model produced them, each with its own ``output_index``:
   interleaved calls are buffered and emitted whole later (proxy/chatstream.py, which reads
   the chunks for every surface);
 * custom tool call (a tool that went up as a function with one string parameter): emitted
-  when complete, ``custom_tool_call_input.delta``/``.done`` with the unwrapped string.
+  when complete, ``custom_tool_call_input.delta``/``.done`` with the unwrapped string;
+* hosted web search (the function ``web_search`` the daemon runs): nothing while the model
+  writes the call; the round then ends without ``response.completed`` (``round_pending``)
+  and proxy/responses/hosted.py emits the ``web_search_call`` item with its events
+  (``search_item``), the model's next round continuing the same response.
 
 The items streamed are the very dicts ``response.completed`` lists (same ids, same text).
 ``finish_reason: "length"`` ends in ``response.incomplete`` (``max_output_tokens``); an
@@ -43,6 +47,9 @@ from autosred.proxy.responses.request import CUSTOM_PARAMETER, ResponsesRequest,
 from autosred.proxy.upstream import UpstreamError
 
 _NONE, _MESSAGE, _REASONING, _CALL = 0, 1, 2, 3
+_DEFERRED = 1 << 62
+"""The ``output_index`` of a hosted call while the model writes it: taken (so the call is
+not opened again), but its item only gets an index when the daemon runs it."""
 _INCOMPLETE_REASONS = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
@@ -109,6 +116,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
         echo: dict[str, Any] | None = None,
         tools: dict[str, ToolTarget] | None = None,
         include_encrypted: bool = False,
+        include_sources: bool = False,
         single_tool_call: bool = False,
         response_id: str | None = None,
         created_at: int | None = None,
@@ -121,6 +129,14 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
         self._sealer = sealer
         self._targets = tools or {}
         self._include_encrypted = include_encrypted
+        self._include_sources = include_sources
+        self._hosted = any(target.kind == "web_search" for target in self._targets.values())
+        self.round_pending = False
+        """The round ended on hosted calls: the response goes on once they ran, so
+        ``response.completed`` waits (proxy/responses/hosted.py)."""
+        self._client_items = 0
+        self._round_text: list[str] = []
+        self._round_reasoning: list[str] = []
         self.status = "in_progress"
         self.items: list[dict[str, Any]] = []
         """Output items as stored for ``previous_response_id`` (with encrypted_content)."""
@@ -140,6 +156,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
         self._reasoning_delta: DeltaTemplate | None = None
         self._reasoning_tokens = -1  # -1: not reported; _reasoning_deltas is the estimate
         self._reasoning_deltas = 0
+        self._earlier_reasoning = 0  # reasoning tokens of the earlier hosted rounds
 
     @classmethod
     def for_request(
@@ -155,6 +172,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             echo=request.echo,
             tools=request.tools,
             include_encrypted=request.include_encrypted,
+            include_sources=request.include_sources,
             single_tool_call=request.single_tool_call,
             response_id=response_id,
         )
@@ -214,7 +232,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
     def keepalive(self) -> list[Event]:
         """While waiting for the model (long prefill): the start, then ``in_progress`` again,
         so a client's idle timeout sees events (comments are invisible to SSE parsers)."""
-        if self.finished:
+        if self.finished and not self.round_pending:
             return []
         if not self.started:
             return self.start()
@@ -267,6 +285,8 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
     # -- message
 
     def _on_text(self, text: str, events: list[Event]) -> None:
+        if self._hosted:
+            self._round_text.append(text)
         if self._open == _MESSAGE:
             self._text.append(text)
             assert self._text_delta is not None
@@ -346,6 +366,8 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
     # -- reasoning
 
     def _on_reasoning(self, text: str, events: list[Event]) -> None:
+        if self._hosted:
+            self._round_reasoning.append(text)
         self._reasoning_deltas += 1
         if self._open == _REASONING:
             self._reasoning.append(text)
@@ -438,6 +460,12 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
     def _start_call(self, tool: _Call, events: list[Event]) -> None:
         self._close_open(events)
         target = tool.target = self._targets.get(tool.name)
+        if target is not None and target.kind == "web_search":
+            tool.output_index = _DEFERRED  # its item comes when the daemon runs it
+            self._open = _CALL
+            self._open_call = tool
+            return
+        self._client_items += 1
         if target is not None and target.kind == "tool_search":
             # Codex runs the search itself and answers with a tool_search_output.
             tool.item_id = new_id("ts")
@@ -488,7 +516,9 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
 
     def _close_call(self, tool: _Call, events: list[Event], cut: bool) -> None:
         tool.closed = True
-        assert tool.item is not None
+        if tool.item is None:
+            return  # a hosted call: nothing was sent for it
+
         arguments = "".join(tool.args)
         item = dict(tool.item)
         item["status"] = "incomplete" if cut else "completed"
@@ -532,20 +562,29 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
     # ---------------------------------------------------------------------------- end
 
     def _usage(self) -> dict[str, Any]:
-        output = self._completion if self._completion >= 0 else self._deltas
-        reasoning = (
+        prompt, cached, output = self._usage_totals()
+        reasoning = self._earlier_reasoning + (
             self._reasoning_tokens if self._reasoning_tokens >= 0 else self._reasoning_deltas
         )
         return {
-            "input_tokens": self._prompt,
-            "input_tokens_details": {"cached_tokens": min(self._cached, self._prompt)},
+            "input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": min(cached, prompt)},
             "output_tokens": output,
             "output_tokens_details": {"reasoning_tokens": min(reasoning, output)},
-            "total_tokens": self._prompt + output,
+            "total_tokens": prompt + output,
         }
 
     def _end(self, events: list[Event]) -> None:
         self._close_all(events)  # output after finish_reason (never from vLLM) still closes
+        if self._hosted and self._finish != "length" and self.hosted_calls():
+            # The daemon runs the searches and the model goes on in this same response.
+            self.round_pending = True
+            self.finished = True
+            return
+        self._conclude(events)
+
+    def _conclude(self, events: list[Event]) -> None:
+        self.round_pending = False
         self.usage = self._usage()
         finish = self._finish
         if finish in _INCOMPLETE_REASONS:
@@ -556,6 +595,105 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
             kind = "response.completed"
         events.append(event(kind, self._next_seq(), response=self.response()))
         self.finished = True
+
+    # ---------------------------------------------------------------------------- hosted rounds
+
+    def hosted_calls(self) -> list[_Call]:
+        """This round's calls of the hosted web search, in the model's order."""
+        return [
+            call
+            for call in self.round_calls()
+            if call.output_index >= 0 and call.target is not None
+            if call.target.kind == "web_search"
+        ]
+
+    def client_calls(self) -> int:
+        """Tool call items of this response the client runs (function, custom, tool search)."""
+        return self._client_items
+
+    def round_message(self) -> dict[str, Any]:
+        """This round as the assistant message the model wrote (for the next round)."""
+        calls = [
+            {
+                "id": call.call_id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": "".join(call.args)},
+            }
+            for call in self.round_calls()
+            if call.output_index >= 0
+        ]
+        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._round_text)}
+        if self._round_reasoning:
+            message["reasoning"] = "".join(self._round_reasoning)
+        if calls:
+            message["tool_calls"] = calls
+        return message
+
+    def search_item(self, query: str | None) -> tuple[str, int, list[Event]]:
+        """Open a ``web_search_call`` item (the daemon is about to search): its id, its
+        ``output_index`` and the events ``output_item.added``, ``.in_progress``,
+        ``.searching``."""
+        events: list[Event] = []
+        item_id = new_id("ws")
+        action: dict[str, Any] = {"type": "search", "query": query}
+        added = {
+            "id": item_id,
+            "type": "web_search_call",
+            "status": "in_progress",
+            "action": action,
+        }
+        index = self._add_item(added, events)
+        for phase in ("in_progress", "searching"):
+            events.append(
+                event(
+                    f"response.web_search_call.{phase}",
+                    self._next_seq(),
+                    output_index=index,
+                    item_id=item_id,
+                )
+            )
+        return item_id, index, events
+
+    def search_done(
+        self, item_id: str, index: int, query: str | None, sources: list[str] | None
+    ) -> list[Event]:
+        """Close the ``web_search_call`` item: ``.completed`` and ``output_item.done`` with
+        the query (and its sources when ``include`` asked for them); ``sources`` None: the
+        search failed (status ``failed``, no ``.completed``)."""
+        events: list[Event] = []
+        action: dict[str, Any] = {"type": "search", "query": query}
+        if sources is not None and self._include_sources:
+            action["sources"] = [{"type": "url", "url": url} for url in sources]
+        status = "completed" if sources is not None else "failed"
+        if sources is not None:
+            events.append(
+                event(
+                    "response.web_search_call.completed",
+                    self._next_seq(),
+                    output_index=index,
+                    item_id=item_id,
+                )
+            )
+        item = {"id": item_id, "type": "web_search_call", "status": status, "action": action}
+        self._done_item(index, item, events, None)
+        return events
+
+    def next_round(self) -> None:
+        self._earlier_reasoning += (
+            self._reasoning_tokens if self._reasoning_tokens >= 0 else self._reasoning_deltas
+        )
+        super().next_round()
+        self.round_pending = False
+        self._round_text = []
+        self._round_reasoning = []
+        self._reasoning_tokens = -1
+        self._reasoning_deltas = 0
+
+    def conclude(self) -> list[Event]:
+        """End the response after the hosted calls ran (``response.completed``)."""
+        events: list[Event] = []
+        self._conclude(events)
+        return events
 
     def _map_error(self, error: UpstreamError) -> ResponsesError:
         return map_upstream_error(error)

@@ -23,6 +23,7 @@ import pytest_asyncio
 from aiohttp import web
 
 from tests.proxy.anthropic_http.support import TOKEN, Api, sha256
+from tests.proxy.responses.http.support import TOKEN as CODEX_TOKEN
 from tests.support.daemon import base_config, running_daemon, sim_recipe
 from tests.web.fetch.sites import Site, make_ca, running_site
 from tests.web.search.searxng_fake import Searxng, result, searxng
@@ -64,12 +65,18 @@ async def web_sites(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[W
 
 
 def hosted_config(tmp_path: Path, web_sites: Web, **sections: Any) -> dict[str, Any]:
-    """The daemon's configuration: the sim as claude-*, search and fetch on the local web."""
-    recipe = sim_recipe(aliases=["claude-*"], sim_args=["--max-model-len", "65536"])
+    """The daemon's configuration: the sim as claude-* (and gpt-* for the /v1/responses
+    tests), search and fetch on the local web."""
+    recipe = sim_recipe(aliases=["claude-*", "gpt-*"], sim_args=["--max-model-len", "65536"])
     return base_config(
         tmp_path,
         [recipe],
-        api={"clients": [{"name": "tester", "token_sha256": sha256(TOKEN)}]},
+        api={
+            "clients": [
+                {"name": "tester", "token_sha256": sha256(TOKEN)},
+                {"name": "codex", "token_sha256": sha256(CODEX_TOKEN)},  # /v1/responses tests
+            ]
+        },
         mcp={
             "search": {
                 "backend": "searxng",

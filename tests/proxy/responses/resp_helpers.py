@@ -177,7 +177,9 @@ def check_lifecycle(payloads: list[dict[str, Any]]) -> dict[str, Any]:
     0, 1, 2 …), one terminal event; sequence_number 0, 1, 2 …; the terminal response lists the
     very items (ids, content) that output_item.done carried. Returns the terminal response."""
     types = [payload["type"] for payload in payloads]
-    assert [payload["sequence_number"] for payload in payloads] == list(range(len(payloads)))
+    assert [payload["sequence_number"] for payload in payloads] == list(range(len(payloads))), [
+        (p["type"], p["sequence_number"]) for p in payloads
+    ]
     assert types[:2] == ["response.created", "response.in_progress"], types
     created = payloads[0]["response"]
     assert created["status"] == "in_progress" and created["output"] == []

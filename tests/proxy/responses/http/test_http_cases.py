@@ -225,10 +225,13 @@ async def test_case_73_codex_tool_list_is_accepted(api: Api) -> None:
     streamed = await api.stream(body(sim(text="tools ok"), tools=tools, tool_choice="auto"))
     assert streamed.status == 200 and streamed.terminal["status"] == "completed"
     sent = await api.sent(streamed.request_id)
+    # web_search is run by the daemon (its hosted search is on with mcp.search): offered
+    # as a function in its place (case 92).
     assert [tool["function"]["name"] for tool in sent["tools"]] == [
         "exec_command",
         "apply_patch",
         "tool_search",
+        "web_search",
         "multi_agent_v1__spawn_agent",
     ]
     assert all(set(tool) == {"type", "function"} for tool in sent["tools"])
