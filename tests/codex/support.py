@@ -169,9 +169,10 @@ async def run_headless(command: list[str], *, cwd: Path, env: dict[str, str]) ->
 
 
 @contextlib.asynccontextmanager
-async def codex_env(tmp_path: Path) -> AsyncIterator[CodexEnv]:
+async def codex_env(tmp_path: Path, **sections: Any) -> AsyncIterator[CodexEnv]:
     """The daemon with one autosred-sim recipe that answers Codex's model names (``gpt-*``),
-    woken up front so that the test can script the sim before Codex starts."""
+    woken up front so that the test can script the sim before Codex starts; ``sections``:
+    more of the daemon's config (``mcp={…}``)."""
     recipe = sim_recipe(aliases=["gpt-*"])
     daemon_dir = tmp_path / "daemon"
     daemon_dir.mkdir()
@@ -179,7 +180,8 @@ async def codex_env(tmp_path: Path) -> AsyncIterator[CodexEnv]:
     home.mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    async with running_daemon(daemon_dir, base_config(daemon_dir, [recipe])) as daemon:
+    config = base_config(daemon_dir, [recipe], **sections)
+    async with running_daemon(daemon_dir, config) as daemon:
         code, lines = await daemon.admin(
             "POST", "/v1/models/sim/scale", {"direction": "up", "wait": True}
         )
