@@ -22,7 +22,7 @@ from openai.types.responses import ResponseFunctionWebSearch
 from openai.types.responses.response_function_web_search import ActionSearch
 
 from autosred.proxy.hosted.executor import HostedRun
-from autosred.proxy.hosted.memory import SearchMemory, query_key
+from autosred.proxy.hosted.memory import RememberedResult, SearchMemory, query_key
 from autosred.proxy.hosted.tools import HostedKind
 from autosred.proxy.hosted.web import WebHit
 from autosred.proxy.responses import Event, ResponsesError, to_chat_request
@@ -451,3 +451,56 @@ def test_memory_is_bounded() -> None:
     assert memory.hits(query_key("c", None, "q0")) is None
     memory.keep_hits(query_key("c", None, "big"), (WebHit("t", "u", "s" * 20_000),))
     assert memory.hits(query_key("c", None, "big")) is None and memory.bytes <= 10_000
+
+
+def test_two_searches_in_one_round_are_two_items_one_after_the_other() -> None:
+    web = ScriptedWeb()
+    r = Rounds(base(tools=[SEARCH]), web)
+    r.feed(ended([*search_round("one"), *search_round("two", call_id="call_2", index=1)]))
+    nxt = r.step()
+    assert nxt is not None and [asked[1][0] for asked in web.asked] == ["one", "two"]
+    assert [m["tool_call_id"] for m in nxt["messages"][-2:]] == ["call_1", "call_2"]
+    r.feed(text_round("Both."))
+    final = r.final()  # one item open at a time, output_index 0, 1, 2
+    assert [(i["type"], i["action"]["query"]) for i in final["output"][:2]] == [
+        ("web_search_call", "one"),
+        ("web_search_call", "two"),
+    ]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {"type": st.just("web_search_call")},
+        optional={
+            "id": st.one_of(st.just("ws_known"), _JSON),
+            "status": _JSON,
+            "action": st.one_of(
+                st.fixed_dictionaries({"type": st.just("search")}, optional={"query": _JSON}),
+                _JSON,
+            ),
+        },
+    )
+)
+def test_fuzz_replayed_web_search_calls_give_messages_or_a_400(item: dict[str, Any]) -> None:
+    memory = SearchMemory()
+    memory.keep_result("ws_known", RememberedResult("call_k", '{"query": "k"}', "results"))
+    try:
+        sent = to_chat_messages(
+            None, [user("q"), item, user("next")], sealer=SEALER, policy=VIEW.media, memory=memory
+        )
+    except ResponsesError as exc:
+        assert exc.status == 400
+        return
+    calls = [m for m in sent if m.get("tool_calls")]
+    tools = [m for m in sent if m["role"] == "tool"]
+    assert len(calls) == len(tools) <= 1  # a call always has its result right after it
+    if calls:
+        assert sent[sent.index(calls[0]) + 1] is tools[0]
