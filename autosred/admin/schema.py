@@ -352,6 +352,9 @@ class Status(Wire, what="status"):
     """The MCP servers the api listener serves: name -> path, e.g. {"fetch": "/mcp/fetch"}.
     `autosrectl claude`/`codex` hand them to the client; absent from an older daemon, so
     such a daemon's clients get none."""
+    hosted_tools: list[str] = field(default_factory=list)
+    """The vendor-hosted tools the daemon runs itself (``web_search``, ``web_fetch``), so
+    `autosrectl codex` can turn Codex's live web search on; absent from an older daemon."""
 
 
 @dataclass(frozen=True)

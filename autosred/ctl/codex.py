@@ -15,8 +15,9 @@ Steps, each with a clear failure:
    ``wire_api = "responses"``, the client token through ``env_key``), the model and the
    daemon's MCP servers (``[mcp_servers.autosred-<name>]``: the api listener's
    ``/mcp/<name>``, the token through ``bearer_token_env_var``; none with ``--no-mcp``) put
-   over it, plus links to the user's sessions, history, instructions, prompts, skills and
-   rules;
+   over it, ``web_search = "live"`` when the daemon runs the hosted web search and the user
+   chose no mode, plus links to the user's sessions, history, instructions, prompts, skills
+   and rules;
 6. ``exec`` Codex with ``CODEX_HOME`` set to it and the token in ``$AUTOSRE_CLIENT_TOKEN``;
    the user's arguments follow untouched (but for autosrectl's own ``--no-mcp``).
 
@@ -131,6 +132,7 @@ def prepare(
         model=model,
         context_window=context_window(url, token, model),
         mcp_servers={} if no_mcp else server_urls(status, listener_url(status, "api")),
+        live_web_search="web_search" in status.hosted_tools,
     )
     home = make_home(homes_dir(env), user_home, config)
     child_env = {**env, "CODEX_HOME": str(home), TOKEN_ENV: token}
@@ -213,6 +215,7 @@ def codex_config(
     model: str,
     context_window: int | None,
     mcp_servers: Mapping[str, str] | None = None,
+    live_web_search: bool = False,
 ) -> dict[str, Any]:
     """The user's settings with autosred's provider and model put over them.
 
@@ -221,7 +224,10 @@ def codex_config(
     model, and the ``mcp_servers.autosred-*`` entries of the daemon's MCP servers
     (``mcp_servers``: name -> URL; the user's other servers stay). Update checks and
     analytics are off unless the user set them (no traffic to OpenAI's hosts on the user's
-    behalf)."""
+    behalf). With ``live_web_search`` (the daemon runs the hosted web search), ``web_search``
+    is ``"live"`` unless the user chose a mode: Codex's default, ``"cached"``, asks for no
+    new search at all (``external_web_access: false``), so its web search would only ever
+    see earlier results."""
     config: dict[str, Any] = copy.deepcopy(dict(user))
     config["model_provider"] = PROVIDER
     config["model"] = model
@@ -251,6 +257,8 @@ def codex_config(
             if isinstance(profile, dict):
                 for key in _PROFILE_KEYS_DROPPED:
                     profile.pop(key, None)
+    if live_web_search:
+        config.setdefault("web_search", "live")
     config.setdefault("check_for_update_on_startup", False)
     analytics = config.get("analytics")
     if not isinstance(analytics, dict):

@@ -34,12 +34,14 @@ class DaemonControl:
         gate: ModelGate,
         listeners: Callable[[], dict[str, str]],
         mcp: Callable[[], dict[str, str]] = dict,
+        hosted_tools: Callable[[], list[str]] = list,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
     ) -> None:
         self._gate = gate
         self._listeners = listeners
         self._mcp = mcp
+        self._hosted_tools = hosted_tools
         self._reload = reload
         self._started = started
 
@@ -52,6 +54,7 @@ class DaemonControl:
             listeners=self._listeners(),
             models=self.models(),
             mcp=self._mcp(),
+            hosted_tools=self._hosted_tools(),
         )
 
     def models(self) -> list[ModelStatus]:

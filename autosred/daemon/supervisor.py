@@ -98,6 +98,7 @@ class Supervisor:
         self._started = time.monotonic()
         self._listeners: dict[str, str] = {}
         self._mcp_servers: dict[str, str] = {}
+        self._hosted_tools: list[str] = []
         """The MCP servers mounted on the api listener: name -> path (/mcp/<name>)."""
         self._background: set[asyncio.Task[None]] = set()
         self._ready = False
@@ -171,6 +172,8 @@ class Supervisor:
         key = thinking_key(settings.resolved_state_dir(), log=self._log)
         # The one web service: the MCP search/fetch groups and the hosted tools share it.
         web_service = build_web_service(settings, log=self._log.getChild("web"))
+        hosted_tools = hosted_tools_of(settings, web_service)
+        self._hosted_tools = sorted(hosted_tools.kinds) if hosted_tools is not None else []
         app = make_api_app(
             gate=gate,
             metrics=self._metrics,
@@ -178,7 +181,7 @@ class Supervisor:
             log=self._log.getChild("proxy"),
             signer=ThinkingSigner(key),
             reasoning_key=key,  # the Responses surface derives its own key from it
-            hosted_tools=hosted_tools_of(settings, web_service),
+            hosted_tools=hosted_tools,
             ping_interval=settings.scaler.keepalive_interval,
         )
         if web_service is not None:
@@ -296,6 +299,7 @@ class Supervisor:
             gate=gate,
             listeners=lambda: dict(self._listeners),
             mcp=lambda: dict(self._mcp_servers),
+            hosted_tools=lambda: list(self._hosted_tools),
             reload=self.reload,
             started=self._started,
         )

@@ -75,6 +75,7 @@ def test_every_type_round_trips_through_json() -> None:
         listeners={"api": "127.0.0.1:8011", "admin": "/run/autosred/admin.sock"},
         models=[FULL_MODEL, ModelStatus(name="b", served_model_name="b")],
         mcp={"fetch": "/mcp/fetch", "search": "/mcp/search"},
+        hosted_tools=["web_fetch", "web_search"],
     )
     assert Status.from_json(_via_json(status.to_json())) == status
     progress = Progress(model="qwen", state="starting", phase="x", detail="y", eta_seconds=1)
@@ -181,7 +182,7 @@ def test_dumps_is_one_line() -> None:
                 models=[],
             ),
             b'{"version":"1","pid":2,"uptime_seconds":3,"engine":"process",'
-            b'"listeners":{"api":"x"},"models":[],"mcp":{}}',
+            b'"listeners":{"api":"x"},"models":[],"mcp":{},"hosted_tools":[]}',
         ),
         (
             HelmValues(model="m", values={"models": [{"name": "m"}]}, yaml="models: []\n"),
@@ -295,3 +296,11 @@ def test_a_status_without_mcp_from_an_older_daemon_has_no_servers() -> None:
     assert Status.from_json(body).mcp == {}
     with pytest.raises(SchemaError, match=r"^status\.mcp: expected an object of strings$"):
         Status.from_json(body | {"mcp": {"fetch": 1}})
+
+
+def test_a_status_without_hosted_tools_from_an_older_daemon_runs_none() -> None:
+    body = Status(version="1", pid=1, uptime_seconds=1, engine="static").to_json()
+    del body["hosted_tools"]
+    assert Status.from_json(body).hosted_tools == []
+    with pytest.raises(SchemaError, match=r"^status\.hosted_tools"):
+        Status.from_json(body | {"hosted_tools": "web_search"})

@@ -195,6 +195,9 @@ async def test_wakes_the_model_then_becomes_codex_with_a_fresh_home(
             "autosred-fetch",
             "autosred-search",
         }
+        # The daemon runs the hosted web search (on by default with mcp.search): Codex asks
+        # for live searches, not its default cached mode, which never searches anew.
+        assert again.config["web_search"] == "live"
 
         # autosrectl's own --no-mcp: none of the daemon's servers, and not passed to Codex.
         quiet = await autosrectl_codex(daemon, fake_bin, home, "--no-mcp", "exec", "quiet")
@@ -214,6 +217,7 @@ async def test_the_users_config_is_carried_over_under_autosreds_provider(
 model = "o3"
 model_provider = "openai"
 approval_policy = "on-request"
+web_search = "cached"
 model_context_window = 400000
 check_for_update_on_startup = true
 notify = ["notify-send", "Codex"]
@@ -258,6 +262,7 @@ trust_level = "trusted"
         assert config["profiles"] == {"fast": {"model_reasoning_effort": "low"}}
         # ... and everything else is the user's.
         assert config["approval_policy"] == "on-request"
+        assert config["web_search"] == "cached"  # the user's mode, though the daemon searches
         assert config["check_for_update_on_startup"] is True
         assert config["notify"] == ["notify-send", "Codex"]
         # The user's servers stay, beside the daemon's.
@@ -448,6 +453,19 @@ def test_codex_config_adds_the_daemons_mcp_servers_beside_the_users() -> None:
     assert "mcp_servers" not in codex_config(
         {}, base_url="http://h:1", model="gpt-5.5", context_window=None, mcp_servers={}
     )
+
+
+def test_codex_config_asks_for_live_web_search_only_when_the_daemon_searches() -> None:
+    def mode(user: dict[str, Any], *, live: bool) -> object:
+        config = codex_config(
+            user, base_url="http://h:1", model="gpt-5.5", context_window=None, live_web_search=live
+        )
+        return config.get("web_search")
+
+    assert mode({}, live=True) == "live"
+    assert mode({}, live=False) is None
+    assert mode({"web_search": "disabled"}, live=True) == "disabled"
+    assert mode({"web_search": "cached"}, live=False) == "cached"
 
 
 def test_sweep_removes_homes_of_finished_runs_only(tmp_path: Path) -> None:

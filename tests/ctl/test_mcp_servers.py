@@ -99,3 +99,6 @@ async def test_the_daemon_reports_the_servers_it_serves(tmp_path: Path) -> None:
             "autosred-capabilities": f"{daemon.api_url}/mcp/capabilities",
             "autosred-fetch": f"{daemon.api_url}/mcp/fetch",
         }
+        # The hosted tools follow their MCP servers by default: search is off, so only fetch
+        # runs, and autosrectl codex leaves Codex's web search mode alone.
+        assert status.hosted_tools == ["web_fetch"]
