@@ -349,8 +349,11 @@ class Store:
             os.close(fd)  # closing releases the flock
 
     def _lock_data(self, upload_id: str) -> int:
-        with disk.opened_dir(upload_id, dir_fd=self._partial_fd) as dir_fd:
-            fd = disk.open_data(dir_fd, os.O_RDWR)
+        try:
+            with disk.opened_dir(upload_id, dir_fd=self._partial_fd) as dir_fd:
+                fd = disk.open_data(dir_fd, os.O_RDWR)
+        except FileNotFoundError as exc:  # completed or removed since it was looked up
+            raise NotFound(upload_id) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -441,12 +444,17 @@ class Store:
 
     def _remove(self, entry: Entry) -> None:
         parent = self._files_fd if entry.complete else self._partial_fd
-        if not entry.complete:
-            os.close(self._lock_data(entry.id))  # refuses while an append holds it
-        gone = _DEL + entry.id
-        os.rename(entry.id, gone, src_dir_fd=parent, dst_dir_fd=parent)
-        disk.fsync_dir(parent)
-        disk.remove_tree(gone, dir_fd=parent)
+        # Held until the upload is gone, so no append can start on it meanwhile; refused
+        # while an append holds it.
+        lock = -1 if entry.complete else self._lock_data(entry.id)
+        try:
+            gone = _DEL + entry.id
+            os.rename(entry.id, gone, src_dir_fd=parent, dst_dir_fd=parent)
+            disk.fsync_dir(parent)
+            disk.remove_tree(gone, dir_fd=parent)
+        finally:
+            if lock >= 0:
+                os.close(lock)
 
     async def expire(self) -> list[str]:
         """Remove partial uploads past their expiry; the ids removed."""
