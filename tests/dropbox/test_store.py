@@ -271,3 +271,18 @@ async def test_a_partial_upload_cannot_be_read(store: Store) -> None:
     await store.append(OWNER, entry.id, 0, body(b"ab"))
     with pytest.raises(NotFound):
         await store.open_file(OWNER, entry.id)
+
+
+async def test_a_cancelled_append_keeps_what_arrived_and_frees_the_upload(store: Store) -> None:
+    entry = await store.create(OWNER, 6, {})
+    release = asyncio.Event()
+    held = asyncio.create_task(
+        store.append(OWNER, entry.id, 0, held_body(b"abc", release, [b"def"]))
+    )
+    while (await store.get(OWNER, entry.id)).offset < 3:
+        await asyncio.sleep(0)  # yields until the first chunk is written; not a timing guess
+    held.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await held
+    assert (await store.get(OWNER, entry.id)).offset == 3
+    assert (await store.append(OWNER, entry.id, 3, body(b"def"))).complete

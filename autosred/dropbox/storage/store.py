@@ -378,9 +378,9 @@ class Store:
             async for chunk in chunks:
                 if position + len(chunk) > entry.length:
                     raise TooLarge("the body goes past the declared Upload-Length")
-                if hasher is not None:
-                    hasher.update(chunk)
-                position += await _settled(functools.partial(_write_at, fd, chunk, position))
+                position += await _settled(
+                    functools.partial(_write_at, fd, chunk, position, hasher)
+                )
             if hasher is not None and checksum is not None and hasher.digest() != checksum.digest:
                 raise ChecksumMismatch(entry.id)
         except InsufficientSpace as full:
@@ -510,7 +510,11 @@ class Store:
                 self._log.info("dropbox.store.recovered", extra={"fields": {"id": entry.id}})
 
 
-def _write_at(fd: int, chunk: bytes, position: int) -> int:
+def _write_at(fd: int, chunk: bytes, position: int, hasher: Any) -> int:
+    """Hash (for a checksum) and write one chunk, both in the worker thread: hashing a large
+    chunk is CPU the event loop should not spend, and hashlib releases the GIL for it."""
+    if hasher is not None:
+        hasher.update(chunk)
     try:
         return disk.write_all(fd, chunk, position)
     except OSError as exc:
