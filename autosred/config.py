@@ -352,6 +352,43 @@ class HostedToolsSettings(Section):
     minutes and its context within a few pages."""
 
 
+class DropboxTlsSettings(Section):
+    """The dropbox listener's TLS: the daemon terminates it (TLS 1.2 and later)."""
+
+    cert: Path | None = None
+    """A PEM certificate (chain) to serve; with ``key``. null: a self-signed P-256 certificate
+    the daemon makes on first start under state_dir (dropbox/tls/) and keeps across restarts;
+    `autosrectl dropbox cert` shows its fingerprint. SIGHUP re-reads it."""
+    key: Path | None = None
+    """The PEM private key of ``cert``; both or neither."""
+    hostnames: list[str] = []
+    """The names and addresses the self-signed certificate is made for (its SANs); empty: the
+    host's name and the listen address. Ignored when ``cert`` is given."""
+    client_ca: Path | None = None
+    """A PEM file of CAs: when set, every client must present a certificate they signed (mTLS);
+    null: no client certificate is asked for."""
+
+    @model_validator(mode="after")
+    def _cert_and_key_together(self) -> DropboxTlsSettings:
+        if (self.cert is None) != (self.key is None):
+            raise ValueError("set both cert and key, or neither (a self-signed one is made)")
+        return self
+
+
+class DropboxSettings(Section):
+    """The HTTPS file dropbox: its own TLS listener, beside the API's."""
+
+    enabled: bool = False
+    listen: ListenAddress = "127.0.0.1:8443"
+    """Where the dropbox's HTTPS listener binds (the connections section's deadlines and
+    per-peer cap apply to it too)."""
+    root: Path | None = None
+    """Where the dropbox keeps its files; null: dropbox/ under state_dir."""
+    max_size: int = Field(default=10 * 1024**3, gt=0)
+    """Largest file accepted, in bytes (tus ``Tus-Max-Size``)."""
+    tls: DropboxTlsSettings = DropboxTlsSettings()
+
+
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "text"] = "auto"
@@ -380,6 +417,7 @@ class Settings(BaseSettings):
     log: LogSettings = LogSettings()
     mcp: McpSettings = McpSettings()
     hosted_tools: HostedToolsSettings = HostedToolsSettings()
+    dropbox: DropboxSettings = DropboxSettings()
     state_dir: Path | None = None
     """Persistent state (wake history). Default: /var/lib/autosred as root, else
     $XDG_STATE_HOME/autosred (or ~/.local/state/autosred)."""

@@ -14,6 +14,7 @@ POST   /v1/models/{name}/scale      ScaleRequest (direction up | down | switch) 
 GET    /v1/models/{name}/drift      DriftReport (the recipe's rendered spec vs what runs)
 GET    /v1/recipes/{name}/helm-values
                                     HelmValues (the recipe as helm/autosre values)
+GET    /v1/dropbox/cert             DropboxCert (404 when the dropbox is not enabled)
 POST   /v1/reload                   ReloadResult (``ok: false``: config rejected)
 =====  ===========================  ==================================================
 
@@ -85,6 +86,7 @@ def make_app(
     app.router.add_post("/v1/models/{name}/scale", _scale)
     app.router.add_get("/v1/models/{name}/drift", _drift)
     app.router.add_get("/v1/recipes/{name}/helm-values", _helm_values)
+    app.router.add_get("/v1/dropbox/cert", _dropbox_cert)
     app.router.add_post("/v1/reload", _reload)
     return app
 
@@ -205,6 +207,10 @@ async def _drift(request: web.Request) -> web.Response:
 
 async def _helm_values(request: web.Request) -> web.Response:
     return _json(request.app[CONTROL].helm_values(request.match_info["name"]).to_json())
+
+
+async def _dropbox_cert(request: web.Request) -> web.Response:
+    return _json(request.app[CONTROL].dropbox_cert().to_json())
 
 
 async def _reload(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ from autosred.admin.schema import (
     ERROR_STATUS,
     ApiError,
     DriftReport,
+    DropboxCert,
     HelmValues,
     ModelStatus,
     Progress,
@@ -101,6 +102,11 @@ class Control(Protocol):
     def helm_values(self, model: str) -> HelmValues:
         """The model's recipe as helm/autosre values. Unknown model: ControlError.unknown_model;
         a recipe the chart cannot render (no image or model): ControlError ``bad_request``."""
+        ...
+
+    def dropbox_cert(self) -> DropboxCert:
+        """The dropbox listener's certificate now. Dropbox not enabled: ControlError
+        ``not_found``."""
         ...
 
     async def reload(self) -> ReloadResult:

@@ -460,6 +460,17 @@ class HelmValues(Wire, what="helm values"):
     """The same, as a values file (rendered by the daemon: autosrectl needs no YAML library)."""
 
 
+@dataclass(frozen=True)
+class DropboxCert(Wire, what="dropbox certificate"):
+    """``GET /v1/dropbox/cert``: the certificate the dropbox listener serves now."""
+
+    fingerprint: str
+    """SHA-256 of the certificate's DER form, upper-case hex pairs joined by colons."""
+    pem: str
+    listen: str
+    """The address the listener is bound to (``host:port``)."""
+
+
 # Error types the admin API uses, with the HTTP status each is sent with.
 ERROR_STATUS: dict[str, int] = {
     "bad_request": 400,

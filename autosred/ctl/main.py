@@ -169,6 +169,28 @@ def _add_commands(
         help="the recipe as values for the helm/autosre chart (YAML)",
     )
     helm.add_argument("model", metavar="NAME")
+    dropbox = _command(
+        commands,
+        "dropbox",
+        effect=CHANGES,
+        parents=[common],
+        help="the daemon's HTTPS file dropbox",
+    )
+    dropbox_commands = dropbox.add_subparsers(dest="dropbox_command", metavar="WHAT", required=True)
+    dropbox_cert = _command(
+        dropbox_commands,
+        "cert",
+        effect=READS,
+        handler="autosred.ctl.dropbox:cert",
+        parents=[common],
+        help="the dropbox listener's certificate: its SHA-256 fingerprint (to pin)",
+        description="Print the SHA-256 fingerprint (hex pairs joined by colons) of the "
+        "certificate the dropbox listener serves, alone on its line; --pem prints the "
+        "certificate itself (for curl --cacert or a tus client's trust store).",
+    )
+    dropbox_cert.add_argument(
+        "--pem", action="store_true", help="print the certificate (PEM) instead"
+    )
     claude = _command(
         commands,
         "claude",

@@ -117,6 +117,7 @@ class GuardedHandler(RequestHandler):
         self._guard = guard
         self._peer = "unknown"
         self._admitted = False
+        self._first_head_parsed = False
         self._head_deadline: asyncio.TimerHandle | None = None
         self._linger: asyncio.TimerHandle | None = None
 
@@ -143,6 +144,8 @@ class GuardedHandler(RequestHandler):
         if self._linger is not None:
             return  # answered with 408 and closing: read only to drop it
         super().data_received(data)
+        if self._messages:
+            self._first_head_parsed = True
         if self._reading_head():
             if self._head_deadline is None:
                 # The first bytes of a head: from now on it has header_timeout to be complete.
@@ -154,7 +157,12 @@ class GuardedHandler(RequestHandler):
 
     def _reading_head(self) -> bool:
         # aiohttp's connection task awaits this future exactly while it waits for the next
-        # complete request head; it is done (or gone) once a head has been parsed.
+        # complete request head; it is done (or gone) once a head has been parsed. Before the
+        # task first runs there is no future yet: over TLS the first bytes of a head often
+        # arrive with the end of the handshake, in the same turn of the loop as
+        # connection_made, so until a first head is parsed the connection is reading one.
+        if not self._first_head_parsed:
+            return True
         waiter = self._waiter
         return waiter is not None and not waiter.done()
 

@@ -13,12 +13,14 @@ from autosred.admin.control import ControlError
 from autosred.admin.schema import (
     DriftField,
     DriftReport,
+    DropboxCert,
     HelmValues,
     ModelStatus,
     Progress,
     ReloadResult,
     Status,
 )
+from autosred.dropbox.cert import DropboxTls
 from autosred.engines.base import DriftSource, EngineUnavailable
 from autosred.recipes import Recipe, render
 from autosred.scaler import ModelGate, ModelState, Snapshot, UnknownModel
@@ -35,6 +37,7 @@ class DaemonControl:
         listeners: Callable[[], dict[str, str]],
         mcp: Callable[[], dict[str, str]] = dict,
         hosted_tools: Callable[[], list[str]] = list,
+        dropbox: Callable[[], DropboxTls | None] = lambda: None,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
     ) -> None:
@@ -42,6 +45,7 @@ class DaemonControl:
         self._listeners = listeners
         self._mcp = mcp
         self._hosted_tools = hosted_tools
+        self._dropbox = dropbox
         self._reload = reload
         self._started = started
 
@@ -157,6 +161,16 @@ class DaemonControl:
             live_hash=result.live_hash,
             pod=result.pod,
             fields=[DriftField(f.field, f.recipe, f.live) for f in result.fields],
+        )
+
+    def dropbox_cert(self) -> DropboxCert:
+        tls = self._dropbox()
+        if tls is None:
+            raise ControlError.of(
+                "not_found", "the dropbox is not enabled (dropbox.enabled in the config)"
+            )
+        return DropboxCert(
+            fingerprint=tls.fingerprint, pem=tls.pem, listen=self._listeners().get("dropbox", "")
         )
 
     def helm_values(self, model: str) -> HelmValues:

@@ -40,6 +40,8 @@ from autosred.daemon.inflight import InFlight
 from autosred.daemon.keys import thinking_key
 from autosred.daemon.notify import Notifier
 from autosred.daemon.throttle import LogThrottle
+from autosred.dropbox.app import make_dropbox_app
+from autosred.dropbox.cert import CertificateError, DropboxTls
 from autosred.engines.base import Engine
 from autosred.gpu import GpuReader
 from autosred.mcp.groups import build_groups
@@ -108,6 +110,7 @@ class Supervisor:
         # One throttle for what clients and the kernel can make happen at will.
         self._throttle = LogThrottle(log.getChild("http"))
         self._inflight = InFlight()
+        self._dropbox_tls: DropboxTls | None = None
 
     @property
     def _gate(self) -> ModelGate:
@@ -143,6 +146,8 @@ class Supervisor:
             runners.append(api_runner)
             if settings.metrics.listen is not None:
                 runners.append(await self._start_metrics(gate))
+            if settings.dropbox.enabled:
+                runners.append(await self._start_dropbox())
             runners.append(await self._start_admin(gate))
             self._install_signal_handlers()
             self._start_watchdog()
@@ -293,6 +298,33 @@ class Supervisor:
         self._listeners["metrics"] = _bound_address(site, host)
         return runner
 
+    async def _start_dropbox(self) -> web.AppRunner:
+        settings = self._settings
+        try:
+            tls = DropboxTls(
+                settings.dropbox,
+                settings.resolved_state_dir(),
+                log=self._log.getChild("dropbox"),
+            )
+        except CertificateError as exc:
+            raise ConfigError([f"dropbox.tls: {exc}"]) from exc
+        self._dropbox_tls = tls
+        runner = GuardedAppRunner(
+            make_dropbox_app(),
+            guard=ConnectionGuard(
+                settings.connections, listener="dropbox", throttle=self._throttle
+            ),
+            handle_signals=False,
+            shutdown_timeout=CLOSE_TIMEOUT,
+            access_log=None,
+        )
+        await runner.setup()
+        host, port = split_listen(settings.dropbox.listen)
+        site = web.TCPSite(runner, host, port, ssl_context=tls.context, reuse_address=True)
+        await site.start()
+        self._listeners["dropbox"] = _bound_address(site, host)
+        return runner
+
     async def _start_admin(self, gate: ModelGate) -> web.BaseRunner:
         settings = self._settings
         control = DaemonControl(
@@ -300,6 +332,7 @@ class Supervisor:
             listeners=lambda: dict(self._listeners),
             mcp=lambda: dict(self._mcp_servers),
             hosted_tools=lambda: list(self._hosted_tools),
+            dropbox=lambda: self._dropbox_tls,
             reload=self.reload,
             started=self._started,
         )
@@ -334,6 +367,10 @@ class Supervisor:
         """Re-read config and recipes; on any problem keep the running configuration."""
         self._notifier.reloading()
         try:
+            if self._dropbox_tls is not None:
+                # The certificate files are re-read whatever the config says (a renewed
+                # certificate is the usual reason for a SIGHUP); a bad pair keeps the old.
+                self._dropbox_tls.reload()
             try:
                 settings, catalog = self._reload_config()
             except ConfigError as exc:
@@ -373,6 +410,7 @@ class Supervisor:
             "drift",
             "mcp",  # the servers and their groups are built once, with the api listener
             "hosted_tools",  # the proxy's tool executors are built once, like the app
+            "dropbox",  # its listener and storage are set up once; a reload re-reads the cert
         ):
             if getattr(old, key) != getattr(new, key):
                 changed.append(f"{key}: changed; takes effect after a restart")

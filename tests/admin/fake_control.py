@@ -19,6 +19,7 @@ from autosred.admin.control import ControlError
 from autosred.admin.schema import (
     DriftField,
     DriftReport,
+    DropboxCert,
     HelmValues,
     ModelStatus,
     Progress,
@@ -162,6 +163,9 @@ class FakeControl:
             values={"models": [{"recipe": m.name}]},
             yaml=f"models:\n- recipe: {m.name}\n",
         )
+
+    def dropbox_cert(self) -> DropboxCert:
+        raise ControlError.of("not_found", "the dropbox is not enabled (dropbox.enabled)")
 
     # --- internals --------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from autosred.admin.schema import (
     ApiError,
     DriftField,
     DriftReport,
+    DropboxCert,
     HelmValues,
     ModelStatus,
     Progress,
@@ -188,6 +189,10 @@ def test_dumps_is_one_line() -> None:
             HelmValues(model="m", values={"models": [{"name": "m"}]}, yaml="models: []\n"),
             b'{"model":"m","values":{"models":[{"name":"m"}]},"yaml":"models: []\\n"}',
         ),
+        (
+            DropboxCert(fingerprint="AB:CD", pem="-----BEGIN", listen="127.0.0.1:8443"),
+            b'{"fingerprint":"AB:CD","pem":"-----BEGIN","listen":"127.0.0.1:8443"}',
+        ),
     ],
 )
 def test_wire_bytes_are_pinned(value: Wire, wire: bytes) -> None:
@@ -275,7 +280,7 @@ def _instances(cls: type[Wire]) -> st.SearchStrategy[Any]:
 def test_every_wire_type_is_covered() -> None:
     names = {cls.__name__ for cls in _wire_types()}
     assert names >= {"ModelStatus", "Status", "ModelList", "Progress", "ScaleDone", "ApiError"}
-    assert len(names) == 12
+    assert len(names) == 13
 
 
 @pytest.mark.parametrize("cls", _wire_types(), ids=lambda cls: cls.__name__)

@@ -22,7 +22,15 @@ from autosred.mcp.capabilities.arguments import UnsupportedArgument, arguments_o
 from autosred.mcp.capabilities.clitree import cli_commands
 from autosred.mcp.tools import ToolResult, ToolSpec
 
-READ_ONLY = ["status", "models", "models_running", "version", "drift", "recipe_helm_values"]
+READ_ONLY = [
+    "status",
+    "models",
+    "models_running",
+    "version",
+    "drift",
+    "recipe_helm_values",
+    "dropbox_cert",
+]
 CHANGING = ["models_switch", "scale", "reload"]
 NOT_THERE = Path("/nonexistent/autosred-admin.sock")
 
@@ -80,6 +88,7 @@ def test_every_cli_command_is_a_tool_or_has_a_reason_not_to_be() -> None:
         ("models", "list"): "the default of `models`",
         ("models", "available"): "an alias of `models list`",
         ("recipe",): "holds sub-commands only",
+        ("dropbox",): "holds sub-commands only",
         ("claude",): "launches Claude Code",
         ("codex",): "launches Codex",
     }
@@ -286,6 +295,7 @@ def test_effect_marks_are_the_ctl_constants() -> None:
         "version": READS,
         "drift": READS,
         "recipe_helm_values": READS,
+        "dropbox_cert": READS,
         "claude": LAUNCHES,
         "codex": LAUNCHES,
     }

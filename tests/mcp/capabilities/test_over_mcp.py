@@ -21,7 +21,15 @@ from autosred.mcp.capabilities import CapabilityTools
 from tests.support.ctl import autosrectl
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
 
-READ_ONLY = ["status", "models", "models_running", "version", "drift", "recipe_helm_values"]
+READ_ONLY = [
+    "status",
+    "models",
+    "models_running",
+    "version",
+    "drift",
+    "recipe_helm_values",
+    "dropbox_cert",
+]
 
 
 @asynccontextmanager
