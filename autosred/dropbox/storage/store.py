@@ -372,20 +372,20 @@ class Store:
         start = os.fstat(fd).st_size
         if offset != start:
             raise OffsetMismatch(start)
-        position = start
         hasher = hashlib.new(checksum.algorithm) if checksum is not None else None
+        # Advanced by the worker thread after each write, so even a request cancelled while a
+        # write runs knows exactly how far the data got.
+        written = _Written(start)
         try:
             async for chunk in chunks:
-                if position + len(chunk) > entry.length:
+                if written.position + len(chunk) > entry.length:
                     raise TooLarge("the body goes past the declared Upload-Length")
-                position += await _settled(
-                    functools.partial(_write_at, fd, chunk, position, hasher)
-                )
+                await _settled(functools.partial(_write_at, fd, chunk, written, hasher))
             if hasher is not None and checksum is not None and hasher.digest() != checksum.digest:
                 raise ChecksumMismatch(entry.id)
         except InsufficientSpace as full:
             # Keep what is fully written (the client resumes from there), fsynced, and say where.
-            reached = start if hasher is not None else full.offset + position
+            reached = start if hasher is not None else written.position
             await _settled(lambda: _truncate_sync(fd, reached))
             self._log.warning(
                 "dropbox.upload.no_space", extra={"fields": {"id": entry.id, "offset": reached}}
@@ -396,8 +396,10 @@ class Store:
             raise
         except BaseException:
             # The body stopped early: keep what arrived unless a checksum was to vouch for it.
-            await _settled(lambda: _truncate_sync(fd, start if hasher is not None else position))
+            kept = start if hasher is not None else written.position
+            await _settled(lambda: _truncate_sync(fd, kept))
             raise
+        position = written.position
         await _settled(lambda: os.fsync(fd))
         if position < entry.length:
             return _replace_offset(entry, position)
@@ -510,16 +512,24 @@ class Store:
                 self._log.info("dropbox.store.recovered", extra={"fields": {"id": entry.id}})
 
 
-def _write_at(fd: int, chunk: bytes, position: int, hasher: Any) -> int:
+class _Written:
+    """How far one append's data is fully written."""
+
+    def __init__(self, position: int) -> None:
+        self.position = position
+
+
+def _write_at(fd: int, chunk: bytes, written: _Written, hasher: Any) -> None:
     """Hash (for a checksum) and write one chunk, both in the worker thread: hashing a large
     chunk is CPU the event loop should not spend, and hashlib releases the GIL for it."""
     if hasher is not None:
         hasher.update(chunk)
     try:
-        return disk.write_all(fd, chunk, position)
+        written.position += disk.write_all(fd, chunk, written.position)
     except OSError as exc:
+        written.position += getattr(exc, "written", 0)
         if exc.errno in _FULL:
-            raise InsufficientSpace(getattr(exc, "written", 0)) from exc
+            raise InsufficientSpace(written.position) from exc
         raise
 
 
