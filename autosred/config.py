@@ -110,12 +110,13 @@ class MetricsSettings(Section):
 
 
 class ConnectionSettings(Section):
-    """Deadlines and a per-peer cap on every TCP listener (api, codex, metrics), so that slow
-    or numerous connections from one client cannot hold the daemon's descriptors."""
+    """Deadlines and a per-peer cap on every TCP listener (api, codex, metrics, dropbox), so
+    that slow or numerous connections from one client cannot hold the daemon's descriptors."""
 
     header_timeout: Duration = Field(default=10.0, gt=0)
     """Seconds from the first byte of a request's head to its end; a client still sending
-    its request line and headers after that is disconnected (slow-loris)."""
+    its request line and headers after that is disconnected (slow-loris). A TLS handshake
+    (the dropbox listener) gets the same time."""
     idle_timeout: Duration = Field(default=120.0, gt=0)
     """Seconds a connection may stay open without a request in progress (before the first
     request, and between keep-alive requests). Longer than the clients' own pool timeouts

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections import Counter
 from typing import Any
 
@@ -236,6 +237,41 @@ class GuardedServer(web.Server):
     def __call__(self) -> RequestHandler:
         return GuardedHandler(
             self, guard=self._guard, loop=asyncio.get_running_loop(), **self._handler_kwargs
+        )
+
+
+class TLSSite(web.TCPSite):
+    """A TCP site serving TLS whose handshakes must end within the guard's header deadline.
+
+    asyncio hands a TLS connection to aiohttp (and the guard) only once its handshake is
+    done, and gives a handshake 60 s by default: a client that connects and never finishes
+    one would hold its descriptor that long, past every deadline above.
+    """
+
+    def __init__(
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        *,
+        ssl_context: ssl.SSLContext,
+        handshake_timeout: float,
+    ) -> None:
+        super().__init__(runner, host, port, ssl_context=ssl_context, reuse_address=True)
+        self._handshake_timeout = handshake_timeout
+
+    async def start(self) -> None:
+        await web.BaseSite.start(self)  # registers the site with its runner
+        server = self._runner.server
+        assert server is not None
+        self._server = await asyncio.get_running_loop().create_server(
+            server,
+            self._host,
+            self._port,
+            ssl=self._ssl_context,
+            ssl_handshake_timeout=self._handshake_timeout,
+            backlog=self._backlog,
+            reuse_address=self._reuse_address,
         )
 
 

@@ -32,7 +32,7 @@ from autosred.config import (
 )
 from autosred.daemon import logs, loopguard
 from autosred.daemon.checks import check_runtime
-from autosred.daemon.connections import ConnectionGuard, GuardedAppRunner
+from autosred.daemon.connections import ConnectionGuard, GuardedAppRunner, TLSSite
 from autosred.daemon.control import DaemonControl
 from autosred.daemon.engines import build_engine
 from autosred.daemon.gctuning import freeze_startup_heap
@@ -320,7 +320,13 @@ class Supervisor:
         )
         await runner.setup()
         host, port = split_listen(settings.dropbox.listen)
-        site = web.TCPSite(runner, host, port, ssl_context=tls.context, reuse_address=True)
+        site = TLSSite(
+            runner,
+            host,
+            port,
+            ssl_context=tls.context,
+            handshake_timeout=settings.connections.header_timeout,
+        )
         await site.start()
         self._listeners["dropbox"] = _bound_address(site, host)
         return runner

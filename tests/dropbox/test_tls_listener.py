@@ -216,6 +216,10 @@ async def test_the_connection_guard_holds_on_the_dropbox_listener(tmp_path: Path
         answer = await asyncio.wait_for(reader.read(), 10)
         assert answer.startswith(b"HTTP/1.1 408 ")
         writer.close()
+        # A connection that never starts its handshake is closed at the same deadline.
+        reader, writer = await asyncio.open_connection(host, port)
+        assert await asyncio.wait_for(reader.read(), 10) == b""
+        writer.close()
         # Two connections held open from one address; the third is closed once its handshake
         # is done (the guard sees a TLS connection when it starts carrying HTTP).
         held = [await asyncio.open_connection(host, port, ssl=pinned(pem)) for _ in range(2)]
