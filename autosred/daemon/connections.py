@@ -28,6 +28,7 @@ import asyncio
 import logging
 import ssl
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -37,7 +38,7 @@ from aiohttp.web_request import BaseRequest
 from autosred.config import ConnectionSettings
 from autosred.daemon.throttle import LogThrottle
 
-_REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n"
 _REASON_CHARS = 200
 _LINGER = 2.0
 
@@ -46,9 +47,19 @@ class ConnectionGuard:
     """The limits of one listener app (api and codex share one) and its live connections."""
 
     def __init__(
-        self, settings: ConnectionSettings, *, listener: str, throttle: LogThrottle
+        self,
+        settings: ConnectionSettings,
+        *,
+        listener: str,
+        throttle: LogThrottle,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
+        # Headers every answer of this listener carries (the dropbox's HSTS), the guard's own
+        # 408 and 400s included: they never pass through the app's middlewares.
+        self.headers = dict(headers or {})
+        extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+        self.timeout_response = _REQUEST_TIMEOUT + extra.encode("latin-1") + b"\r\n"
         self._listener = listener
         self._throttle = throttle
         self._open: Counter[str] = Counter()
@@ -178,7 +189,7 @@ class GuardedHandler(RequestHandler):
             return
         self._guard.head_timed_out(self._peer)
         transport = self.transport
-        transport.write(_REQUEST_TIMEOUT)
+        transport.write(self._guard.timeout_response)
         if not transport.can_write_eof():
             self.force_close()
             return
@@ -204,7 +215,9 @@ class GuardedHandler(RequestHandler):
         # A request aiohttp could not parse: the client's problem, one line at info.
         text = message or (str(exc) if exc is not None else "")
         self._guard.malformed(self._peer, status, text)
-        response = web.Response(status=status, text=text, content_type="text/plain")
+        response = web.Response(
+            status=status, text=text, content_type="text/plain", headers=self._guard.headers
+        )
         response.force_close()
         return response
 

@@ -40,7 +40,7 @@ from autosred.daemon.inflight import InFlight
 from autosred.daemon.keys import thinking_key
 from autosred.daemon.notify import Notifier
 from autosred.daemon.throttle import LogThrottle
-from autosred.dropbox.app import make_dropbox_app
+from autosred.dropbox.app import HSTS, make_dropbox_app
 from autosred.dropbox.cert import CertificateError, DropboxTls
 from autosred.engines.base import Engine
 from autosred.gpu import GpuReader
@@ -312,7 +312,10 @@ class Supervisor:
         runner = GuardedAppRunner(
             make_dropbox_app(),
             guard=ConnectionGuard(
-                settings.connections, listener="dropbox", throttle=self._throttle
+                settings.connections,
+                listener="dropbox",
+                throttle=self._throttle,
+                headers={"Strict-Transport-Security": HSTS},
             ),
             handle_signals=False,
             shutdown_timeout=CLOSE_TIMEOUT,

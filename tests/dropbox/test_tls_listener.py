@@ -215,7 +215,14 @@ async def test_the_connection_guard_holds_on_the_dropbox_listener(tmp_path: Path
         await writer.drain()
         answer = await asyncio.wait_for(reader.read(), 10)
         assert answer.startswith(b"HTTP/1.1 408 ")
+        assert b"\r\nStrict-Transport-Security: max-age=31536000\r\n" in answer
         writer.close()
+        # A request aiohttp cannot parse: the guard's 400, with HSTS too.
+        _, _, bad = await exchange(
+            daemon, pinned(pem), b"GET /healthz HTTP/1.1\r\nBad Header\r\n\r\n"
+        )
+        assert bad.split(b" ", 2)[1] == b"400"  # aiohttp answers an unparsed request as 1.0
+        assert b"\r\nStrict-Transport-Security: max-age=31536000\r\n" in bad
         # A connection that never starts its handshake is closed at the same deadline.
         reader, writer = await asyncio.open_connection(host, port)
         assert await asyncio.wait_for(reader.read(), 10) == b""
