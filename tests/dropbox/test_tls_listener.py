@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import ssl
 import stat
@@ -249,3 +250,29 @@ async def test_dropbox_cert_when_the_dropbox_is_off(tmp_path: Path) -> None:
         code, out, err = await autosrectl("--socket", str(daemon.admin_socket), "dropbox", "cert")
         assert code == 1 and out == ""
         assert "dropbox is not enabled" in err
+
+
+async def test_curl_with_the_pem_as_its_only_ca_gets_http_1_1_and_hsts(tmp_path: Path) -> None:
+    curl = shutil.which("curl")
+    assert curl is not None, "curl is needed: apt-get install curl"
+    async with running_daemon(tmp_path, dropbox_config(tmp_path)) as daemon:
+        pem = tmp_path / "dropbox.pem"
+        pem.write_text(await cert_of(daemon, "--pem"))
+        url = f"https://{daemon.listeners['dropbox']}/healthz"
+        # curl offers h2 and http/1.1 by ALPN; the dropbox chooses http/1.1.
+        process = await asyncio.create_subprocess_exec(
+            curl, "--silent", "--show-error", "--http2", "--cacert", str(pem),
+            "--dump-header", "-", url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 0, err.decode()
+        assert out.startswith(b"HTTP/1.1 200")
+        assert b"\r\nstrict-transport-security: max-age=31536000\r\n" in out.lower()
+        # Without the pinned certificate curl refuses the self-signed one (exit 60).
+        process = await asyncio.create_subprocess_exec(
+            curl, "--silent", url,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await asyncio.wait_for(process.communicate(), 30)
+        assert process.returncode == 60
