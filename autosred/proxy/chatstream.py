@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any, ClassVar, Generic, TypeVar
 
 from autosred.proxy.outcome import StreamOutcome, TokenUsage
@@ -65,6 +66,30 @@ class ToolCall:
             self.parsed_upto = len(self.args)
             return False
         return True
+
+
+def assistant_round(
+    text: Iterable[str], reasoning: Iterable[str], calls: Iterable[ToolCall]
+) -> dict[str, Any]:
+    """One round of a response as the assistant message the model wrote: its text, its
+    reasoning and the tool calls it opened, so the next round (after the daemon ran the
+    hosted tools) continues the conversation exactly as the model saw it."""
+    tool_calls = [
+        {
+            "id": call.call_id,
+            "type": "function",
+            "function": {"name": call.name, "arguments": "".join(call.args)},
+        }
+        for call in calls
+        if call.output_index >= 0
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
+    parts = list(reasoning)
+    if parts:
+        message["reasoning"] = "".join(parts)
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    return message
 
 
 class ChatStreamTranslator(ABC, Generic[EventT, ErrorT, CallT]):

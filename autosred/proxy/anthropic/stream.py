@@ -38,7 +38,7 @@ from autosred.proxy.anthropic.message import generated_tool_id, stop_reason_of, 
 from autosred.proxy.anthropic.request import ChatRequest
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.anthropic.toolids import client_tool_id, server_tool_id
-from autosred.proxy.chatstream import ChatStreamTranslator, ToolCall
+from autosred.proxy.chatstream import ChatStreamTranslator, ToolCall, assistant_round
 from autosred.proxy.prompt import estimate_prompt_tokens
 from autosred.proxy.upstream import UpstreamError
 
@@ -305,21 +305,7 @@ class MessageStreamTranslator(ChatStreamTranslator[Event, AnthropicError, ToolCa
 
     def round_message(self) -> dict[str, Any]:
         """This round as the assistant message the model wrote (for the next round)."""
-        calls = [
-            {
-                "id": call.call_id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": "".join(call.args)},
-            }
-            for call in self.round_calls()
-            if call.output_index >= 0
-        ]
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._round_text)}
-        if self._round_reasoning:
-            message["reasoning"] = "".join(self._round_reasoning)
-        if calls:
-            message["tool_calls"] = calls
-        return message
+        return assistant_round(self._round_text, self._round_reasoning, self.round_calls())
 
     def add_block(self, block: dict[str, Any]) -> list[Event]:
         """A whole block the daemon made (a hosted tool's result), at the next index."""

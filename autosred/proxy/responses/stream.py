@@ -39,7 +39,7 @@ import json
 import time
 from typing import Any
 
-from autosred.proxy.chatstream import ChatStreamTranslator, ToolCall
+from autosred.proxy.chatstream import ChatStreamTranslator, ToolCall, assistant_round
 from autosred.proxy.responses.errors import ResponsesError, map_upstream_error
 from autosred.proxy.responses.events import DeltaTemplate, Event, event, lifecycle, new_id
 from autosred.proxy.responses.reasoning import ReasoningSealer
@@ -613,21 +613,7 @@ class ResponsesStreamTranslator(ChatStreamTranslator[Event, ResponsesError, _Cal
 
     def round_message(self) -> dict[str, Any]:
         """This round as the assistant message the model wrote (for the next round)."""
-        calls = [
-            {
-                "id": call.call_id,
-                "type": "function",
-                "function": {"name": call.name, "arguments": "".join(call.args)},
-            }
-            for call in self.round_calls()
-            if call.output_index >= 0
-        ]
-        message: dict[str, Any] = {"role": "assistant", "content": "".join(self._round_text)}
-        if self._round_reasoning:
-            message["reasoning"] = "".join(self._round_reasoning)
-        if calls:
-            message["tool_calls"] = calls
-        return message
+        return assistant_round(self._round_text, self._round_reasoning, self.round_calls())
 
     def search_item(self, query: str | None) -> tuple[str, int, list[Event]]:
         """Open a ``web_search_call`` item (the daemon is about to search): its id, its
