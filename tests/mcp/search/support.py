@@ -3,13 +3,24 @@ pointed at the local engines."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from autosred.config import SearchSettings
 from autosred.mcp.search import SearchTools
 from autosred.mcp.tools import ToolResult
 from tests.web.search.engines import EngineSite
+
+
+@asynccontextmanager
+async def search_tools(settings: SearchSettings, **options: Any) -> AsyncIterator[SearchTools]:
+    """The search group for one test, closed (its engines' sessions with it) however it ends."""
+    tools = SearchTools(settings, **options)
+    try:
+        yield tools
+    finally:
+        await tools.close()
 
 
 async def call(tools: SearchTools, arguments: Mapping[str, Any]) -> ToolResult:

@@ -9,20 +9,16 @@ import re
 
 import pytest
 
-from autosred.mcp.search import SearchTools
 from autosred.web.search.ddgs_backend import redact_proxy
-from tests.mcp.search.support import call, ddgs_settings
+from tests.mcp.search.support import call, ddgs_settings, search_tools
 from tests.support.clock import ManualClock
 from tests.web.search.engines import DUCKDUCKGO, MOJEEK, Answer, EngineSite, page
 
 
 async def test_results_are_a_numbered_markdown_list_from_duckduckgo(engines: EngineSite) -> None:
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
-    tools = SearchTools(ddgs_settings(engines))
-    try:
+    async with search_tools(ddgs_settings(engines)) as tools:
         result = await call(tools, {"query": "python asyncio"})
-    finally:
-        await tools.close()
 
     assert not result.is_error, result.text
     items = re.findall(r"^(\d+)\. \[(.*)\]\(<(.*)>\)$", result.text, re.MULTILINE)
@@ -47,11 +43,8 @@ async def test_query_region_and_timelimit_reach_the_engine_through_the_proxy(
     engines: EngineSite,
 ) -> None:
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
-    tools = SearchTools(ddgs_settings(engines))
-    try:
+    async with search_tools(ddgs_settings(engines)) as tools:
         result = await call(tools, {"query": "python asyncio", "region": "de-de", "timelimit": "w"})
-    finally:
-        await tools.close()
 
     assert not result.is_error, result.text
     assert engines.tunnels == [f"{DUCKDUCKGO}:443"]
@@ -64,11 +57,8 @@ async def test_query_region_and_timelimit_reach_the_engine_through_the_proxy(
 
 async def test_max_results_cuts_the_list(engines: EngineSite) -> None:
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
-    tools = SearchTools(ddgs_settings(engines))
-    try:
+    async with search_tools(ddgs_settings(engines)) as tools:
         result = await call(tools, {"query": "python asyncio", "max_results": 2})
-    finally:
-        await tools.close()
 
     assert not result.is_error, result.text
     assert re.findall(r"^\d+\. ", result.text, re.MULTILINE) == ["1. ", "2. "]
@@ -77,13 +67,10 @@ async def test_max_results_cuts_the_list(engines: EngineSite) -> None:
 async def test_the_engine_list_comes_from_settings(engines: EngineSite) -> None:
     engines.answer(MOJEEK, Answer(body=page("mojeek.html")))
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
-    tools = SearchTools(ddgs_settings(engines, ddgs_backends=["mojeek"]))
-    try:
+    async with search_tools(ddgs_settings(engines, ddgs_backends=["mojeek"])) as tools:
         result = await call(
             tools, {"query": "python asyncio", "safesearch": "on", "region": "uk-en"}
         )
-    finally:
-        await tools.close()
 
     assert not result.is_error, result.text
     assert engines.tunnels == [f"{MOJEEK}:443"]  # duckduckgo was never asked
@@ -100,11 +87,10 @@ async def test_the_engine_list_comes_from_settings(engines: EngineSite) -> None:
 async def test_several_engines_are_merged(engines: EngineSite) -> None:
     engines.answer(MOJEEK, Answer(body=page("mojeek.html")))
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
-    tools = SearchTools(ddgs_settings(engines, ddgs_backends=["duckduckgo", "mojeek"]))
-    try:
+    async with search_tools(
+        ddgs_settings(engines, ddgs_backends=["duckduckgo", "mojeek"])
+    ) as tools:
         result = await call(tools, {"query": "python asyncio", "max_results": 20})
-    finally:
-        await tools.close()
 
     assert not result.is_error, result.text
     assert sorted(engines.tunnels) == sorted([f"{DUCKDUCKGO}:443", f"{MOJEEK}:443"])
@@ -114,11 +100,8 @@ async def test_several_engines_are_merged(engines: EngineSite) -> None:
 
 async def test_no_results_is_a_tool_error_with_a_retry_hint(engines: EngineSite) -> None:
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo-no-results.html")))
-    tools = SearchTools(ddgs_settings(engines))
-    try:
+    async with search_tools(ddgs_settings(engines)) as tools:
         result = await call(tools, {"query": "qwxzvq kjhgf zzzq"})
-    finally:
-        await tools.close()
 
     assert result.is_error
     assert result.text.startswith("No results for 'qwxzvq kjhgf zzzq'.")
@@ -131,11 +114,8 @@ async def test_an_engine_answering_429_reads_as_no_results_that_may_be_a_rate_li
 ) -> None:
     # ddgs treats any answer but 200 as an empty page, so the model is told both.
     engines.answer(DUCKDUCKGO, Answer(status=429, body="Too Many Requests"))
-    tools = SearchTools(ddgs_settings(engines))
-    try:
+    async with search_tools(ddgs_settings(engines)) as tools:
         result = await call(tools, {"query": "python asyncio"})
-    finally:
-        await tools.close()
 
     assert result.is_error
     assert "refusing us for asking too often" in result.text
@@ -144,11 +124,8 @@ async def test_an_engine_answering_429_reads_as_no_results_that_may_be_a_rate_li
 
 async def test_a_silent_engine_is_a_timeout(engines: EngineSite) -> None:
     engines.answer(DUCKDUCKGO, Answer(hold=True))
-    tools = SearchTools(ddgs_settings(engines, timeout=1))
-    try:
+    async with search_tools(ddgs_settings(engines, timeout=1)) as tools:
         result = await call(tools, {"query": "python asyncio"})
-    finally:
-        await tools.close()
 
     assert result.is_error
     assert "did not answer within mcp.search.timeout" in result.text
@@ -156,11 +133,8 @@ async def test_a_silent_engine_is_a_timeout(engines: EngineSite) -> None:
 
 
 async def test_an_unreachable_proxy_is_a_tool_error(engines: EngineSite) -> None:
-    tools = SearchTools(ddgs_settings(engines, proxy="http://127.0.0.1:9"))
-    try:
+    async with search_tools(ddgs_settings(engines, proxy="http://127.0.0.1:9")) as tools:
         result = await call(tools, {"query": "python asyncio"})
-    finally:
-        await tools.close()
 
     assert result.is_error
     assert result.text.startswith("Search failed: The search engines could not be asked:")
@@ -170,15 +144,12 @@ async def test_an_unreachable_proxy_is_a_tool_error(engines: EngineSite) -> None
 async def test_the_daemon_limit_refuses_before_any_engine_is_asked(engines: EngineSite) -> None:
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
     clock = ManualClock()
-    tools = SearchTools(ddgs_settings(engines, per_minute=1), clock=clock)
-    try:
+    async with search_tools(ddgs_settings(engines, per_minute=1), clock=clock) as tools:
         first = await call(tools, {"query": "python asyncio"})
         clock.now += 20
         second = await call(tools, {"query": "python asyncio"})
         clock.now += 40
         third = await call(tools, {"query": "python asyncio"})
-    finally:
-        await tools.close()
 
     assert not first.is_error and not third.is_error
     assert second.is_error
@@ -191,16 +162,16 @@ async def test_engines_ddgs_lacks_are_left_out_and_logged(
     engines: EngineSite, caplog: pytest.LogCaptureFixture
 ) -> None:
     engines.answer(DUCKDUCKGO, Answer(body=page("duckduckgo.html")))
-    tools = SearchTools(ddgs_settings(engines, ddgs_backends=["bing", "duckduckgo", "nosuch"]))
-    nothing_known = SearchTools(ddgs_settings(engines, ddgs_backends=["bing"]))
-    try:
+    async with (
+        search_tools(
+            ddgs_settings(engines, ddgs_backends=["bing", "duckduckgo", "nosuch"])
+        ) as tools,
+        search_tools(ddgs_settings(engines, ddgs_backends=["bing"])) as nothing_known,
+    ):
         with caplog.at_level(logging.WARNING, logger="autosred.mcp.search"):
             found = await call(tools, {"query": "python asyncio"})
             again = await call(tools, {"query": "python asyncio"})
             refused = await call(nothing_known, {"query": "python asyncio"})
-    finally:
-        await tools.close()
-        await nothing_known.close()
 
     assert not found.is_error and not again.is_error
     # Only duckduckgo was asked: ddgs, given no engine it knows, would have asked them all.
@@ -213,11 +184,10 @@ async def test_engines_ddgs_lacks_are_left_out_and_logged(
 
 
 async def test_the_proxys_credentials_never_reach_the_model(engines: EngineSite) -> None:
-    tools = SearchTools(ddgs_settings(engines, proxy="http://searcher:s3cret@127.0.0.1:9"))
-    try:
+    async with search_tools(
+        ddgs_settings(engines, proxy="http://searcher:s3cret@127.0.0.1:9")
+    ) as tools:
         result = await call(tools, {"query": "python asyncio"})
-    finally:
-        await tools.close()
 
     assert result.is_error
     assert result.text.startswith("Search failed: The search engines could not be asked:")

@@ -15,9 +15,8 @@ import pytest
 import trustme
 
 from autosred.config import SearchSettings
-from autosred.mcp.search import SearchTools
 from autosred.web.search.searxng import retry_after_seconds
-from tests.mcp.search.support import call
+from tests.mcp.search.support import call, search_tools
 from tests.web.search.searxng_fake import Searxng, result, searxng
 
 
@@ -34,11 +33,8 @@ def searxng_settings(url: str, **overrides: Any) -> SearchSettings:
 
 
 async def search(instance: Searxng, arguments: dict[str, Any], **settings: Any) -> Any:
-    tools = SearchTools(searxng_settings(instance.url, **settings))
-    try:
+    async with search_tools(searxng_settings(instance.url, **settings)) as tools:
         return await call(tools, arguments)
-    finally:
-        await tools.close()
 
 
 async def test_results_are_a_numbered_markdown_list(instance: Searxng) -> None:
@@ -209,11 +205,8 @@ async def test_broken_answers_are_tool_errors(
 async def test_an_unreachable_instance_is_a_tool_error() -> None:
     async with searxng() as gone:
         url = gone.url
-    tools = SearchTools(searxng_settings(url))
-    try:
+    async with search_tools(searxng_settings(url)) as tools:
         answer = await call(tools, {"query": "python"})
-    finally:
-        await tools.close()
 
     assert answer.is_error
     assert answer.text.startswith(f"Search failed: SearXNG at {url}/search could not be reached")
@@ -227,14 +220,12 @@ async def test_https_instance_with_its_own_ca(tmp_path: Path) -> None:
     ca.issue_cert("127.0.0.1").configure_cert(tls)
     async with searxng(tls) as secure:
         secure.results = [result("https://example.org/", "Example")]
-        trusted = SearchTools(searxng_settings(secure.url, ca_file=str(ca_file)))
-        untrusted = SearchTools(searxng_settings(secure.url))
-        try:
+        async with (
+            search_tools(searxng_settings(secure.url, ca_file=str(ca_file))) as trusted,
+            search_tools(searxng_settings(secure.url)) as untrusted,
+        ):
             good = await call(trusted, {"query": "python"})
             refused = await call(untrusted, {"query": "python"})
-        finally:
-            await trusted.close()
-            await untrusted.close()
 
     assert not good.is_error, good.text
     assert "[Example](<https://example.org/>)" in good.text
