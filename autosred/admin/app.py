@@ -16,6 +16,8 @@ GET    /v1/recipes/{name}/helm-values
                                     HelmValues (the recipe as helm/autosre values)
 GET    /v1/dropbox/cert             DropboxCert (404 when the dropbox is not enabled)
 POST   /v1/reload                   ReloadResult (``ok: false``: config rejected)
+GET    /v1/watch?interval=S         NDJSON stream of WatchLine: a frame every S seconds
+                                    (default 1) and each request as it finishes
 =====  ===========================  ==================================================
 
 Every request's peer is checked with SO_PEERCRED before any handler runs (see peercred.py).
@@ -48,6 +50,7 @@ from autosred.admin.schema import (
     dumps,
 )
 from autosred.admin.serve import serve_unix
+from autosred.admin.watch import watch
 
 __all__ = ["CONTROL", "LOG", "PEER", "POLICY", "SHUTTING_DOWN", "make_app", "serve_unix"]
 
@@ -88,6 +91,7 @@ def make_app(
     app.router.add_get("/v1/recipes/{name}/helm-values", _helm_values)
     app.router.add_get("/v1/dropbox/cert", _dropbox_cert)
     app.router.add_post("/v1/reload", _reload)
+    app.router.add_get("/v1/watch", _watch)
     return app
 
 
@@ -224,6 +228,12 @@ async def _reload(request: web.Request) -> web.Response:
         extra={"fields": fields},
     )
     return _json(result.to_json())
+
+
+async def _watch(request: web.Request) -> web.StreamResponse:
+    return await watch(
+        request, control=request.app[CONTROL], stop=request.app[SHUTTING_DOWN], log=request.app[LOG]
+    )
 
 
 async def _scale(request: web.Request) -> web.StreamResponse:

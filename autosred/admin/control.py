@@ -18,7 +18,9 @@ from autosred.admin.schema import (
     ModelStatus,
     Progress,
     ReloadResult,
+    RequestRecord,
     Status,
+    WatchFrame,
 )
 
 
@@ -107,6 +109,17 @@ class Control(Protocol):
     def dropbox_cert(self) -> DropboxCert:
         """The dropbox listener's certificate now. Dropbox not enabled: ControlError
         ``not_found``."""
+        ...
+
+    async def watch_frame(self) -> WatchFrame:
+        """A snapshot of the box for a watcher: models with their servers' figures, recent
+        requests, connections, GPUs, model server log tails. Cheap enough to call every
+        ``WATCH_INTERVAL_MIN`` per watcher (what costs more is read in the background)."""
+        ...
+
+    def watch_requests(self) -> AsyncIterator[RequestRecord]:
+        """Each request as it finishes, from when iteration starts until it is closed. Never
+        slows a request: a reader that falls behind loses the oldest events it has not read."""
         ...
 
     async def reload(self) -> ReloadResult:

@@ -14,6 +14,12 @@ Wire shapes (all bodies UTF-8 JSON; see ``autosred.admin.app`` for the routes):
 - ``POST /v1/models/{name}/scale`` with ``wait`` streams NDJSON: :class:`Progress` lines, then
   one final line, either :class:`ScaleDone` (``{"ok": true, ...}``) or an error envelope.
   :func:`parse_scale_line` tells them apart.
+- ``GET /v1/watch?interval=SECONDS`` streams NDJSON for a live view (``autosrectl watch``): one
+  :class:`WatchLine` per line, ``{"frame": WatchFrame}`` every ``interval`` (default 1 s,
+  0.1 to 60) and ``{"request": RequestRecord}`` as each request finishes; an error envelope
+  only if the stream cannot go on. :func:`parse_watch_line` tells them apart. A watcher that
+  reads slowly misses frames (the next one is built only once the last was taken) and the
+  oldest request events (each watcher's backlog is bounded); it never slows a request.
 """
 
 from __future__ import annotations
@@ -469,6 +475,158 @@ class DropboxCert(Wire, what="dropbox certificate"):
     pem: str
     listen: str
     """The address the listener is bound to (``host:port``)."""
+
+
+@dataclass(frozen=True)
+class ServerFigures(Wire, what="server figures"):
+    """A running model's server's own figures, from its ``/metrics`` (vLLM's names).
+
+    Gauges as last read; rates and quantiles over the last minute of readings (None until
+    two readings a minute apart, or when the series is absent)."""
+
+    requests_running: float | None = None
+    """``vllm:num_requests_running``."""
+    requests_waiting: float | None = None
+    """``vllm:num_requests_waiting``: queued behind the running ones."""
+    kv_cache_usage: float | None = None
+    """``vllm:kv_cache_usage_perc`` (older vLLM: ``vllm:gpu_cache_usage_perc``), 0..1."""
+    prompt_tokens_per_second: float | None = None
+    """From ``vllm:prompt_tokens_total``: prefill throughput."""
+    generation_tokens_per_second: float | None = None
+    """From ``vllm:generation_tokens_total``: decode throughput."""
+    ttft_p50_seconds: float | None = None
+    """Time to first token, median, from ``vllm:time_to_first_token_seconds`` buckets."""
+    ttft_p95_seconds: float | None = None
+    prefix_cache_hit_rate: float | None = None
+    """``vllm:prefix_cache_hits_total`` / ``vllm:prefix_cache_queries_total``, 0..1."""
+
+
+@dataclass(frozen=True)
+class WatchModel(Wire, what="watch model"):
+    """One model in a watch frame."""
+
+    name: str
+    state: StateName
+    phase: str | None = None
+    """The wake's phase while starting."""
+    eta_seconds: float | None = None
+    """Seconds until the wake under way is expected to finish."""
+    uptime_seconds: float | None = None
+    """Seconds since it became ready; None when not ready."""
+    idle_left_seconds: float | None = None
+    """Seconds until idle scale-down; None when busy, not ready, or idle scale-down is off."""
+    in_flight: int = 0
+    held: int = 0
+    """Requests waiting for the wake to finish."""
+    drift: list[DriftField] = field(default_factory=list)
+    """How what runs differs from the recipe (empty: it does not, or cannot be told)."""
+    residency_bytes: int | None = None
+    """GPU memory the model's server holds (None: unknown or no GPU)."""
+    last_error: str | None = None
+    server: ServerFigures | None = None
+    """None when the model is not running or its /metrics could not be read."""
+
+
+@dataclass(frozen=True)
+class RequestRecord(Wire, what="request"):
+    """One finished client request (the daemon keeps the last few hundred in memory)."""
+
+    at: float
+    """When it finished, epoch seconds."""
+    surface: str
+    """anthropic, responses, openai, …"""
+    client: str
+    """The client token's name, "-" without tokens."""
+    model: str
+    """The recipe's name ("-" when the request named no known model)."""
+    status: str
+    """As ``autosred_requests_total`` labels it: the HTTP status ("200", "529"), "499" when the
+    client went away first, "stream_error" when a stream failed after its 200."""
+    ttfb_seconds: float | None = None
+    """Time to the first byte of a streamed answer; None when the answer was not streamed
+    (it went whole, at ``duration_seconds``) or nothing was sent."""
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    duration_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class WatchConnection(Wire, what="connection"):
+    """Open connections to one listener from one peer address."""
+
+    listener: str
+    """api, codex, dropbox, …"""
+    surface: str
+    """What the listener serves (the listener's name for now: one surface per listener)."""
+    peer: str
+    """The peer's address (host only: a client's ports change with each connection)."""
+    count: int
+
+
+@dataclass(frozen=True)
+class WatchGpu(Wire, what="gpu"):
+    """One GPU's readings (NVML)."""
+
+    index: int
+    name: str
+    memory_used_bytes: int
+    memory_total_bytes: int
+    utilization_percent: float | None = None
+    temperature_celsius: float | None = None
+    power_watts: float | None = None
+
+
+@dataclass(frozen=True)
+class LogLine(Wire, what="log line"):
+    """One line of a model server's output (pod log or child process)."""
+
+    model: str
+    line: str
+
+
+@dataclass(frozen=True)
+class WatchFrame(Wire, what="frame"):
+    """A snapshot of the box for ``autosrectl watch``."""
+
+    at: float
+    """When it was taken, epoch seconds."""
+    models: list[WatchModel] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
+    """Recent requests, newest first."""
+    connections: list[WatchConnection] = field(default_factory=list)
+    gpus: list[WatchGpu] = field(default_factory=list)
+    """Empty without a GPU."""
+    log: list[LogLine] = field(default_factory=list)
+    """The last lines of each running model server's output, oldest first."""
+
+
+@dataclass(frozen=True)
+class WatchLine(Wire, what="watch line"):
+    """One line of ``GET /v1/watch``: exactly one of ``frame`` and ``request`` is set."""
+
+    frame: WatchFrame | None = None
+    request: RequestRecord | None = None
+
+    def __post_init__(self) -> None:
+        if (self.frame is None) == (self.request is None):
+            raise SchemaError("watch line: expected exactly one of 'frame' and 'request'")
+
+    def to_json(self) -> dict[str, Any]:
+        # Only the key that is set: a reader tells the kinds apart by which key is there.
+        return {k: v for k, v in super().to_json().items() if v is not None}
+
+
+WATCH_INTERVAL_DEFAULT = 1.0
+WATCH_INTERVAL_MIN = 0.1
+WATCH_INTERVAL_MAX = 60.0
+
+
+def parse_watch_line(data: object) -> WatchLine | ApiError:
+    """One line of a watch stream: a frame, a request event, or an error envelope."""
+    d = _obj(data, "watch line")
+    if "error" in d:
+        return ApiError.from_json(d)
+    return WatchLine.from_json(d)
 
 
 # Error types the admin API uses, with the HTTP status each is sent with.

@@ -18,10 +18,14 @@ from autosred.admin.schema import (
     ModelStatus,
     Progress,
     ReloadResult,
+    RequestRecord,
     Status,
+    WatchFrame,
+    WatchModel,
 )
 from autosred.dropbox.cert import DropboxTls
 from autosred.engines.base import DriftSource, EngineUnavailable
+from autosred.proxy.requestlog import RequestEntry, RequestLog
 from autosred.recipes import Recipe, render
 from autosred.scaler import ModelGate, ModelState, Snapshot, UnknownModel
 from autosred.scaler.controller import ModelController
@@ -40,6 +44,7 @@ class DaemonControl:
         dropbox: Callable[[], DropboxTls | None] = lambda: None,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
+        requests: RequestLog | None = None,
     ) -> None:
         self._gate = gate
         self._listeners = listeners
@@ -48,6 +53,7 @@ class DaemonControl:
         self._dropbox = dropbox
         self._reload = reload
         self._started = started
+        self._requests = requests or RequestLog()
 
     def status(self) -> Status:
         return Status(
@@ -190,6 +196,54 @@ class DaemonControl:
 
     async def reload(self) -> ReloadResult:
         return await self._reload()
+
+    async def watch_frame(self) -> WatchFrame:
+        now = time.time()
+        return WatchFrame(
+            at=round(now, 3),
+            models=[_watch_model(snapshot, now) for snapshot in self._gate.snapshots()],
+            requests=[_record(entry) for entry in self._requests.recent(FRAME_REQUESTS)],
+        )
+
+    async def watch_requests(self) -> AsyncIterator[RequestRecord]:
+        async for entry in self._requests.follow():
+            yield _record(entry)
+
+
+FRAME_REQUESTS = 50
+"""Recent requests in each watch frame: more than a screen shows, far fewer than the ring."""
+
+
+def _watch_model(snapshot: Snapshot, now: float) -> WatchModel:
+    idle = snapshot.idle_deadline
+    return WatchModel(
+        name=snapshot.name,
+        state=snapshot.state.value,
+        phase=snapshot.phase,
+        eta_seconds=_round(snapshot.eta_seconds),
+        idle_left_seconds=_round(max(0.0, idle - now) if idle is not None else None),
+        in_flight=snapshot.in_flight,
+        held=snapshot.held,
+        last_error=snapshot.last_error,
+    )
+
+
+def _record(entry: RequestEntry) -> RequestRecord:
+    return RequestRecord(
+        at=round(entry.at, 3),
+        surface=entry.surface,
+        client=entry.client,
+        model=entry.model,
+        status=entry.status,
+        ttfb_seconds=_ms(entry.ttfb_seconds),
+        tokens_in=entry.tokens_in,
+        tokens_out=entry.tokens_out,
+        duration_seconds=round(entry.duration_seconds, 3),
+    )
+
+
+def _ms(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
 
 
 def _reached(snapshot: Snapshot, target: ModelState) -> bool:

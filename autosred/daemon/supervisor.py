@@ -50,6 +50,7 @@ from autosred.metrics import CONTENT_TYPE, Metrics
 from autosred.proxy.anthropic.signature import ThinkingSigner
 from autosred.proxy.app import make_api_app
 from autosred.proxy.hosted.service import hosted_tools_of
+from autosred.proxy.requestlog import RequestLog
 from autosred.recipes import Catalog, load_catalog
 from autosred.scaler import ModelGate, ModelState, Snapshot
 from autosred.scaler.history import WakeHistory
@@ -96,6 +97,7 @@ class Supervisor:
         self._log = log
         self._notifier = Notifier(log=log)
         self._metrics = Metrics()
+        self._requests = RequestLog()
         self._stopping = asyncio.Event()
         self._started = time.monotonic()
         self._listeners: dict[str, str] = {}
@@ -188,6 +190,7 @@ class Supervisor:
             reasoning_key=key,  # the Responses surface derives its own key from it
             hosted_tools=hosted_tools,
             ping_interval=settings.scaler.keepalive_interval,
+            requests=self._requests,
         )
         if web_service is not None:
             # Registered before the MCP host's: closed after it, once nothing uses it.
@@ -344,6 +347,7 @@ class Supervisor:
             dropbox=lambda: self._dropbox_tls,
             reload=self.reload,
             started=self._started,
+            requests=self._requests,
         )
         app = make_admin_app(
             control=control, allowed_group=settings.admin.group, log=self._log.getChild("admin")

@@ -37,6 +37,7 @@ from autosred.proxy.hosted.tools import HostedTools
 from autosred.proxy.modelinfo import ModelInfo
 from autosred.proxy.openai import passthrough
 from autosred.proxy.openai.errors import error_response as openai_error
+from autosred.proxy.requestlog import RequestLog
 from autosred.proxy.responses import handler as responses
 from autosred.proxy.responses.reasoning import ReasoningSealer
 from autosred.proxy.upstream import make_session
@@ -60,6 +61,7 @@ def make_api_app(
     reasoning_key: bytes | None = None,
     hosted_tools: HostedTools | None = None,
     ping_interval: float = 10.0,
+    requests: RequestLog | None = None,
 ) -> web.Application:
     """``signer``: the daemon's persistent thinking-signature key (default: a key that lives
     as long as the app). ``reasoning_key``: the daemon's persistent secret the Responses
@@ -68,7 +70,8 @@ def make_api_app(
     hosted tools the daemon runs (Anthropic web_search_*/web_fetch_* on /v1/messages, Codex's
     web_search on /v1/responses); None: they are removed.
     ``ping_interval``: seconds between Anthropic ``ping`` events (and Responses keep-alive
-    events) while a stream waits for its first token."""
+    events) while a stream waits for its first token. ``requests``: where each request's
+    outcome is kept for the admin API's watchers (default: a log of this app's own)."""
     ctx = ProxyContext(
         gate=gate,
         metrics=metrics,
@@ -76,6 +79,7 @@ def make_api_app(
         log=log,
         model_info=ModelInfo(log=log),
         keepalive_interval=ping_interval,
+        requests=requests or RequestLog(),
     )
     app = web.Application(
         client_max_size=settings.max_body_bytes,

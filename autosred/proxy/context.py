@@ -12,6 +12,7 @@ from aiohttp import web
 from autosred.config import ApiSettings
 from autosred.metrics import Metrics
 from autosred.proxy.modelinfo import ModelInfo
+from autosred.proxy.requestlog import RequestLog
 from autosred.scaler import ModelGate
 
 
@@ -26,6 +27,8 @@ class ProxyContext:
     keepalive_interval: float = 10.0
     """Seconds between keep-alives while a stream waits for its first token
     (``scaler.keepalive_interval``)."""
+    requests: RequestLog = field(default_factory=RequestLog)
+    """The recent requests, for the admin API's watchers (the daemon's own, passed in)."""
     session: aiohttp.ClientSession | None = field(default=None)
 
     @property

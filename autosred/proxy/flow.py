@@ -140,6 +140,7 @@ async def serve(request: web.Request, surface: Surface[Any]) -> web.StreamRespon
         request_id=request_id(request),
         client=request.get(CLIENT_NAME_KEY, "-"),
     )
+    ctx.requests.observe(exchange)
     try:
         try:
             body, raw = await read_json_object(request)

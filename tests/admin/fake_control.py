@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
@@ -24,8 +25,11 @@ from autosred.admin.schema import (
     ModelStatus,
     Progress,
     ReloadResult,
+    RequestRecord,
     StateName,
     Status,
+    WatchFrame,
+    WatchModel,
 )
 
 DEFAULT_PHASES = (("scheduling", ""), ("pulling image", "3 GiB"), ("loading weights", ""))
@@ -67,6 +71,10 @@ class FakeControl:
             ok=True, messages=["config ok"], models=list(self._models)
         )
         self.status_error: Exception | None = None
+        self.requests: list[RequestRecord] = []
+        """Finished requests, oldest first (``request_done`` adds one)."""
+        self._request_feeds: list[asyncio.Queue[RequestRecord]] = []
+        self.frames_built = 0
 
     # --- test controls --------------------------------------------------------------------
 
@@ -85,6 +93,15 @@ class FakeControl:
         task = self._tasks.get(name)
         if task is not None:
             await asyncio.gather(task, return_exceptions=True)
+
+    def request_done(self, record: RequestRecord) -> None:
+        self.requests.append(record)
+        for feed in self._request_feeds:
+            feed.put_nowait(record)
+
+    @property
+    def request_watchers(self) -> int:
+        return len(self._request_feeds)
 
     def finish_requests(self, name: str) -> None:
         self.set(name, in_flight=0)
@@ -143,6 +160,33 @@ class FakeControl:
 
     async def reload(self) -> ReloadResult:
         return self.reload_result
+
+    async def watch_frame(self) -> WatchFrame:
+        self.frames_built += 1
+        return WatchFrame(
+            at=time.time(),
+            models=[
+                WatchModel(
+                    name=m.name,
+                    state=m.status.state,
+                    phase=m.status.phase,
+                    in_flight=m.status.in_flight,
+                    held=m.status.held,
+                    idle_left_seconds=m.status.idle_in_seconds,
+                )
+                for m in self._models.values()
+            ],
+            requests=self.requests[::-1],
+        )
+
+    async def watch_requests(self) -> AsyncIterator[RequestRecord]:
+        feed: asyncio.Queue[RequestRecord] = asyncio.Queue()
+        self._request_feeds.append(feed)
+        try:
+            while True:
+                yield await feed.get()
+        finally:
+            self._request_feeds.remove(feed)
 
     async def drift(self, model: str) -> DriftReport:
         m = self._lookup(model)

@@ -272,6 +272,10 @@ def _values(annotation: Any) -> st.SearchStrategy[Any]:
 
 
 def _instances(cls: type[Wire]) -> st.SearchStrategy[Any]:
+    if cls is schema.WatchLine:  # exactly one of its two keys
+        return st.builds(cls, frame=_instances(schema.WatchFrame)) | st.builds(
+            cls, request=_instances(schema.RequestRecord)
+        )
     hints = typing.get_type_hints(cls)
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     return st.builds(cls, **{f.name: _values(hints[f.name]) for f in fields if f.init})
@@ -280,7 +284,7 @@ def _instances(cls: type[Wire]) -> st.SearchStrategy[Any]:
 def test_every_wire_type_is_covered() -> None:
     names = {cls.__name__ for cls in _wire_types()}
     assert names >= {"ModelStatus", "Status", "ModelList", "Progress", "ScaleDone", "ApiError"}
-    assert len(names) == 13
+    assert len(names) == 21
 
 
 @pytest.mark.parametrize("cls", _wire_types(), ids=lambda cls: cls.__name__)
@@ -309,3 +313,33 @@ def test_a_status_without_hosted_tools_from_an_older_daemon_runs_none() -> None:
     assert Status.from_json(body).hosted_tools == []
     with pytest.raises(SchemaError, match=r"^status\.hosted_tools"):
         Status.from_json(body | {"hosted_tools": "web_search"})
+
+
+def test_watch_lines_are_told_apart() -> None:
+    frame = schema.WatchFrame(at=1.5, models=[schema.WatchModel(name="m", state="ready")])
+    record = schema.RequestRecord(
+        at=2.0, surface="responses", client="-", model="m", status="200", duration_seconds=0.5
+    )
+    error = ApiError("unavailable", "autosred is shutting down")
+    assert schema.parse_watch_line(schema.WatchLine(frame=frame).to_json()) == schema.WatchLine(
+        frame=frame
+    )
+    as_event = schema.WatchLine(request=record).to_json()
+    assert set(as_event) == {"request"}, "only the key that is set is written"
+    assert schema.parse_watch_line(as_event) == schema.WatchLine(request=record)
+    assert schema.parse_watch_line(error.to_json()) == error
+
+
+@pytest.mark.parametrize("body", [{}, {"frame": None, "request": None}, {"nothing": 1}])
+def test_a_watch_line_with_neither_kind_is_refused(body: dict[str, Any]) -> None:
+    with pytest.raises(SchemaError, match="exactly one of 'frame' and 'request'"):
+        schema.parse_watch_line(body)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON | st.dictionaries(st.sampled_from(["frame", "request", "error"]), _JSON))
+def test_any_json_is_a_watch_line_or_a_schema_error(body: Any) -> None:
+    try:
+        schema.parse_watch_line(body)
+    except SchemaError:
+        pass

@@ -1,0 +1,131 @@
+"""GET /v1/watch on the real daemon: frames with the models and their servers' figures, and
+each request as it finishes, while a model server (autosred-sim) serves real requests."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from autosred.admin.schema import ApiError, RequestRecord, WatchFrame, WatchLine, parse_watch_line
+from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DEADLINE = 30.0
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def daemon(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daemon]:
+    tmp_path = tmp_path_factory.mktemp("watch")
+    config = base_config(tmp_path, [sim_recipe(), sim_recipe("other")])
+    async with running_daemon(tmp_path, config) as running:
+        code, body = await running.admin(
+            "POST", "/v1/models/sim/scale", {"direction": "up", "wait": True}
+        )
+        assert code == 200, body
+        yield running
+
+
+class Watcher:
+    """One watch stream, read line by line."""
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self.response = response
+
+    async def line(self) -> WatchLine | ApiError:
+        async with asyncio.timeout(DEADLINE):
+            raw = await self.response.content.readline()
+        assert raw.endswith(b"\n"), f"the watch stream ended: {raw!r}"
+        return parse_watch_line(json.loads(raw))
+
+    async def frame(self) -> WatchFrame:
+        while True:
+            line = await self.line()
+            assert isinstance(line, WatchLine), line
+            if line.frame is not None:
+                return line.frame
+
+    async def request(self) -> RequestRecord:
+        while True:
+            line = await self.line()
+            assert isinstance(line, WatchLine), line
+            if line.request is not None:
+                return line.request
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def watcher(daemon: Daemon) -> AsyncIterator[Watcher]:
+    connector = aiohttp.UnixConnector(path=str(daemon.admin_socket))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.get("http://autosred/v1/watch", params={"interval": "0.2"}) as response:
+            assert response.status == 200, await response.text()
+            yield Watcher(response)
+
+
+async def message(daemon: Daemon, text: str, *, stream: bool = False) -> dict[str, Any]:
+    """A Messages request (the surface that reads the answer's usage on every path); streamed:
+    the events, read to the end."""
+    body = {
+        "model": "sim",
+        "max_tokens": 64,
+        "stream": stream,
+        "messages": [{"role": "user", "content": text}],
+    }
+    headers = {"anthropic-version": "2023-06-01"}
+    url = f"{daemon.api_url}/v1/messages"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(url, json=body, headers=headers) as response:
+            assert response.status == 200, await response.text()
+            if stream:
+                return {"events": (await response.read()).decode()}
+            result: dict[str, Any] = await response.json()
+            return result
+
+
+async def test_frames_show_each_model_and_its_state(watcher: Watcher) -> None:
+    frame = await watcher.frame()
+    states = {model.name: model.state for model in frame.models}
+    assert states == {"sim": "ready", "other": "stopped"}
+    sim = next(model for model in frame.models if model.name == "sim")
+    assert sim.idle_left_seconds is not None and sim.idle_left_seconds > 500
+    assert sim.in_flight == 0
+
+
+async def test_a_request_is_sent_as_it_finishes_and_kept_in_frames(
+    daemon: Daemon, watcher: Watcher
+) -> None:
+    await watcher.frame()  # subscribed: the stream is under way
+    answer = await message(daemon, '#sim {"text": "hello there"}')
+    record = await watcher.request()
+    assert (record.surface, record.model, record.status, record.client) == (
+        "anthropic",
+        "sim",
+        "200",
+        "-",
+    )
+    usage = answer["usage"]
+    assert (record.tokens_in, record.tokens_out) == (
+        usage["input_tokens"],
+        usage["output_tokens"],
+    )
+    assert record.ttfb_seconds is None, "an answer sent whole has no first byte of its own"
+    frame = await watcher.frame()
+    assert frame.requests[0] == record, "newest first"
+
+
+async def test_a_streamed_request_has_its_time_to_first_byte(
+    daemon: Daemon, watcher: Watcher
+) -> None:
+    await watcher.frame()
+    answer = await message(daemon, '#sim {"text": "one two three"}', stream=True)
+    assert "message_stop" in answer["events"]
+    record = await watcher.request()
+    assert record.status == "200" and record.tokens_out is not None and record.tokens_out > 0
+    assert record.ttfb_seconds is not None
+    assert 0 <= record.ttfb_seconds <= record.duration_seconds
