@@ -90,7 +90,8 @@ async def handle_chat(
     params = parse_generation_params(body, chat=True, default_max_tokens=None)
     model = check_model(body, state.model)
 
-    prompt_tokens = chat_prompt_tokens(state, body)
+    prompt = render_chat_body(body)
+    prompt_tokens = state.tokenizer.count(prompt)  # as chat_prompt_tokens counts it
     record.prompt_tokens = prompt_tokens
     budget = output_budget(prompt_tokens, params, state.config.max_model_len)
 
@@ -117,7 +118,7 @@ async def handle_chat(
     created = int(time.time())
     faults = faults_for(spec, state)
 
-    with generation_in_flight(state, record, prompt_tokens):
+    with generation_in_flight(state, record, prompt_tokens, prompt):
         if params.stream:
             frames = _frames(
                 generation,
@@ -131,6 +132,8 @@ async def handle_chat(
                 request, state=state, record=record, frames=frames, faults=faults
             )
         await answer_after_faults(request, faults, generation.completion_tokens)
+        if generation.completion_tokens:
+            state.first_token(record.received_at)
         record.chunks_sent = generation.completion_tokens
         state.tokens_generated(generation.completion_tokens)
         return web.json_response(

@@ -106,7 +106,8 @@ async def handle_completions(
     created = int(time.time())
     faults: Faults = faults_for(specs[0], state)
 
-    with generation_in_flight(state, record, prompt_tokens):
+    prompt = "".join(p.text for p in prompts)
+    with generation_in_flight(state, record, prompt_tokens, prompt):
         if params.stream:
             frames = _frames(
                 generations,
@@ -120,6 +121,8 @@ async def handle_completions(
                 request, state=state, record=record, frames=frames, faults=faults
             )
         await answer_after_faults(request, faults, completion_tokens)
+        if completion_tokens:
+            state.first_token(record.received_at)
         record.chunks_sent = completion_tokens
         state.tokens_generated(completion_tokens)
         return web.json_response(

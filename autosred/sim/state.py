@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from autosred.sim.config import SimConfig
 from autosred.sim.generation import derive_id
 from autosred.sim.metrics import SimMetrics
+from autosred.sim.prefixcache import PrefixCache
 from autosred.sim.records import RequestLog
 from autosred.sim.replies import ReplySpec, Script
 from autosred.sim.tokenizer import ToyTokenizer
@@ -38,6 +39,7 @@ class SimState:
     started_at: float = field(default_factory=time.time)
     script: Script = field(init=False)
     metrics: SimMetrics = field(init=False)
+    prefix_cache: PrefixCache = field(default_factory=PrefixCache)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -65,7 +67,11 @@ class SimState:
     def kv_usage(self) -> float:
         return min(1.0, self.counters.kv_tokens / self.config.kv_capacity)
 
-    def generation_started(self, prompt_tokens: int) -> None:
+    def generation_started(self, prompt_tokens: int, prompt: str) -> None:
+        self.metrics.prefix_cache(
+            queried=prompt_tokens,
+            hit=self.prefix_cache.query(self.tokenizer.pieces(prompt)),
+        )
         counters = self.counters
         counters.generations_started += 1
         counters.running += 1
@@ -73,6 +79,10 @@ class SimState:
         counters.prompt_tokens_total += prompt_tokens
         counters.kv_tokens += prompt_tokens
         self.metrics.prompt_tokens(prompt_tokens)
+
+    def first_token(self, received_at: float) -> None:
+        """The request that arrived at ``received_at`` (epoch seconds) has its first token."""
+        self.metrics.first_token(max(0.0, time.time() - received_at))
 
     def tokens_generated(self, count: int) -> None:
         self.counters.generation_tokens_total += count

@@ -163,6 +163,8 @@ async def _write_body(
                 await asyncio.sleep(wait)
         elif index % _YIELD_EVERY == _YIELD_EVERY - 1:
             await asyncio.sleep(0)
+        if index == 0:
+            state.first_token(record.received_at)
         await response.write(body[index])
         record.chunks_sent += 1
         state.tokens_generated(1)
@@ -188,10 +190,11 @@ async def answer_after_faults(request: web.Request, faults: Faults, pieces: int)
 
 @contextlib.contextmanager
 def generation_in_flight(
-    state: SimState, record: RequestRecord, prompt_tokens: int
+    state: SimState, record: RequestRecord, prompt_tokens: int, prompt: str
 ) -> Iterator[None]:
-    """Count the request as running (metrics, KV load) for the duration of the block."""
-    state.generation_started(prompt_tokens)
+    """Count the request as running (metrics, KV load) for the duration of the block;
+    ``prompt``: its text as the model reads it (for the prefix cache)."""
+    state.generation_started(prompt_tokens, prompt)
     sent_before = record.chunks_sent
     try:
         yield None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import aiohttp
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from autosred.sim import SimConfig, SimHandle, running_sim
 
@@ -84,3 +85,49 @@ async def test_two_sims_in_one_process_keep_separate_metrics(
     assert 'model_name="a"' not in text
     assert re.search(r'vllm:prompt_tokens_total\{[^}]*model_name="b"\} 0\.0', text)
     assert REGISTRY.get_sample_value("vllm:prompt_tokens_total") is None  # nothing global
+
+
+def _families(text: str) -> dict[str, Metric]:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def _sample(family: Metric, name: str, **labels: str) -> float:
+    for sample in family.samples:
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            return float(sample.value)
+    raise AssertionError(f"no {name} {labels} in {family.samples}")
+
+
+async def test_time_to_first_token_is_a_histogram_with_vllms_buckets(
+    sim: SimHandle, http: aiohttp.ClientSession
+) -> None:
+    for stream in (False, True):
+        body = {"model": MODEL, "messages": user(directive(text="a b c")), "stream": stream}
+        async with http.post(sim.url + "/v1/chat/completions", json=body) as response:
+            assert response.status == 200
+            await response.read()
+    async with http.get(sim.url + "/metrics") as response:
+        families = _families(await response.text())
+    ttft = families["vllm:time_to_first_token_seconds"]
+    assert ttft.type == "histogram"
+    assert _sample(ttft, "vllm:time_to_first_token_seconds_count", model_name=MODEL) == 2
+    bounds = sorted(float(s.labels["le"]) for s in ttft.samples if s.name.endswith("_bucket"))
+    assert bounds[:3] == [0.001, 0.005, 0.01] and bounds[-2:] == [2560.0, float("inf")]
+
+
+async def test_a_resent_conversation_hits_the_prefix_cache(
+    sim: SimHandle, http: aiohttp.ClientSession
+) -> None:
+    history = " ".join(f"word{i}" for i in range(200))
+    for turn in ("first question", "second question"):
+        body = {"model": MODEL, "messages": user(f"{history} {turn}")}
+        async with http.post(sim.url + "/v1/chat/completions", json=body) as response:
+            prompt_tokens = (await response.json())["usage"]["prompt_tokens"]
+    async with http.get(sim.url + "/metrics") as response:
+        families = _families(await response.text())
+    queries = _sample(families["vllm:prefix_cache_queries"], "vllm:prefix_cache_queries_total")
+    hits = _sample(families["vllm:prefix_cache_hits"], "vllm:prefix_cache_hits_total")
+    assert queries == 2 * prompt_tokens
+    # The second prompt shares the history's whole blocks with the first; the first hit nothing.
+    assert prompt_tokens - 2 * 16 <= hits < prompt_tokens
+    assert hits % 16 == 0
