@@ -106,8 +106,8 @@ async def handle_completions(
     created = int(time.time())
     faults: Faults = faults_for(specs[0], state)
 
-    prompt = "".join(p.text for p in prompts)
-    with generation_in_flight(state, record, prompt_tokens, prompt):
+    prompt_text = "".join(p.text for p in prompts)
+    with generation_in_flight(state, record, prompt_tokens, prompt_text):
         if params.stream:
             frames = _frames(
                 generations,
