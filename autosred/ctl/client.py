@@ -10,6 +10,7 @@ import errno
 import http.client
 import json
 import socket
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,9 @@ class _UnixConnection(http.client.HTTPConnection):
         # The host only fills the Host header; the socket path decides where we connect.
         super().__init__("localhost", timeout=timeout)
         self._path = path
+        self.unix_socket: socket.socket | None = None
+        """Kept past close(): with Connection: close, http.client hands the socket to the
+        response and forgets it, and a reader on another thread is woken by shutting it down."""
 
     def connect(self) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -53,7 +57,7 @@ class _UnixConnection(http.client.HTTPConnection):
         except OSError:
             sock.close()
             raise
-        self.sock = sock
+        self.sock = self.unix_socket = sock
 
 
 class AdminClient:
@@ -90,6 +94,17 @@ class AdminClient:
                     yield self._decode(raw, response.status)
         finally:
             conn.close()
+
+    def follow(self, route: str, *, timeout: float) -> Lines:
+        """GET an NDJSON stream that goes on until closed (``watch``); ``timeout`` bounds the
+        wait for each line, so a daemon that hangs is noticed."""
+        conn, response = self._open("GET", route, None, timeout=timeout)
+        if not response.getheader("Content-Type", "").startswith(NDJSON):
+            conn.close()
+            raise DaemonError(
+                response.status, "bad_response", f"{route}: expected an NDJSON stream"
+            )
+        return Lines(self, conn, response, timeout=timeout)
 
     def _call(self, method: str, route: str, body: dict[str, Any] | None) -> object:
         conn, response = self._open(method, route, body, timeout=self.timeout)
@@ -153,9 +168,57 @@ class AdminClient:
             return DaemonError(response.status, "http_error", f"HTTP {response.status}: {text}")
         return DaemonError(response.status, error.type, error.message)
 
-    def _lost(self, exc: BaseException) -> Unreachable:
+    def _lost(self, exc: BaseException, *, timeout: float | None = None) -> Unreachable:
         if isinstance(exc, TimeoutError):
-            reason = f"no answer within {self.timeout:g} s"
+            reason = f"no answer within {timeout or self.timeout:g} s"
         else:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return Unreachable(f"lost connection to autosred at {self.path}: {reason}")
+
+
+class Lines:
+    """The records of an NDJSON answer as they arrive. ``close`` may come from another thread
+    (the view's loop stopping its reader): it shuts the socket down, so a blocked read ends."""
+
+    def __init__(
+        self,
+        client: AdminClient,
+        conn: _UnixConnection,
+        response: http.client.HTTPResponse,
+        *,
+        timeout: float,
+    ) -> None:
+        self._client = client
+        self._timeout = timeout
+        self._conn = conn
+        self._response = response
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def __iter__(self) -> Iterator[object]:
+        while True:
+            try:
+                raw = self._response.readline()
+            except (OSError, ValueError, http.client.HTTPException) as exc:
+                # ValueError: read after close() from another thread.
+                if self._closed:
+                    return
+                raise self._client._lost(exc, timeout=self._timeout) from exc
+            if not raw:
+                return
+            if raw.strip():
+                yield self._client._decode(raw, self._response.status)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            sock = self._conn.unix_socket
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # already gone
+            self._response.close()
+            self._conn.close()

@@ -18,7 +18,14 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from autosred.admin.schema import PACKAGE_VERSION, SOCKET_ENV, default_socket_path
+from autosred.admin.schema import (
+    PACKAGE_VERSION,
+    SOCKET_ENV,
+    WATCH_INTERVAL_DEFAULT,
+    WATCH_INTERVAL_MAX,
+    WATCH_INTERVAL_MIN,
+    default_socket_path,
+)
 
 if TYPE_CHECKING:
     from autosred.ctl.commands import Context
@@ -42,8 +49,8 @@ CHANGES = "changes"
 """Changes the daemon's state: a tool only when `mcp.capabilities.allow` names it. A command
 that is not marked counts as this, so a new command is never offered by accident."""
 LAUNCHES = "launches"
-"""Runs another program in this terminal (claude, codex) or is interactive (a later issue's
-`watch`): never a tool."""
+"""Runs another program in this terminal (claude, codex) or is interactive (watch): never a
+tool."""
 
 
 def _command(
@@ -225,7 +232,50 @@ def _add_commands(
         add_help=False,
     )
     codex.add_argument("codex_args", nargs=argparse.REMAINDER, metavar="CODEX ARGS")
-    # A later issue: `watch` (the live view in autosred.watch), marked effect=LAUNCHES.
+    _add_watch(commands, common)
+
+
+def _add_watch(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    # Interactive (it owns the terminal until q): never a tool, like claude and codex.
+    watch = _command(
+        commands,
+        "watch",
+        effect=LAUNCHES,
+        handler="autosred.ctl.watch:watch",
+        parents=[common],
+        help="a live view: models, the model server's figures, requests, connections, GPUs, log",
+        description="Follow the daemon live on one screen: each model (state, wake phase and "
+        "ETA, uptime, idle countdown, in flight and held, drift, GPU memory), the model "
+        "server's figures (requests running and waiting, KV cache, tokens/s, time to first "
+        "token, prefix cache hits), recent requests, connections, GPUs and the model server's "
+        "log. Keys: q quits, m cycles the model in focus, l toggles the log. Not on a "
+        "terminal, each frame is printed in full; --json prints the stream as NDJSON.",
+    )
+    watch.add_argument("--once", action="store_true", help="print one frame and exit")
+    watch.add_argument(
+        "--interval",
+        type=_interval,
+        default=WATCH_INTERVAL_DEFAULT,
+        metavar="SECONDS",
+        help=f"seconds between frames, {WATCH_INTERVAL_MIN:g} to {WATCH_INTERVAL_MAX:g} "
+        f"(default {WATCH_INTERVAL_DEFAULT:g})",
+    )
+
+
+def _interval(text: str) -> float:
+    """The daemon's own bounds, checked here so that a typo is a usage error (exit 2)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not WATCH_INTERVAL_MIN <= value <= WATCH_INTERVAL_MAX:  # NaN fails this too
+        raise argparse.ArgumentTypeError(
+            f"a number of seconds from {WATCH_INTERVAL_MIN:g} to {WATCH_INTERVAL_MAX:g}, "
+            f"not {text!r}"
+        )
+    return value
 
 
 def _add_models(

@@ -17,6 +17,7 @@ REQUIRED=(
     "systemd-tmpfiles systemd"         # tests/packaging: tmpfiles file in a scratch root
     "node             nodejs"          # tests/claude, tests/codex: the pinned clients
     "npm              npm"             # tests/claude: installs them (npm ci, below)
+    "tmux             tmux"            # tests/watch: autosrectl watch in a real terminal
 )
 
 missing_packages=()

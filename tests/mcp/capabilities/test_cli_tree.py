@@ -81,7 +81,8 @@ def test_changing_commands_appear_only_when_allowed() -> None:
 def test_every_cli_command_is_a_tool_or_has_a_reason_not_to_be() -> None:
     """The tool names cover the CLI's whole tree: each path is a tool, the default of its
     parent (`models list`), an alias (`models available`), a group that only holds
-    sub-commands (`recipe`), or launches a program (claude, codex)."""
+    sub-commands (`recipe`), or launches a program (claude, codex) or an interactive view
+    (watch)."""
     parser = build_parser()
     offered = {name.replace("_", " ") for name in tools(*CHANGING)}
     reasons = {
@@ -91,6 +92,7 @@ def test_every_cli_command_is_a_tool_or_has_a_reason_not_to_be() -> None:
         ("dropbox",): "holds sub-commands only",
         ("claude",): "launches Claude Code",
         ("codex",): "launches Codex",
+        ("watch",): "an interactive view",
     }
     for path in sorted(command_words(parser)):
         spoken = " ".join(path).replace("-", " ")
@@ -98,6 +100,7 @@ def test_every_cli_command_is_a_tool_or_has_a_reason_not_to_be() -> None:
     assert {c.name: c.effect for c in cli_commands(parser) if c.effect == LAUNCHES} == {
         "claude": LAUNCHES,
         "codex": LAUNCHES,
+        "watch": LAUNCHES,
     }
 
 
@@ -298,6 +301,7 @@ def test_effect_marks_are_the_ctl_constants() -> None:
         "dropbox_cert": READS,
         "claude": LAUNCHES,
         "codex": LAUNCHES,
+        "watch": LAUNCHES,
     }
 
 

@@ -1,0 +1,228 @@
+"""`autosrectl watch` against the real daemon while autosred-sim serves a stream: the live
+view in a real terminal (tmux: its keys, an 80×24 screen, the terminal given back sane),
+`--once` and the plain print for scripts, `--json`, usage and an absent daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import anthropic
+import pytest
+import pytest_asyncio
+
+from autosred.admin.schema import WatchLine, parse_watch_line
+from tests.ctl.run import COMMAND, clean_env
+from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
+
+from .tmux import Tmux, tmux
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+DEADLINE = 30.0
+
+
+@dataclass(frozen=True)
+class Served:
+    daemon: Daemon
+    tokens_in: int
+    tokens_out: int
+    """The usage the SDK read from the stream."""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Served]:
+    """sim serving (one streamed Messages request done through the official SDK), other
+    stopped."""
+    tmp_path = tmp_path_factory.mktemp("watchcmd")
+    config = base_config(tmp_path, [sim_recipe(), sim_recipe("other")])
+    async with running_daemon(tmp_path, config) as running:
+        client = anthropic.AsyncAnthropic(base_url=running.api_url, api_key="unused")
+        async with client.messages.stream(
+            model="sim",
+            max_tokens=64,
+            messages=[{"role": "user", "content": '#sim {"text": "one two three"}'}],
+        ) as stream:
+            message = await stream.get_final_message()
+        await client.close()
+        yield Served(running, message.usage.input_tokens, message.usage.output_tokens)
+
+
+@pytest.fixture
+def daemon(served: Served) -> Daemon:
+    return served.daemon
+
+
+async def autosrectl(daemon: Daemon, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        *COMMAND,
+        "--socket",
+        str(daemon.admin_socket),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=clean_env(COLUMNS="120"),
+    )
+    async with asyncio.timeout(DEADLINE):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def cells(lines: list[str], first: str) -> list[str]:
+    """The cells (split at spaces) of the one line whose first cell is ``first``."""
+    rows = [line.split() for line in lines if line.split()[:1] == [first]]
+    assert len(rows) == 1, (first, lines)
+    return rows[0]
+
+
+async def test_once_prints_one_frame_with_the_models_and_the_request(served: Served) -> None:
+    daemon = served.daemon
+    # The request finished before the daemon fixture returned; the frame may still be the one
+    # taken before it (the ring is read when the frame is built): poll with a deadline.
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            rc, out, err = await autosrectl(daemon, "watch", "--once")
+            assert rc == 0, err
+            if "requests (newest first)" in out:
+                break
+            await asyncio.sleep(0.1)
+    lines = out.splitlines()
+    assert lines[0].startswith("autosred ") and "2 models, 1 ready" in lines[0]
+    assert "q quit" not in lines[0], "no keys where nobody can press them"
+    assert cells(lines, "sim")[1] == "ready"
+    assert cells(lines, "other")[1] == "stopped"
+    header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["TIME", "SURFACE"])
+    request = lines[header + 1].split()
+    assert request[1:5] == ["anthropic", "-", "sim", "200"]
+    assert request[6:8] == [str(served.tokens_in), str(served.tokens_out)]
+    assert out.count("autosred ") == 1, "one frame"
+
+
+async def test_json_once_prints_the_daemons_frame_line(daemon: Daemon) -> None:
+    rc, out, err = await autosrectl(daemon, "watch", "--once", "--json")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert len(lines) >= 1
+    last = parse_watch_line(json.loads(lines[-1]))
+    assert isinstance(last, WatchLine) and last.frame is not None
+    assert {m.name: m.state for m in last.frame.models} == {"sim": "ready", "other": "stopped"}
+
+
+async def test_without_a_terminal_frames_are_printed_one_after_the_other(daemon: Daemon) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        *COMMAND,
+        "--socket",
+        str(daemon.admin_socket),
+        "watch",
+        "--interval",
+        "0.1",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        stdin=asyncio.subprocess.DEVNULL,
+        env=clean_env(),
+    )
+    assert proc.stdout is not None
+    titles: list[str] = []
+    try:
+        async with asyncio.timeout(DEADLINE):
+            while len(titles) < 3:
+                line = (await proc.stdout.readline()).decode()
+                assert line, "the plain print ended"
+                assert "\x1b" not in line, "no escape codes in a pipe"
+                if line.startswith("autosred "):
+                    titles.append(line)
+    finally:
+        proc.terminate()
+        await proc.communicate()
+
+
+@pytest.mark.parametrize("interval", ["0", "61", "nan", "soon"])
+async def test_an_interval_out_of_bounds_is_a_usage_error(daemon: Daemon, interval: str) -> None:
+    rc, _, err = await autosrectl(daemon, "watch", "--interval", interval)
+    assert rc == 2
+    assert "a number of seconds from 0.1 to 60" in err
+
+
+async def test_no_daemon_exits_3(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "autosred.ctl",
+        "--socket",
+        str(tmp_path / "none.sock"),
+        "watch",
+        "--once",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(),
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 3
+    assert b"cannot reach autosred" in err and out == b""
+
+
+def _stty_flags(screen: list[str]) -> set[str]:
+    return {flag for line in screen for flag in line.replace(";", " ").split()}
+
+
+async def _terminal_is_sane(term: Tmux) -> None:
+    """The shell has the terminal back: main screen, cursor shown, line editing and echo."""
+    assert await term.pane("alternate_on") == "0"
+    assert await term.pane("cursor_flag") == "1"
+    await term.type("clear; stty -a")
+    screen = await term.until("stty's settings", lambda s: any("icanon" in line for line in s))
+    flags = _stty_flags(screen)
+    assert {"icanon", "echo", "isig"} <= flags, screen
+    assert not {"-icanon", "-echo", "-isig"} & flags, screen
+
+
+async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path) -> None:
+    command = f"{sys.executable} -m autosred.ctl --socket {daemon.admin_socket} watch"
+    async with tmux(tmp_path) as term:
+        await term.type(f"clear; {command} --interval 0.2; echo rc=$?")
+
+        def shown(screen: list[str]) -> bool:
+            return screen[0].startswith("autosred ") and any(
+                line.split()[1:5] == ["anthropic", "-", "sim", "200"] for line in screen
+            )
+
+        screen = await term.until("the model and the request", shown)
+        assert await term.pane("alternate_on") == "1"
+        assert await term.pane("cursor_flag") == "0"
+        # One screen of 80×24, laid out line by line: nothing wrapped onto a line of its own.
+        assert len(screen) == 24 and all(len(line) <= 80 for line in screen)
+        assert "q quit  m model  l log" in screen[0]
+        assert screen[1].split()[:2] == ["MODEL", "STATE"]
+        assert cells(screen, "sim")[1] == "ready" and cells(screen, "other")[1] == "stopped"
+        assert sum(line.startswith("requests") for line in screen) == 1
+        assert sum(line.startswith("log (all models)") for line in screen) == 1
+
+        await term.keys("m")
+        screen = await term.until("sim in focus", lambda s: "focus: sim" in s[0])
+        assert cells(screen, ">")[1:3] == ["sim", "ready"]
+        await term.keys("m")
+        await term.until("other in focus", lambda s: "focus: other " in s[0])
+        await term.keys("m")
+        await term.until("all models again", lambda s: "focus: all " in s[0])
+
+        await term.keys("l")
+        await term.until("no log pane", lambda s: not any(x.startswith("log (") for x in s))
+        await term.keys("l")
+        await term.until("the log pane", lambda s: any(x.startswith("log (") for x in s))
+
+        await term.keys("q")
+        await term.until("autosrectl's exit", lambda s: "rc=0" in s)
+        await _terminal_is_sane(term)
+
+        # Ctrl-C leaves the same way (exit 130).
+        await term.type(f"clear; {command}; echo rc=$?")
+        await term.until("the view", lambda s: s[0].startswith("autosred "))
+        await term.keys("C-c")
+        await term.until("autosrectl's exit", lambda s: "rc=130" in s)
+        await _terminal_is_sane(term)
