@@ -19,16 +19,20 @@ from autosred.admin.schema import (
     Progress,
     ReloadResult,
     RequestRecord,
+    ServerFigures,
     Status,
     WatchFrame,
     WatchModel,
 )
+from autosred.daemon.modelservers import running_endpoints
 from autosred.dropbox.cert import DropboxTls
 from autosred.engines.base import DriftSource, EngineUnavailable
 from autosred.proxy.requestlog import RequestEntry, RequestLog
 from autosred.recipes import Recipe, render
 from autosred.scaler import ModelGate, ModelState, Snapshot, UnknownModel
 from autosred.scaler.controller import ModelController
+from autosred.servermetrics.figures import Figures
+from autosred.servermetrics.reader import ServerMetricsReader
 
 
 class DaemonControl:
@@ -45,6 +49,7 @@ class DaemonControl:
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
         requests: RequestLog | None = None,
+        server_metrics: ServerMetricsReader | None = None,
     ) -> None:
         self._gate = gate
         self._listeners = listeners
@@ -54,6 +59,7 @@ class DaemonControl:
         self._reload = reload
         self._started = started
         self._requests = requests or RequestLog()
+        self._server_metrics = server_metrics
 
     def status(self) -> Status:
         return Status(
@@ -198,10 +204,20 @@ class DaemonControl:
         return await self._reload()
 
     async def watch_frame(self) -> WatchFrame:
+        servers = self._server_metrics
+        if servers is not None:
+            await servers.refresh(running_endpoints(self._gate))
         now = time.time()
         return WatchFrame(
             at=round(now, 3),
-            models=[_watch_model(snapshot, now) for snapshot in self._gate.snapshots()],
+            models=[
+                _watch_model(
+                    snapshot,
+                    now,
+                    server=servers.figures(snapshot.name) if servers is not None else None,
+                )
+                for snapshot in self._gate.snapshots()
+            ],
             requests=[_record(entry) for entry in self._requests.recent(FRAME_REQUESTS)],
         )
 
@@ -214,7 +230,7 @@ FRAME_REQUESTS = 50
 """Recent requests in each watch frame: more than a screen shows, far fewer than the ring."""
 
 
-def _watch_model(snapshot: Snapshot, now: float) -> WatchModel:
+def _watch_model(snapshot: Snapshot, now: float, *, server: Figures | None) -> WatchModel:
     idle = snapshot.idle_deadline
     return WatchModel(
         name=snapshot.name,
@@ -225,7 +241,25 @@ def _watch_model(snapshot: Snapshot, now: float) -> WatchModel:
         in_flight=snapshot.in_flight,
         held=snapshot.held,
         last_error=snapshot.last_error,
+        server=_server_figures(server) if server is not None else None,
     )
+
+
+def _server_figures(figures: Figures) -> ServerFigures:
+    return ServerFigures(
+        requests_running=figures.requests_running,
+        requests_waiting=figures.requests_waiting,
+        kv_cache_usage=_figure(figures.kv_cache_usage),
+        prompt_tokens_per_second=_figure(figures.prompt_tokens_per_second),
+        generation_tokens_per_second=_figure(figures.generation_tokens_per_second),
+        ttft_p50_seconds=_figure(figures.ttft_p50_seconds),
+        ttft_p95_seconds=_figure(figures.ttft_p95_seconds),
+        prefix_cache_hit_rate=_figure(figures.prefix_cache_hit_rate),
+    )
+
+
+def _figure(value: float | None) -> float | None:
+    return round(value, 4) if value is not None else None
 
 
 def _record(entry: RequestEntry) -> RequestRecord:

@@ -38,6 +38,7 @@ from autosred.daemon.engines import build_engine
 from autosred.daemon.gctuning import freeze_startup_heap
 from autosred.daemon.inflight import InFlight
 from autosred.daemon.keys import thinking_key
+from autosred.daemon.modelservers import running_endpoints
 from autosred.daemon.notify import Notifier
 from autosred.daemon.throttle import LogThrottle
 from autosred.dropbox.app import HSTS, make_dropbox_app
@@ -54,6 +55,8 @@ from autosred.proxy.requestlog import RequestLog
 from autosred.recipes import Catalog, load_catalog
 from autosred.scaler import ModelGate, ModelState, Snapshot
 from autosred.scaler.history import WakeHistory
+from autosred.servermetrics.reader import ServerMetricsReader
+from autosred.servermetrics.reexport import ServerSeries
 from autosred.web.service import WebService, build_web_service
 
 ConfigLoader = Callable[[], tuple[Settings, Catalog]]
@@ -98,6 +101,9 @@ class Supervisor:
         self._notifier = Notifier(log=log)
         self._metrics = Metrics()
         self._requests = RequestLog()
+        self._server_metrics = ServerMetricsReader(log=log.getChild("servermetrics"))
+        # The model servers' series ride on the daemon's registry, read when it is scraped.
+        self._metrics.registry.register(ServerSeries(self._server_metrics.families))
         self._stopping = asyncio.Event()
         self._started = time.monotonic()
         self._listeners: dict[str, str] = {}
@@ -253,8 +259,10 @@ class Supervisor:
         gpu = self._gpu
 
         async def render(request: web.Request) -> web.Response:
-            # GPU telemetry is read at scrape time: no background polling.
+            # GPU telemetry and the model servers' metrics are read at scrape time: no
+            # background polling (a server's read has its own short timeout).
             metrics.set_gpu_readings(await asyncio.to_thread(gpu.read))
+            await self._server_metrics.refresh(running_endpoints(gate))
             return web.Response(body=metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
         async def healthz(request: web.Request) -> web.Response:
@@ -348,6 +356,7 @@ class Supervisor:
             reload=self.reload,
             started=self._started,
             requests=self._requests,
+            server_metrics=self._server_metrics,
         )
         app = make_admin_app(
             control=control, allowed_group=settings.admin.group, log=self._log.getChild("admin")
@@ -516,6 +525,7 @@ class Supervisor:
         self._gpu.close()
         for runner in runners[1:]:
             await runner.cleanup()
+        await self._server_metrics.aclose()
         self._log.info("daemon.stopped")
 
 

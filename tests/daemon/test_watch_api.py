@@ -11,6 +11,8 @@ from typing import Any
 import aiohttp
 import pytest
 import pytest_asyncio
+from prometheus_client import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 from autosred.admin.schema import ApiError, RequestRecord, WatchFrame, WatchLine, parse_watch_line
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
@@ -23,7 +25,9 @@ DEADLINE = 30.0
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def daemon(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daemon]:
     tmp_path = tmp_path_factory.mktemp("watch")
-    config = base_config(tmp_path, [sim_recipe(), sim_recipe("other")])
+    # No GPUs asked for: both models may run at once.
+    recipes = [sim_recipe(gpu={"count": 0}), sim_recipe("other", gpu={"count": 0})]
+    config = base_config(tmp_path, recipes)
     async with running_daemon(tmp_path, config) as running:
         code, body = await running.admin(
             "POST", "/v1/models/sim/scale", {"direction": "up", "wait": True}
@@ -129,3 +133,67 @@ async def test_a_streamed_request_has_its_time_to_first_byte(
     assert record.status == "200" and record.tokens_out is not None and record.tokens_out > 0
     assert record.ttfb_seconds is not None
     assert 0 <= record.ttfb_seconds <= record.duration_seconds
+
+
+async def test_the_model_servers_figures_appear_in_frames(daemon: Daemon, watcher: Watcher) -> None:
+    # A resent conversation (prefix cache hits) streamed (time to first token), until two
+    # readings of the server's /metrics a second apart show the rates.
+    history = " ".join(f"turn{i}" for i in range(120))
+    async with asyncio.timeout(DEADLINE):
+        while True:
+            await message(daemon, f'{history}\n#sim {{"text": "a b c d"}}', stream=True)
+            frame = await watcher.frame()
+            server = next(m for m in frame.models if m.name == "sim").server
+            assert server is not None, "a running model has its server's figures"
+            if server.ttft_p50_seconds is not None and server.prefix_cache_hit_rate:
+                break
+    assert server.requests_running == 0 and server.requests_waiting == 0
+    assert server.kv_cache_usage == 0
+    assert server.prompt_tokens_per_second and server.prompt_tokens_per_second > 0
+    assert server.generation_tokens_per_second and server.generation_tokens_per_second > 0
+    assert server.ttft_p95_seconds is not None
+    assert server.ttft_p50_seconds <= server.ttft_p95_seconds
+    assert 0 < server.prefix_cache_hit_rate < 1
+    other = next(m for m in frame.models if m.name == "other")
+    assert other.server is None, "a model at zero has no server to read"
+
+
+def _families(text: str) -> dict[str, Metric]:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def _models_of(families: dict[str, Metric], name: str) -> set[str]:
+    family = families.get(name)
+    return {sample.labels["model"] for sample in family.samples} if family else set()
+
+
+async def test_metrics_reexport_the_servers_series_with_a_model_label(daemon: Daemon) -> None:
+    families = _families(await daemon.metrics())
+    for name in (
+        "vllm:num_requests_running",
+        "vllm:num_requests_waiting",
+        "vllm:kv_cache_usage_perc",
+    ):
+        assert families[name].type == "gauge"
+        assert _models_of(families, name) == {"sim"}, "only the running model's server"
+        sample = families[name].samples[0]
+        assert sample.labels["model_name"] == "sim-served", "the server's own labels are kept"
+    assert families["vllm:prompt_tokens"].type == "counter"
+    assert families["vllm:time_to_first_token_seconds"].type == "histogram"
+
+
+async def test_a_model_at_zero_exports_nothing(daemon: Daemon) -> None:
+    code, body = await daemon.admin(
+        "POST", "/v1/models/other/scale", {"direction": "up", "wait": True}
+    )
+    assert code == 200, body
+    running = _families(await daemon.metrics())
+    assert _models_of(running, "vllm:num_requests_running") == {"sim", "other"}
+    code, body = await daemon.admin(
+        "POST", "/v1/models/other/scale", {"direction": "down", "wait": True}
+    )
+    assert code == 200, body
+    stopped = _families(await daemon.metrics())
+    for family in stopped.values():
+        if family.name.startswith("vllm:"):
+            assert all(s.labels["model"] == "sim" for s in family.samples), family
