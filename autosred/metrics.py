@@ -32,6 +32,27 @@ class GpuSample(Protocol):
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 _DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 _WAKE_BUCKETS = (0.5, 1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 600)
+_TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1,
+    2.5,
+    5,
+    7.5,
+    10,
+)
+"""OpenTelemetry GenAI semantic conventions: gen_ai.server.time_to_first_token's buckets."""
+_TOKEN_BUCKETS = tuple(4**i for i in range(14))
+"""OpenTelemetry GenAI semantic conventions: gen_ai.client.token.usage's buckets (1 to 4^13)."""
 
 HostedSurface = Literal["anthropic", "responses"]
 """The surface a hosted tool ran for: ``/v1/messages`` or ``/v1/responses`` (the values of
@@ -84,6 +105,25 @@ class Metrics:
             "Time from request received to the first byte of the upstream's answer sent.",
             ["api", "model"],
             buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        # The OpenTelemetry GenAI semantic conventions' metrics, in Prometheus form (dots to
+        # underscores, the unit "s" as _seconds; "{token}" is an annotation, no suffix), with
+        # their bucket boundaries; labelled by surface, model (the recipe) and client.
+        self.time_to_first_token = Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time from a streamed request's arrival to the first byte of the model's answer "
+            "sent to the client (gen_ai.server.time_to_first_token), by surface, model, client.",
+            ["surface", "model", "client"],
+            buckets=_TTFT_BUCKETS,
+            registry=r,
+        )
+        self.token_usage = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per request (gen_ai.client.token.usage), by surface, model, client and "
+            "gen_ai_token_type (input: the prompt, its cached part included; output).",
+            ["surface", "model", "client", "gen_ai_token_type"],
+            buckets=_TOKEN_BUCKETS,
             registry=r,
         )
         self.in_flight = Gauge(

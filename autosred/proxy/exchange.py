@@ -57,9 +57,10 @@ class Exchange:
     def first_byte(self) -> None:
         if self.first_byte_at is None:
             self.first_byte_at = time.perf_counter()
-            self._metrics.time_to_first_byte.labels(api=self.api, model=self.model).observe(
-                self.first_byte_at - self.started
-            )
+            seconds = self.first_byte_at - self.started
+            metrics = self._metrics
+            metrics.time_to_first_byte.labels(api=self.api, model=self.model).observe(seconds)
+            metrics.time_to_first_token.labels(self.api, self.model, self.client).observe(seconds)
 
     def finish(self, outcome: Outcome) -> None:
         if self._finished:
@@ -86,6 +87,9 @@ class Exchange:
             tokens.labels(client=self.client, model=model, direction="output").inc(
                 usage.output_tokens
             )
+            per_request = metrics.token_usage
+            per_request.labels(self.api, model, self.client, "input").observe(usage.input_tokens)
+            per_request.labels(self.api, model, self.client, "output").observe(usage.output_tokens)
 
     def _report(self, outcome: Outcome) -> None:
         fields = {"request_id": self.request_id, "model": self.model}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -197,3 +198,37 @@ async def test_a_model_at_zero_exports_nothing(daemon: Daemon) -> None:
     for family in stopped.values():
         if family.name.startswith("vllm:"):
             assert all(s.labels["model"] == "sim" for s in family.samples), family
+
+
+OTEL_TTFT_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0]
+OTEL_TTFT_BUCKETS += [2.5, 5.0, 7.5, 10.0, math.inf]
+OTEL_TOKEN_BUCKETS = [float(4**i) for i in range(14)] + [math.inf]
+
+
+def _bounds(family: Metric, **labels: str) -> list[float]:
+    return [
+        float(s.labels["le"])
+        for s in family.samples
+        if s.name.endswith("_bucket") and all(s.labels.get(k) == v for k, v in labels.items())
+    ]
+
+
+async def test_request_histograms_follow_the_otel_genai_conventions(daemon: Daemon) -> None:
+    answer = await message(daemon, '#sim {"text": "one two three four"}', stream=True)
+    assert "message_stop" in answer["events"]
+    families = _families(await daemon.metrics())
+    ttft = families["gen_ai_server_time_to_first_token_seconds"]
+    assert ttft.type == "histogram"
+    labels = {"surface": "anthropic", "model": "sim", "client": "-"}
+    assert _bounds(ttft, **labels) == OTEL_TTFT_BUCKETS
+    usage = families["gen_ai_client_token_usage"]
+    assert usage.type == "histogram"
+    for kind in ("input", "output"):
+        assert _bounds(usage, **labels, gen_ai_token_type=kind) == OTEL_TOKEN_BUCKETS
+        count = next(
+            s.value
+            for s in usage.samples
+            if s.name == "gen_ai_client_token_usage_count"
+            and s.labels == {**labels, "gen_ai_token_type": kind}
+        )
+        assert count >= 1
