@@ -15,6 +15,11 @@ GET    /v1/models/{name}/drift      DriftReport (the recipe's rendered spec vs w
 GET    /v1/recipes/{name}/helm-values
                                     HelmValues (the recipe as helm/autosre values)
 GET    /v1/dropbox/cert             DropboxCert (404 when the dropbox is not enabled)
+GET    /v1/dropbox/tokens           DropboxTokenList
+POST   /v1/dropbox/tokens           DropboxTokenRequest -> DropboxTokenCreated (409: the
+                                    name's token is active)
+DELETE /v1/dropbox/tokens/{name}    DropboxToken, revoked (404: no active token so named)
+POST   /v1/dropbox/session          DropboxSession (a short-lived token for autosrectl)
 POST   /v1/reload                   ReloadResult (``ok: false``: config rejected)
 GET    /v1/watch?interval=S         NDJSON stream of WatchLine: a frame every S seconds
                                     (default 1) and each request as it finishes
@@ -30,7 +35,7 @@ import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -40,6 +45,8 @@ from autosred.admin.schema import (
     NDJSON,
     PACKAGE_VERSION,
     ApiError,
+    DropboxTokenList,
+    DropboxTokenRequest,
     ModelList,
     Progress,
     ScaleDone,
@@ -61,6 +68,7 @@ PEER = web.RequestKey("admin.peer", PeerCred)
 SHUTTING_DOWN = web.AppKey("admin.shutting_down", asyncio.Event)
 
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_Body = TypeVar("_Body")
 
 # aiohttp's own HTTP errors (no route, wrong method, body too large) -> envelope types.
 _HTTP_ERROR_TYPES = {
@@ -90,6 +98,10 @@ def make_app(
     app.router.add_get("/v1/models/{name}/drift", _drift)
     app.router.add_get("/v1/recipes/{name}/helm-values", _helm_values)
     app.router.add_get("/v1/dropbox/cert", _dropbox_cert)
+    app.router.add_get("/v1/dropbox/tokens", _dropbox_tokens)
+    app.router.add_post("/v1/dropbox/tokens", _dropbox_create_token)
+    app.router.add_delete("/v1/dropbox/tokens/{name}", _dropbox_revoke_token)
+    app.router.add_post("/v1/dropbox/session", _dropbox_session)
     app.router.add_post("/v1/reload", _reload)
     app.router.add_get("/v1/watch", _watch)
     return app
@@ -215,6 +227,42 @@ async def _helm_values(request: web.Request) -> web.Response:
 
 async def _dropbox_cert(request: web.Request) -> web.Response:
     return _json(request.app[CONTROL].dropbox_cert().to_json())
+
+
+async def _dropbox_tokens(request: web.Request) -> web.Response:
+    tokens = await request.app[CONTROL].dropbox_tokens()
+    return _json(DropboxTokenList(tokens=tokens).to_json())
+
+
+async def _dropbox_create_token(request: web.Request) -> web.Response:
+    body = _decoded(DropboxTokenRequest.from_json, await _json_body(request))
+    created = await request.app[CONTROL].dropbox_create_token(body)
+    _changed(request, "admin.dropbox_token_created", name=created.info.name)
+    return _json(created.to_json())
+
+
+async def _dropbox_revoke_token(request: web.Request) -> web.Response:
+    revoked = await request.app[CONTROL].dropbox_revoke_token(request.match_info["name"])
+    _changed(request, "admin.dropbox_token_revoked", name=revoked.name)
+    return _json(revoked.to_json())
+
+
+async def _dropbox_session(request: web.Request) -> web.Response:
+    session = await request.app[CONTROL].dropbox_session()
+    _changed(request, "admin.dropbox_session")
+    return _json(session.to_json())
+
+
+def _changed(request: web.Request, event: str, **fields: str) -> None:
+    """One log line for a change made over the socket, naming the uid that made it."""
+    request.app[LOG].info(event, extra={"fields": {**fields, "uid": request[PEER].uid}})
+
+
+def _decoded(from_json: Callable[[object], _Body], body: object) -> _Body:
+    try:
+        return from_json(body)
+    except SchemaError as exc:
+        raise ControlError.of("bad_request", str(exc)) from exc
 
 
 async def _reload(request: web.Request) -> web.Response:

@@ -14,6 +14,10 @@ from autosred.admin.schema import (
     ApiError,
     DriftReport,
     DropboxCert,
+    DropboxSession,
+    DropboxToken,
+    DropboxTokenCreated,
+    DropboxTokenRequest,
     HelmValues,
     ModelStatus,
     Progress,
@@ -109,6 +113,25 @@ class Control(Protocol):
     def dropbox_cert(self) -> DropboxCert:
         """The dropbox listener's certificate now. Dropbox not enabled: ControlError
         ``not_found``."""
+        ...
+
+    async def dropbox_tokens(self) -> list[DropboxToken]:
+        """Every dropbox token (revoked and expired ones too), oldest first. Dropbox not
+        enabled: ControlError ``not_found`` (so for every dropbox_ method)."""
+        ...
+
+    async def dropbox_create_token(self, request: DropboxTokenRequest) -> DropboxTokenCreated:
+        """A new token, written to disk before it is answered. A bad name or lifetime:
+        ``bad_request``; the name's token is active: ``conflict``."""
+        ...
+
+    async def dropbox_revoke_token(self, name: str) -> DropboxToken:
+        """Revoke the active token `name` (``not_found`` when there is none)."""
+        ...
+
+    async def dropbox_session(self) -> DropboxSession:
+        """The dropbox's address and certificate with a fresh short-lived token for
+        autosrectl (every owner's files; in memory only)."""
         ...
 
     async def watch_frame(self) -> WatchFrame:

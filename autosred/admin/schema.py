@@ -477,6 +477,68 @@ class DropboxCert(Wire, what="dropbox certificate"):
     """The address the listener is bound to (``host:port``)."""
 
 
+DropboxTokenState = Literal["active", "expired", "revoked"]
+
+
+@dataclass(frozen=True)
+class DropboxToken(Wire, what="dropbox token"):
+    """A dropbox bearer token as listed (its secret is never kept, so never shown again)."""
+
+    name: str
+    """Also the owner of the files uploaded with it."""
+    state: DropboxTokenState
+    created: float
+    """Unix time."""
+    expires: float | None = None
+    """Unix time; null: never."""
+    read_only: bool = False
+    max_bytes: int | None = None
+    """The token's byte quota (declared lengths, unfinished uploads included); null: none."""
+    max_files: int | None = None
+
+
+@dataclass(frozen=True)
+class DropboxTokenList(Wire, what="dropbox tokens"):
+    """``GET /v1/dropbox/tokens``: revoked and expired ones too, oldest first."""
+
+    tokens: list[DropboxToken]
+
+
+@dataclass(frozen=True)
+class DropboxTokenRequest(Wire, what="dropbox token request"):
+    """The body of ``POST /v1/dropbox/tokens``."""
+
+    name: str
+    max_bytes: int | None = None
+    max_files: int | None = None
+    expires_seconds: float | None = None
+    """How long from now the token works; null: until revoked."""
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class DropboxTokenCreated(Wire, what="dropbox token created"):
+    """``POST /v1/dropbox/tokens``: the secret (shown this once) and what is kept."""
+
+    token: str
+    info: DropboxToken
+
+
+@dataclass(frozen=True)
+class DropboxSession(Wire, what="dropbox session"):
+    """``POST /v1/dropbox/session``: what autosrectl needs to reach the dropbox itself."""
+
+    url: str
+    """``https://ADDRESS:PORT`` of the listener as bound."""
+    fingerprint: str
+    """The certificate to pin (as in DropboxCert)."""
+    pem: str
+    token: str
+    """A bearer token that sees every owner's files, kept in the daemon's memory only."""
+    expires: float
+    """Unix time the token stops working."""
+
+
 @dataclass(frozen=True)
 class ServerFigures(Wire, what="server figures"):
     """A running model's server's own figures, from its ``/metrics`` (vLLM's names).

@@ -73,6 +73,9 @@ class AdminClient:
     def post(self, route: str, body: dict[str, Any]) -> object:
         return self._call("POST", route, body)
 
+    def delete(self, route: str) -> object:
+        return self._call("DELETE", route, None)
+
     def stream(self, route: str, body: dict[str, Any]) -> Iterator[object]:
         """POST and yield each NDJSON record as it arrives (a plain JSON reply yields once).
 

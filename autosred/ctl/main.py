@@ -26,6 +26,7 @@ from autosred.admin.schema import (
     WATCH_INTERVAL_MIN,
     default_socket_path,
 )
+from autosred.ctl.units import count_argument, duration_argument, size_argument
 
 if TYPE_CHECKING:
     from autosred.ctl.commands import Context
@@ -66,6 +67,58 @@ def _command(
     parser = commands.add_parser(name, **kwargs)
     parser.set_defaults(**{EFFECT: effect}, **({HANDLER: handler} if handler else {}))
     return parser
+
+
+def _dropbox_access_commands(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    """`dropbox token`: who may use the dropbox."""
+    token = _command(
+        commands,
+        "token",
+        effect=CHANGES,
+        parents=[common],
+        help="the dropbox's bearer tokens (each sees its own files)",
+    )
+    token_commands = token.add_subparsers(dest="token_command", metavar="WHAT", required=True)
+    create = _command(
+        token_commands,
+        "create",
+        effect=CHANGES,
+        handler="autosred.ctl.dropboxaccess:token_create",
+        parents=[common],
+        help="make a token; it is printed once, alone on its line",
+        description="Make a bearer token NAME for the dropbox and print it alone on its line: "
+        "it is shown this once (the daemon keeps only its SHA-256). The token sees the files "
+        "uploaded with it. A name whose token was revoked or expired gets a new token, and "
+        "with it the name's files.",
+    )
+    create.add_argument("name", metavar="NAME", help="1-64 letters, digits, '.', '_', '-'")
+    create.add_argument(
+        "--quota", type=size_argument, metavar="SIZE", help="bytes it may hold: 500M, 10G"
+    )
+    create.add_argument("--max-files", type=count_argument, metavar="N", help="files it may hold")
+    create.add_argument(
+        "--expires", type=duration_argument, metavar="DURATION", help="lifetime: 12h, 7d, 4w"
+    )
+    create.add_argument("--read-only", action="store_true", help="download and list only")
+    _command(
+        token_commands,
+        "ls",
+        effect=READS,
+        handler="autosred.ctl.dropboxaccess:token_ls",
+        parents=[common],
+        help="the tokens (names, state, quotas; never the secrets)",
+    )
+    revoke = _command(
+        token_commands,
+        "revoke",
+        effect=CHANGES,
+        handler="autosred.ctl.dropboxaccess:token_revoke",
+        parents=[common],
+        help="revoke a token at once (its files stay)",
+    )
+    revoke.add_argument("name", metavar="NAME")
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -198,6 +251,7 @@ def _add_commands(
     dropbox_cert.add_argument(
         "--pem", action="store_true", help="print the certificate (PEM) instead"
     )
+    _dropbox_access_commands(dropbox_commands, common)
     claude = _command(
         commands,
         "claude",

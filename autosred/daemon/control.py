@@ -14,6 +14,10 @@ from autosred.admin.schema import (
     DriftField,
     DriftReport,
     DropboxCert,
+    DropboxSession,
+    DropboxToken,
+    DropboxTokenCreated,
+    DropboxTokenRequest,
     HelmValues,
     ModelStatus,
     Progress,
@@ -24,7 +28,9 @@ from autosred.admin.schema import (
     WatchFrame,
     WatchModel,
 )
+from autosred.daemon.dropboxcontrol import NOT_ENABLED, DropboxControl
 from autosred.daemon.modelservers import running_endpoints
+from autosred.dropbox.access import Access
 from autosred.dropbox.cert import DropboxTls
 from autosred.engines.base import DriftSource, EngineUnavailable
 from autosred.proxy.requestlog import RequestEntry, RequestLog
@@ -46,6 +52,7 @@ class DaemonControl:
         mcp: Callable[[], dict[str, str]] = dict,
         hosted_tools: Callable[[], list[str]] = list,
         dropbox: Callable[[], DropboxTls | None] = lambda: None,
+        dropbox_access: Callable[[], Access | None] = lambda: None,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
         requests: RequestLog | None = None,
@@ -56,6 +63,11 @@ class DaemonControl:
         self._mcp = mcp
         self._hosted_tools = hosted_tools
         self._dropbox = dropbox
+        self._dropbox_control = DropboxControl(
+            tls=dropbox,
+            access=dropbox_access,
+            listen=lambda: self._listeners().get("dropbox", ""),
+        )
         self._reload = reload
         self._started = started
         self._requests = requests or RequestLog()
@@ -178,12 +190,22 @@ class DaemonControl:
     def dropbox_cert(self) -> DropboxCert:
         tls = self._dropbox()
         if tls is None:
-            raise ControlError.of(
-                "not_found", "the dropbox is not enabled (dropbox.enabled in the config)"
-            )
+            raise ControlError.of("not_found", NOT_ENABLED)
         return DropboxCert(
             fingerprint=tls.fingerprint, pem=tls.pem, listen=self._listeners().get("dropbox", "")
         )
+
+    async def dropbox_tokens(self) -> list[DropboxToken]:
+        return await self._dropbox_control.tokens()
+
+    async def dropbox_create_token(self, request: DropboxTokenRequest) -> DropboxTokenCreated:
+        return await self._dropbox_control.create_token(request)
+
+    async def dropbox_revoke_token(self, name: str) -> DropboxToken:
+        return await self._dropbox_control.revoke_token(name)
+
+    async def dropbox_session(self) -> DropboxSession:
+        return await self._dropbox_control.session()
 
     def helm_values(self, model: str) -> HelmValues:
         recipe = self._recipe(model)

@@ -41,6 +41,7 @@ from autosred.daemon.keys import thinking_key
 from autosred.daemon.modelservers import running_endpoints
 from autosred.daemon.notify import Notifier
 from autosred.daemon.throttle import LogThrottle
+from autosred.dropbox.access import Access, StateFileError, access_file
 from autosred.dropbox.app import HSTS, make_dropbox_app
 from autosred.dropbox.cert import CertificateError, DropboxTls
 from autosred.engines.base import Engine
@@ -119,6 +120,7 @@ class Supervisor:
         self._throttle = LogThrottle(log.getChild("http"))
         self._inflight = InFlight()
         self._dropbox_tls: DropboxTls | None = None
+        self._dropbox_access: Access | None = None
 
     @property
     def _gate(self) -> ModelGate:
@@ -320,6 +322,12 @@ class Supervisor:
         except CertificateError as exc:
             raise ConfigError([f"dropbox.tls: {exc}"]) from exc
         self._dropbox_tls = tls
+        try:
+            self._dropbox_access = await Access.open(
+                access_file(settings.resolved_state_dir()), log=self._log.getChild("dropbox")
+            )
+        except StateFileError as exc:
+            raise ConfigError([f"dropbox: {exc}"]) from exc
         runner = GuardedAppRunner(
             make_dropbox_app(),
             guard=ConnectionGuard(
@@ -353,6 +361,7 @@ class Supervisor:
             mcp=lambda: dict(self._mcp_servers),
             hosted_tools=lambda: list(self._hosted_tools),
             dropbox=lambda: self._dropbox_tls,
+            dropbox_access=lambda: self._dropbox_access,
             reload=self.reload,
             started=self._started,
             requests=self._requests,

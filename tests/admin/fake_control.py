@@ -21,6 +21,10 @@ from autosred.admin.schema import (
     DriftField,
     DriftReport,
     DropboxCert,
+    DropboxSession,
+    DropboxToken,
+    DropboxTokenCreated,
+    DropboxTokenRequest,
     HelmValues,
     ModelStatus,
     Progress,
@@ -31,6 +35,11 @@ from autosred.admin.schema import (
     WatchFrame,
     WatchModel,
 )
+
+
+def _no_dropbox() -> ControlError:
+    return ControlError.of("not_found", "the dropbox is not enabled (dropbox.enabled)")
+
 
 DEFAULT_PHASES = (("scheduling", ""), ("pulling image", "3 GiB"), ("loading weights", ""))
 
@@ -209,7 +218,20 @@ class FakeControl:
         )
 
     def dropbox_cert(self) -> DropboxCert:
-        raise ControlError.of("not_found", "the dropbox is not enabled (dropbox.enabled)")
+        raise _no_dropbox()
+
+    # The dropbox's own methods are tested against the real daemon (tests/dropbox).
+    async def dropbox_tokens(self) -> list[DropboxToken]:
+        raise _no_dropbox()
+
+    async def dropbox_create_token(self, request: DropboxTokenRequest) -> DropboxTokenCreated:
+        raise _no_dropbox()
+
+    async def dropbox_revoke_token(self, name: str) -> DropboxToken:
+        raise _no_dropbox()
+
+    async def dropbox_session(self) -> DropboxSession:
+        raise _no_dropbox()
 
     # --- internals --------------------------------------------------------------------------
 

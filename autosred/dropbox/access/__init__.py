@@ -12,6 +12,7 @@ from autosred.dropbox.access.access import (
     SharedFile,
     TokenExists,
     UnknownToken,
+    access_file,
 )
 from autosred.dropbox.access.ratelimit import FailureLimiter
 from autosred.dropbox.access.records import ShareInfo, TokenInfo, is_token_name
@@ -32,5 +33,6 @@ __all__ = [
     "TokenExists",
     "TokenInfo",
     "UnknownToken",
+    "access_file",
     "is_token_name",
 ]

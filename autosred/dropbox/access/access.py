@@ -53,6 +53,15 @@ SHARE_GRACE = 24 * 3600.0
 """An expired or used-up share is kept this long after its expiry (a late click is told it
 expired, not that it never was), then dropped from the state file."""
 
+ACCESS_FILE = "access.json"
+
+
+def access_file(state_dir: Path) -> Path:
+    """Where the daemon keeps the access state: beside the dropbox's certificate, under
+    state_dir (not under dropbox.root, which may be a shared data disk)."""
+    return state_dir / "dropbox" / ACCESS_FILE
+
+
 UNLIMITED = Quota()
 """No byte or file limit (a frozen value: sharing it is safe)."""
 

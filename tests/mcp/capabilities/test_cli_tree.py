@@ -30,8 +30,15 @@ READ_ONLY = [
     "drift",
     "recipe_helm_values",
     "dropbox_cert",
+    "dropbox_token_ls",
 ]
-CHANGING = ["models_switch", "scale", "reload"]
+CHANGING = [
+    "models_switch",
+    "scale",
+    "reload",
+    "dropbox_token_create",
+    "dropbox_token_revoke",
+]
 NOT_THERE = Path("/nonexistent/autosred-admin.sock")
 
 
@@ -90,6 +97,7 @@ def test_every_cli_command_is_a_tool_or_has_a_reason_not_to_be() -> None:
         ("models", "available"): "an alias of `models list`",
         ("recipe",): "holds sub-commands only",
         ("dropbox",): "holds sub-commands only",
+        ("dropbox", "token"): "holds sub-commands only",
         ("claude",): "launches Claude Code",
         ("codex",): "launches Codex",
         ("watch",): "an interactive view",
@@ -299,6 +307,9 @@ def test_effect_marks_are_the_ctl_constants() -> None:
         "drift": READS,
         "recipe_helm_values": READS,
         "dropbox_cert": READS,
+        "dropbox_token_create": CHANGES,
+        "dropbox_token_ls": READS,
+        "dropbox_token_revoke": CHANGES,
         "claude": LAUNCHES,
         "codex": LAUNCHES,
         "watch": LAUNCHES,

@@ -29,6 +29,7 @@ READ_ONLY = [
     "drift",
     "recipe_helm_values",
     "dropbox_cert",
+    "dropbox_token_ls",
 ]
 
 
