@@ -217,6 +217,18 @@ class Metrics:
             registry=r,
         )
 
+        self.watchers = Gauge(
+            "autosred_watchers",
+            "Watch streams attached to the admin API (autosrectl watch).",
+            registry=r,
+        )
+        self.watch_backlog = Gauge(
+            "autosred_watch_backlog_events",
+            "Request events held for watchers that have not read them yet (bounded per "
+            "watcher: a watcher that falls behind loses the oldest).",
+            registry=r,
+        )
+
         self.gpu_memory_total = Gauge(
             "autosred_gpu_memory_total_bytes", "GPU memory, by GPU index.", ["gpu"], registry=r
         )

@@ -105,6 +105,8 @@ class Supervisor:
         self._server_metrics = ServerMetricsReader(log=log.getChild("servermetrics"))
         # The model servers' series ride on the daemon's registry, read when it is scraped.
         self._metrics.registry.register(ServerSeries(self._server_metrics.families))
+        self._metrics.watchers.set_function(lambda: self._requests.watchers)
+        self._metrics.watch_backlog.set_function(self._requests.backlog)
         self._stopping = asyncio.Event()
         self._started = time.monotonic()
         self._listeners: dict[str, str] = {}

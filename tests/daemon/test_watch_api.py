@@ -4,8 +4,10 @@ each request as it finishes, while a model server (autosred-sim) serves real req
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,6 +18,7 @@ from prometheus_client import Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from autosred.admin.schema import ApiError, RequestRecord, WatchFrame, WatchLine, parse_watch_line
+from autosred.proxy.requestlog import FEED_SIZE
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -232,3 +235,55 @@ async def test_request_histograms_follow_the_otel_genai_conventions(daemon: Daem
             and s.labels == {**labels, "gen_ai_token_type": kind}
         )
         assert count >= 1
+
+
+async def _gauge(daemon: Daemon, name: str) -> float:
+    family = _families(await daemon.metrics())[name]
+    return float(family.samples[0].value)
+
+
+async def test_a_watcher_that_does_not_read_never_slows_requests(daemon: Daemon) -> None:
+    """A watcher stops reading: the socket's buffers fill, its writes wait, and meanwhile
+    streams complete, its request backlog stops at the feed's bound (the oldest dropped), and
+    no frames pile up for it: when it reads again, the frames jump over the time it was stuck
+    (each is built fresh when a write is possible), where a queue would have kept them all."""
+    connector = aiohttp.UnixConnector(path=str(daemon.admin_socket))
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async with session.get("http://autosred/v1/watch", params={"interval": "0.1"}) as response:
+            assert response.status == 200
+            watcher = Watcher(response)
+            await watcher.frame()
+            assert await _gauge(daemon, "autosred_watchers") == 1
+            # Not reading from here on. Streams go on until the watcher's backlog is full.
+            sent = 0
+            async with asyncio.timeout(120):
+                while await _gauge(daemon, "autosred_watch_backlog_events") < FEED_SIZE:
+                    answers = await asyncio.gather(
+                        *(message(daemon, '#sim {"text": "x y"}', stream=True) for _ in range(16))
+                    )
+                    assert all("message_stop" in a["events"] for a in answers)
+                    sent += len(answers)
+            for _ in range(4):  # more requests: the backlog stays at its bound
+                await asyncio.gather(
+                    *(message(daemon, '#sim {"text": "x y"}', stream=True) for _ in range(16))
+                )
+                sent += 16
+                assert await _gauge(daemon, "autosred_watch_backlog_events") == FEED_SIZE
+            # Reading again: everything it gets, up to a frame built after this point.
+            resumed = time.time()
+            frames: list[float] = []
+            events = 0
+            async with asyncio.timeout(60):
+                while not frames or frames[-1] < resumed:
+                    line = await watcher.line()
+                    assert isinstance(line, WatchLine), line
+                    if line.frame is not None:
+                        frames.append(line.frame.at)
+                    else:
+                        events += 1
+    gaps = [later - earlier for earlier, later in itertools.pairwise(frames)]
+    assert max(gaps) > 1.0, f"frames every 0.1 s were queued, not skipped: {gaps}"
+    assert events < sent, "the events it fell too far behind on were dropped"
+    async with asyncio.timeout(DEADLINE):
+        while await _gauge(daemon, "autosred_watchers"):
+            await asyncio.sleep(0.05)
