@@ -387,6 +387,12 @@ class DropboxSettings(Section):
     """Where the dropbox keeps its files; null: dropbox/ under state_dir."""
     max_size: int = Field(default=10 * 1024**3, gt=0)
     """Largest file accepted, in bytes (tus ``Tus-Max-Size``)."""
+    upload_expiry: Duration = Field(default=24 * 3600.0, gt=0)
+    """How long an unfinished upload is kept after its creation (tus ``Upload-Expires``);
+    then it is removed and its id answers 410."""
+    body_idle_timeout: Duration = Field(default=30.0, gt=0)
+    """Seconds an upload's body may send nothing before the dropbox cuts it; what was written
+    before is kept, and the upload resumes from there (HEAD tells the offset)."""
     tls: DropboxTlsSettings = DropboxTlsSettings()
 
 

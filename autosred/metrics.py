@@ -229,6 +229,42 @@ class Metrics:
             registry=r,
         )
 
+        self.dropbox_received_bytes = Counter(
+            "autosred_dropbox_received_bytes",
+            "Upload bytes the dropbox wrote to its store (tus PATCH and POST bodies).",
+            registry=r,
+        )
+        self.dropbox_sent_bytes = Counter(
+            "autosred_dropbox_sent_bytes",
+            "File bytes the dropbox sent (downloads by id and by share link).",
+            registry=r,
+        )
+        self.dropbox_uploads_started = Counter(
+            "autosred_dropbox_uploads_started", "tus uploads created.", registry=r
+        )
+        self.dropbox_uploads_finished = Counter(
+            "autosred_dropbox_uploads_finished",
+            "tus uploads completed (their last byte in: a finished file).",
+            registry=r,
+        )
+        self.dropbox_uploads_failed = Counter(
+            "autosred_dropbox_uploads_failed",
+            "Upload bodies that did not all land (checksum_mismatch, past_length, no_space, "
+            "interrupted: the client went away or its body stalled past "
+            "dropbox.body_idle_timeout; what was written before is kept for a resume), and "
+            "uploads removed unfinished (expired, terminated).",
+            ["reason"],
+            registry=r,
+        )
+        self.dropbox_refused = Counter(
+            "autosred_dropbox_refused",
+            "Dropbox requests answered with an error, by its code (unauthorized, "
+            "rate_limited, read_only, not_found, gone, tus_version, content_type, "
+            "offset_mismatch, busy, bad_request, too_large, quota, no_space, "
+            "checksum_mismatch, checksum_algorithm, body_timeout, interrupted, range, method).",
+            ["reason"],
+            registry=r,
+        )
         self.gpu_memory_total = Gauge(
             "autosred_gpu_memory_total_bytes", "GPU memory, by GPU index.", ["gpu"], registry=r
         )

@@ -32,6 +32,7 @@ from autosred.daemon.dropboxcontrol import NOT_ENABLED, DropboxControl
 from autosred.daemon.modelservers import running_endpoints
 from autosred.dropbox.access import Access
 from autosred.dropbox.cert import DropboxTls
+from autosred.dropbox.service import DropboxService
 from autosred.engines.base import DriftSource, EngineUnavailable
 from autosred.proxy.requestlog import RequestEntry, RequestLog
 from autosred.recipes import Recipe, render
@@ -53,6 +54,7 @@ class DaemonControl:
         hosted_tools: Callable[[], list[str]] = list,
         dropbox: Callable[[], DropboxTls | None] = lambda: None,
         dropbox_access: Callable[[], Access | None] = lambda: None,
+        dropbox_service: Callable[[], DropboxService | None] = lambda: None,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
         requests: RequestLog | None = None,
@@ -68,6 +70,8 @@ class DaemonControl:
             access=dropbox_access,
             listen=lambda: self._listeners().get("dropbox", ""),
         )
+        # The dropbox's files (listing, removal, share targets) for the admin API.
+        self._dropbox_service = dropbox_service
         self._reload = reload
         self._started = started
         self._requests = requests or RequestLog()

@@ -44,6 +44,8 @@ from autosred.daemon.throttle import LogThrottle
 from autosred.dropbox.access import Access, StateFileError, access_file
 from autosred.dropbox.app import HSTS, make_dropbox_app
 from autosred.dropbox.cert import CertificateError, DropboxTls
+from autosred.dropbox.service import DropboxService
+from autosred.dropbox.storage import StoreError
 from autosred.engines.base import Engine
 from autosred.gpu import GpuReader
 from autosred.mcp.groups import build_groups
@@ -122,6 +124,7 @@ class Supervisor:
         self._throttle = LogThrottle(log.getChild("http"))
         self._inflight = InFlight()
         self._dropbox_tls: DropboxTls | None = None
+        self._dropbox_service: DropboxService | None = None
         self._dropbox_access: Access | None = None
 
     @property
@@ -324,14 +327,24 @@ class Supervisor:
         except CertificateError as exc:
             raise ConfigError([f"dropbox.tls: {exc}"]) from exc
         self._dropbox_tls = tls
+        log = self._log.getChild("dropbox")
+        state_dir = settings.resolved_state_dir()
         try:
-            self._dropbox_access = await Access.open(
-                access_file(settings.resolved_state_dir()), log=self._log.getChild("dropbox")
+            access = await Access.open(access_file(state_dir), log=log)
+            service = await DropboxService.open(
+                settings.dropbox, state_dir, metrics=self._metrics, log=log
             )
-        except StateFileError as exc:
+        except (StateFileError, StoreError, OSError) as exc:
             raise ConfigError([f"dropbox: {exc}"]) from exc
+        self._dropbox_access, self._dropbox_service = access, service
         runner = GuardedAppRunner(
-            make_dropbox_app(),
+            make_dropbox_app(
+                service=service,
+                gatekeeper=access,
+                metrics=self._metrics,
+                body_idle_timeout=settings.dropbox.body_idle_timeout,
+                log=log,
+            ),
             guard=ConnectionGuard(
                 settings.connections,
                 listener="dropbox",
@@ -364,6 +377,7 @@ class Supervisor:
             hosted_tools=lambda: list(self._hosted_tools),
             dropbox=lambda: self._dropbox_tls,
             dropbox_access=lambda: self._dropbox_access,
+            dropbox_service=lambda: self._dropbox_service,
             reload=self.reload,
             started=self._started,
             requests=self._requests,

@@ -1,8 +1,9 @@
-"""The dropbox's storage layer (issue 11 item 2): the tus routes will use it; not wired yet."""
+"""The dropbox's storage layer (issue 11 item 2), under the service the tus routes use."""
 
 from autosred.dropbox.storage.errors import (
     BadChecksumAlgorithm,
     ChecksumMismatch,
+    Expired,
     InsufficientSpace,
     NotFound,
     OffsetMismatch,
@@ -22,6 +23,7 @@ __all__ = [
     "Checksum",
     "ChecksumMismatch",
     "Entry",
+    "Expired",
     "InsufficientSpace",
     "NotFound",
     "OffsetMismatch",

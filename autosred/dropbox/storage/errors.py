@@ -11,6 +11,11 @@ class NotFound(StoreError):
     """No such upload for this owner: unknown, malformed, another owner's, or expired (tus 404)."""
 
 
+class Expired(NotFound):
+    """An upload of this owner past its expiry and not yet removed (tus 410; a NotFound to
+    every caller that does not tell the two apart)."""
+
+
 class UploadBusy(StoreError):
     """Another append to this upload is running (tus 409/423)."""
 

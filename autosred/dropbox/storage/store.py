@@ -1,10 +1,9 @@
 """The dropbox's storage: uploads under random ids, partial data apart from finished files.
 
-This is the storage layer the tus 1.0.0 routes will sit on; the routes, the listener and the
-tokens are not wired yet (the next slice of issue 11). Its operations are what tus needs:
-create (length and metadata), append at an offset (length, checksum and lock checked), the
-current offset, completion when the last byte is in, termination, expiry, a listing by owner,
-and reading a finished file with its size and sha256.
+This is the storage layer the tus 1.0.0 routes sit on (through dropbox/service.py). Its
+operations are what tus needs: create (length and metadata), append at an offset (length,
+checksum and lock checked), the current offset, completion when the last byte is in,
+termination, expiry, a listing by owner, and reading a finished file with its size and sha256.
 
 Layout under `dropbox.root` (every directory 0700, every file 0600):
 
@@ -43,6 +42,7 @@ from autosred.dropbox.storage import disk
 from autosred.dropbox.storage.errors import (
     BadChecksumAlgorithm,
     ChecksumMismatch,
+    Expired,
     InsufficientSpace,
     NotFound,
     OffsetMismatch,
@@ -270,21 +270,38 @@ class Store:
     # -- looking up --------------------------------------------------------------------------
 
     async def get(self, owner: str, upload_id: str) -> Entry:
-        """The upload or file `upload_id` of `owner`, or NotFound (the same for every reason)."""
+        """The upload or file `upload_id` of `owner`: NotFound for an unknown, malformed or another
+        owner's id alike; Expired (a NotFound) for an upload of owner past its expiry."""
         return await asyncio.to_thread(self._get, owner, upload_id)
 
     def _get(self, owner: str, upload_id: str) -> Entry:
+        entry = self._lookup(upload_id)
+        if entry.owner != owner:
+            raise NotFound(upload_id)  # the same answer as for an id that does not exist
+        if self._expired(entry):
+            raise Expired(upload_id)
+        return entry
+
+    async def find(self, upload_id: str) -> Entry:
+        """The upload or file `upload_id` whoever owns it (the admin's view), or NotFound
+        (Expired for an expired upload)."""
+        return await asyncio.to_thread(self._find, upload_id)
+
+    def _find(self, upload_id: str) -> Entry:
+        entry = self._lookup(upload_id)
+        if self._expired(entry):
+            raise Expired(upload_id)
+        return entry
+
+    def _lookup(self, upload_id: str) -> Entry:
         if not is_id(upload_id):
             raise NotFound(upload_id)
         for parent, complete in ((self._files_fd, True), (self._partial_fd, False)):
             try:
                 with disk.opened_dir(upload_id, dir_fd=parent) as fd:
-                    entry = self._entry_at(fd, upload_id, complete)
+                    return self._entry_at(fd, upload_id, complete)
             except (FileNotFoundError, UnsafeStorage, ValueError, KeyError, TypeError):
                 continue
-            if entry.owner == owner and not self._expired(entry):
-                return entry
-            raise NotFound(upload_id)
         raise NotFound(upload_id)
 
     def _entry_at(self, fd: int, upload_id: str, complete: bool) -> Entry:
@@ -299,9 +316,15 @@ class Store:
         """Every upload and file of `owner` (expired uploads left out), oldest first."""
         return await asyncio.to_thread(self._list, owner)
 
-    def _list(self, owner: str) -> list[Entry]:
+    async def all_entries(self) -> list[Entry]:
+        """Every owner's uploads and files (expired uploads left out), oldest first."""
+        return await asyncio.to_thread(self._list, None)
+
+    def _list(self, owner: str | None) -> list[Entry]:
         found = [
-            entry for entry in self._all() if entry.owner == owner and not self._expired(entry)
+            entry
+            for entry in self._all()
+            if (owner is None or entry.owner == owner) and not self._expired(entry)
         ]
         return sorted(found, key=lambda entry: (entry.created, entry.id))
 
@@ -460,19 +483,25 @@ class Store:
 
     async def expire(self) -> list[str]:
         """Remove partial uploads past their expiry; the ids removed."""
+        return [entry.id for entry in await self.expire_entries()]
+
+    async def expire_entries(self) -> list[Entry]:
+        """Remove partial uploads past their expiry; what they were (owners included)."""
         return await asyncio.to_thread(self._expire)
 
-    def _expire(self) -> list[str]:
-        removed: list[str] = []
+    def _expire(self) -> list[Entry]:
+        removed: list[Entry] = []
         for entry in self._all():
             if self._expired(entry):
                 try:
                     self._remove(entry)
                 except (UploadBusy, FileNotFoundError):
                     continue
-                removed.append(entry.id)
+                removed.append(entry)
         if removed:
-            self._log.info("dropbox.upload.expired", extra={"fields": {"ids": removed}})
+            self._log.info(
+                "dropbox.upload.expired", extra={"fields": {"ids": [e.id for e in removed]}}
+            )
         return removed
 
     # -- reading -----------------------------------------------------------------------------
