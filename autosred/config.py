@@ -306,6 +306,62 @@ class CapabilitiesSettings(Section):
     read-only commands always are."""
 
 
+class BrowserSettings(Section):
+    """The `browser` MCP tool server: a headless Chromium driven over the DevTools protocol,
+    acted on through accessibility snapshots with element refs."""
+
+    enabled: bool = False
+    launch: str | None = "chromium"
+    """The Chromium the daemon starts as its own child: a path, or a command name looked up
+    in PATH (``chromium``). Ignored when ``cdp_url`` is set."""
+    cdp_url: str | None = None
+    """A running browser's DevTools endpoint (``ws://…`` or ``http://…``; a browserless
+    pod, any CDP endpoint) used instead of a local child."""
+    idle_timeout: Duration = Field(default=300.0, gt=0)
+    """Seconds without a browser call after which the browser is stopped (a remote one is
+    disconnected); the next call starts it again. A session's own context is closed after
+    the same time without a call."""
+    allow_evaluate: bool = False
+    """Offer ``evaluate(js)``, which runs the model's JavaScript in the page."""
+    allow: list[str] = []
+    """CIDRs or host names the browser may reach past the address guard (as
+    ``mcp.fetch.allow``), which otherwise refuses loopback, link-local, private and
+    reserved addresses for every request a page makes."""
+    action_timeout: Duration = Field(default=15.0, gt=0)
+    """Seconds one action (navigation included) may take before it is answered as failed."""
+    start_timeout: Duration = Field(default=30.0, gt=0)
+    """Seconds the browser may take to start (or the CDP endpoint to answer)."""
+    max_text_chars: int = Field(default=20_000, ge=1000)
+    """Most characters of page text (a snapshot) returned to the model in one answer."""
+    max_screenshot_bytes: int = Field(default=1024 * 1024, ge=16 * 1024)
+    """Largest screenshot returned; a larger PNG is sent as a JPEG, smaller until it fits."""
+    max_sessions: int = Field(default=16, ge=1)
+    """Browser contexts (one per MCP session) open at once; the least recently used beyond
+    it is closed."""
+    viewport: tuple[int, int] = (1280, 800)
+    """Each context's viewport, width and height in CSS pixels."""
+    guard_listen: str = "127.0.0.1"
+    """The address the daemon's per-context guard proxy (SOCKS5, which checks every
+    connection a page makes) listens on: loopback for a local child; an address the remote
+    browser reaches for ``cdp_url``."""
+
+    @field_validator("cdp_url")
+    @classmethod
+    def _cdp_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(wss?|https?)://[^/\s]+(/\S*)?$", value):
+            raise ValueError(
+                "expected a DevTools endpoint such as 'ws://127.0.0.1:3000' or "
+                "'http://browserless:3000'"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _has_a_browser(self) -> BrowserSettings:
+        if self.enabled and self.cdp_url is None and not self.launch:
+            raise ValueError("enabled needs launch (a Chromium binary) or cdp_url")
+        return self
+
+
 class McpSettings(Section):
     """MCP tool servers on the api listener, at ``/mcp/<name>`` (Streamable HTTP)."""
 
@@ -321,6 +377,7 @@ class McpSettings(Section):
     fetch: FetchSettings = FetchSettings()
     search: SearchSettings = SearchSettings()
     capabilities: CapabilitiesSettings = CapabilitiesSettings()
+    browser: BrowserSettings = BrowserSettings()
 
 
 class HostedToolSettings(Section):

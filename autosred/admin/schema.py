@@ -343,6 +343,26 @@ class ModelStatus(Wire, what="model"):
 
 
 @dataclass(frozen=True)
+class BrowserStatus(Wire, what="browser"):
+    """The browser of the MCP ``browser`` server, a workload like a model."""
+
+    state: Literal["stopped", "starting", "running", "stopping"]
+    mode: Literal["launch", "cdp"]
+    """``launch``: a local Chromium child; ``cdp``: a browser reached at ``mcp.browser.cdp_url``."""
+    target: str
+    """The executable launched, or the CDP endpoint."""
+    sessions: int = 0
+    """Browser contexts open (one per MCP session)."""
+    in_flight: int = 0
+    """Browser tool calls running or waiting for the browser to start."""
+    idle_in_seconds: float | None = None
+    """Seconds until it is stopped for idleness; None unless running and unused."""
+    last_start_seconds: float | None = None
+    last_error: str | None = None
+    """Why the last start failed, or that the browser exited on its own."""
+
+
+@dataclass(frozen=True)
 class Status(Wire, what="status"):
     """``GET /v1/status``: the daemon and every model."""
 
@@ -361,6 +381,8 @@ class Status(Wire, what="status"):
     hosted_tools: list[str] = field(default_factory=list)
     """The vendor-hosted tools the daemon runs itself (``web_search``, ``web_fetch``), so
     `autosrectl codex` can turn Codex's live web search on; absent from an older daemon."""
+    browser: BrowserStatus | None = None
+    """The MCP browser's workload; None when ``mcp.browser`` is off (or an older daemon)."""
 
 
 @dataclass(frozen=True)

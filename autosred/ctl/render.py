@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from autosred.admin.schema import ModelStatus, Progress, Status
+from autosred.admin.schema import BrowserStatus, ModelStatus, Progress, Status
 
 DASH = "-"
 
@@ -56,6 +56,22 @@ def model_note(model: ModelStatus) -> str:
     return ""
 
 
+def browser_line(browser: BrowserStatus) -> str:
+    """``running (launch /usr/bin/chromium), 2 sessions, idle in 4m 10s``."""
+    text = f"{browser.state} ({browser.mode} {browser.target})"
+    if browser.state == "running":
+        text += f", {browser.sessions} session{'' if browser.sessions == 1 else 's'}"
+        if browser.in_flight:
+            text += f", {browser.in_flight} in flight"
+        if browser.idle_in_seconds is not None:
+            text += f", idle in {duration(browser.idle_in_seconds)}"
+    elif browser.state == "starting" and browser.in_flight:
+        text += f", {browser.in_flight} held"
+    if browser.last_error:
+        text += f"; last error: {browser.last_error}"
+    return text
+
+
 def status_view(status: Status) -> str:
     head = (
         f"autosred {status.version} (pid {status.pid}, up {duration(status.uptime_seconds)}, "
@@ -66,6 +82,8 @@ def status_view(status: Status) -> str:
         lines.append("listeners:")
         width = max(len(name) for name in status.listeners)
         lines += [f"  {name.ljust(width)}  {addr}" for name, addr in status.listeners.items()]
+    if status.browser is not None:
+        lines.append(f"browser: {browser_line(status.browser)}")
     lines.append("")
     if not status.models:
         lines.append("no models configured")

@@ -11,6 +11,7 @@ import yaml
 from autosred import __version__
 from autosred.admin.control import ControlError
 from autosred.admin.schema import (
+    BrowserStatus,
     DriftField,
     DriftReport,
     DropboxCert,
@@ -55,6 +56,7 @@ class DaemonControl:
         dropbox: Callable[[], DropboxTls | None] = lambda: None,
         dropbox_access: Callable[[], Access | None] = lambda: None,
         dropbox_service: Callable[[], DropboxService | None] = lambda: None,
+        browser: Callable[[], BrowserStatus | None] = lambda: None,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
         requests: RequestLog | None = None,
@@ -72,6 +74,7 @@ class DaemonControl:
         )
         # The dropbox's files (listing, removal, share targets) for the admin API.
         self._dropbox_service = dropbox_service
+        self._browser = browser
         self._reload = reload
         self._started = started
         self._requests = requests or RequestLog()
@@ -87,6 +90,7 @@ class DaemonControl:
             models=self.models(),
             mcp=self._mcp(),
             hosted_tools=self._hosted_tools(),
+            browser=self._browser(),
         )
 
     def models(self) -> list[ModelStatus]:

@@ -20,7 +20,7 @@ from pathlib import Path
 from aiohttp import web
 
 from autosred.admin.app import make_app as make_admin_app
-from autosred.admin.schema import ReloadResult, default_socket_path
+from autosred.admin.schema import BrowserStatus, ReloadResult, default_socket_path
 from autosred.admin.serve import serve_unix
 from autosred.clienttokens import ClientTokens
 from autosred.config import (
@@ -60,6 +60,7 @@ from autosred.scaler import ModelGate, ModelState, Snapshot
 from autosred.scaler.history import WakeHistory
 from autosred.servermetrics.reader import ServerMetricsReader
 from autosred.servermetrics.reexport import ServerSeries
+from autosred.web.browser.workload import BrowserWorkload
 from autosred.web.service import WebService, build_web_service
 
 ConfigLoader = Callable[[], tuple[Settings, Catalog]]
@@ -126,6 +127,8 @@ class Supervisor:
         self._dropbox_tls: DropboxTls | None = None
         self._dropbox_service: DropboxService | None = None
         self._dropbox_access: Access | None = None
+        self._browser: BrowserWorkload | None = None
+        """The MCP browser's workload (closed by its group with the MCP host)."""
 
     @property
     def _gate(self) -> ModelGate:
@@ -238,10 +241,17 @@ class Supervisor:
     def _mcp_host(self, web_service: WebService | None) -> McpHost:
         settings = self._settings
         log = self._log.getChild("mcp")
+        if settings.mcp.browser.enabled:
+            self._browser = BrowserWorkload(
+                settings.mcp.browser,
+                profile_dir=settings.resolved_state_dir() / "browser" / "profile",
+                log=self._log.getChild("browser"),
+            )
         groups = build_groups(
             settings.mcp,
             admin_socket=settings.admin.socket or default_socket_path(),
             web=web_service,
+            browser=self._browser,
         )
         host = McpHost(
             groups=groups,
@@ -258,6 +268,21 @@ class Supervisor:
         self._mcp_servers = host.servers
         log.info("mcp.servers", extra={"fields": {"paths": host.paths}})
         return host
+
+    def _browser_status(self) -> BrowserStatus | None:
+        if self._browser is None:
+            return None
+        now = self._browser.snapshot()
+        return BrowserStatus(
+            state=now.state,
+            mode=now.mode,
+            target=now.target,
+            sessions=now.sessions,
+            in_flight=now.in_flight,
+            idle_in_seconds=now.idle_in_seconds,
+            last_start_seconds=now.last_start_seconds,
+            last_error=now.last_error,
+        )
 
     async def _start_metrics(self, gate: ModelGate) -> web.AppRunner:
         assert self._settings.metrics.listen is not None
@@ -378,6 +403,7 @@ class Supervisor:
             dropbox=lambda: self._dropbox_tls,
             dropbox_access=lambda: self._dropbox_access,
             dropbox_service=lambda: self._dropbox_service,
+            browser=self._browser_status,
             reload=self.reload,
             started=self._started,
             requests=self._requests,

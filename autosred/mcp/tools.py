@@ -11,24 +11,46 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ValidationError
 
 
 @dataclass(frozen=True)
+class Image:
+    """An image in a tool's answer (MCP image content): the encoded bytes and their type."""
+
+    data: bytes
+    mime_type: str
+
+
+@dataclass(frozen=True)
 class ToolResult:
-    """A tool's answer: text for the model, and whether it is an error (``isError``)."""
+    """A tool's answer: text for the model, and whether it is an error (``isError``);
+    ``images`` follow the text (a screenshot)."""
 
     text: str
     is_error: bool = False
+    images: tuple[Image, ...] = ()
 
     @classmethod
     def error(cls, text: str) -> ToolResult:
         return cls(text, is_error=True)
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """Who a call came from, for tools whose state lives in the client's MCP session."""
+
+    session: str
+    """The MCP session's id; for a request outside any session (the 2026-07-28 single
+    exchange), ``client:<token name>``, so one client's sessionless calls share a state."""
+    client: str
+    """The client token's name ("-" without tokens)."""
+
+
 Handler = Callable[[Mapping[str, Any]], Awaitable[ToolResult]]
+SessionHandler = Callable[[Mapping[str, Any], CallContext], Awaitable[ToolResult]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +64,10 @@ class ToolSpec:
     read_only: bool = True
     """Whether the tool changes nothing (MCP's ``readOnlyHint``)."""
     title: str | None = None
+    session_handler: SessionHandler | None = None
+    """When set, what the host calls instead of ``handler``, with the call's
+    :class:`CallContext` (the browser's tools, whose state is the session's); ``handler``
+    is then the same tool for a caller outside any session."""
 
 
 class ToolGroup(Protocol):
@@ -58,6 +84,14 @@ class ToolGroup(Protocol):
     async def close(self) -> None:
         """Release what the group holds (HTTP sessions, threads); called once at shutdown."""
         ...
+
+
+@runtime_checkable
+class SessionAware(Protocol):
+    """A group that keeps state per MCP session (the browser's contexts) and is told when a
+    session ends (the client's DELETE)."""
+
+    async def session_ended(self, session: str) -> None: ...
 
 
 ArgsT = TypeVar("ArgsT", bound=BaseModel)

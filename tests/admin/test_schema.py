@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from autosred.admin import schema
 from autosred.admin.schema import (
     ApiError,
+    BrowserStatus,
     DriftField,
     DriftReport,
     DropboxCert,
@@ -77,6 +78,16 @@ def test_every_type_round_trips_through_json() -> None:
         models=[FULL_MODEL, ModelStatus(name="b", served_model_name="b")],
         mcp={"fetch": "/mcp/fetch", "search": "/mcp/search"},
         hosted_tools=["web_fetch", "web_search"],
+        browser=BrowserStatus(
+            state="running",
+            mode="cdp",
+            target="ws://browserless:3000",
+            sessions=2,
+            in_flight=1,
+            idle_in_seconds=None,
+            last_start_seconds=1.25,
+            last_error="the browser exited on its own",
+        ),
     )
     assert Status.from_json(_via_json(status.to_json())) == status
     progress = Progress(model="qwen", state="starting", phase="x", detail="y", eta_seconds=1)
@@ -183,7 +194,12 @@ def test_dumps_is_one_line() -> None:
                 models=[],
             ),
             b'{"version":"1","pid":2,"uptime_seconds":3,"engine":"process",'
-            b'"listeners":{"api":"x"},"models":[],"mcp":{},"hosted_tools":[]}',
+            b'"listeners":{"api":"x"},"models":[],"mcp":{},"hosted_tools":[],"browser":null}',
+        ),
+        (
+            BrowserStatus(state="running", mode="launch", target="chromium", sessions=1),
+            b'{"state":"running","mode":"launch","target":"chromium","sessions":1,'
+            b'"in_flight":0,"idle_in_seconds":null,"last_start_seconds":null,"last_error":null}',
         ),
         (
             HelmValues(model="m", values={"models": [{"name": "m"}]}, yaml="models: []\n"),
@@ -284,7 +300,7 @@ def _instances(cls: type[Wire]) -> st.SearchStrategy[Any]:
 def test_every_wire_type_is_covered() -> None:
     names = {cls.__name__ for cls in _wire_types()}
     assert names >= {"ModelStatus", "Status", "ModelList", "Progress", "ScaleDone", "ApiError"}
-    assert len(names) == 26
+    assert len(names) == 27
 
 
 @pytest.mark.parametrize("cls", _wire_types(), ids=lambda cls: cls.__name__)
@@ -305,6 +321,14 @@ def test_a_status_without_mcp_from_an_older_daemon_has_no_servers() -> None:
     assert Status.from_json(body).mcp == {}
     with pytest.raises(SchemaError, match=r"^status\.mcp: expected an object of strings$"):
         Status.from_json(body | {"mcp": {"fetch": 1}})
+
+
+def test_a_status_without_browser_from_an_older_daemon_has_none() -> None:
+    body = Status(version="1", pid=1, uptime_seconds=1, engine="static").to_json()
+    del body["browser"]
+    assert Status.from_json(body).browser is None
+    with pytest.raises(SchemaError, match=r"^status\.browser\.state"):
+        Status.from_json(body | {"browser": {"state": "asleep", "mode": "cdp", "target": "x"}})
 
 
 def test_a_status_without_hosted_tools_from_an_older_daemon_runs_none() -> None:

@@ -1,11 +1,13 @@
-"""The plain-text views: durations and the notes next to a model."""
+"""The plain-text views: durations, the notes next to a model, the browser's line."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from autosred.admin.schema import ModelStatus, Progress
-from autosred.ctl.render import duration, model_note, progress_line
+from autosred.admin.schema import BrowserStatus, ModelStatus, Progress, Status
+from autosred.ctl.render import browser_line, duration, model_note, progress_line, status_view
 
 
 @pytest.mark.parametrize(
@@ -40,3 +42,17 @@ def test_progress_line() -> None:
     assert progress_line(Progress("m", "stopping", "stopping")) == "m: stopping"
     line = progress_line(Progress("m", "starting", "pulling image", "2/3 layers", 12))
     assert line == "m: starting: pulling image (2/3 layers, eta 12.0s)"
+
+
+def test_the_browser_line_in_status() -> None:
+    running = BrowserStatus(
+        state="running", mode="launch", target="chromium", sessions=2, idle_in_seconds=250
+    )
+    assert browser_line(running) == "running (launch chromium), 2 sessions, idle in 4m 10s"
+    stopped = BrowserStatus(
+        state="stopped", mode="cdp", target="ws://b:3000", last_error="connection refused"
+    )
+    assert browser_line(stopped) == "stopped (cdp ws://b:3000); last error: connection refused"
+    status = Status(version="1", pid=1, uptime_seconds=1, engine="static", browser=running)
+    assert "\nbrowser: running (launch chromium)" in status_view(status)
+    assert "browser:" not in status_view(replace(status, browser=None))

@@ -18,6 +18,7 @@ REQUIRED=(
     "node             nodejs"          # tests/claude, tests/codex: the pinned clients
     "npm              npm"             # tests/claude: installs them (npm ci, below)
     "tmux             tmux"            # tests/watch: autosrectl watch in a real terminal
+    "chromium         chromium"        # tests/mcp/browser: the browser the daemon starts
 )
 
 missing_packages=()

@@ -28,6 +28,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from autosred.clienttokens import ClientTokens
@@ -37,7 +38,7 @@ from autosred.mcp.host.authority import HostPolicy
 from autosred.mcp.host.calls import CallLog
 from autosred.mcp.host.guard import Refusal, RequestGuard
 from autosred.mcp.host.server import CLIENT_STATE_KEY, tool_server
-from autosred.mcp.tools import ToolGroup
+from autosred.mcp.tools import SessionAware, ToolGroup
 from autosred.metrics import Metrics
 
 PREFIX = "/mcp/"
@@ -68,6 +69,7 @@ class McpHost:
     ) -> None:
         self._log = log
         self._groups = list(groups)
+        self._by_name = {group.name: group for group in self._groups}
         names = [group.name for group in self._groups]
         for name in names:
             if not _SEGMENT.fullmatch(name) or names.count(name) > 1:
@@ -206,7 +208,7 @@ class McpHost:
             request, body, state={CLIENT_STATE_KEY: client}, user=self._principal(client)
         )
         try:
-            return await exchange.run(manager.handle_request)
+            response = await exchange.run(manager.handle_request)
         except asyncio.CancelledError:
             # The client left, or the daemon's drain ended this call at the end of the
             # grace: the latter is told so, instead of finding the connection cut.
@@ -221,6 +223,20 @@ class McpHost:
             if isinstance(exc, ResponseCut):
                 raise  # begun: aiohttp closes the connection
             return Refusal(500, "crashed", "internal error in the daemon; see its log").response()
+        if request.method == "DELETE" and response.status < 300:
+            await self._session_ended(name, request.headers.get(MCP_SESSION_ID_HEADER))
+        return response
+
+    async def _session_ended(self, name: str, session: str | None) -> None:
+        """Tell a group that keeps per-session state that the client ended a session (the
+        SDK has closed it: its id now answers 404)."""
+        group = self._by_name[name]
+        if session is None or not isinstance(group, SessionAware):
+            return
+        try:
+            await group.session_ended(session)
+        except Exception:
+            self._log.exception("mcp.session_end_failed", extra={"fields": {"group": name}})
 
     def _principal(self, client: str) -> AuthenticatedUser | None:
         """With client tokens, the token's name as the SDK's principal: a session then

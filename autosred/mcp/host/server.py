@@ -10,6 +10,7 @@ says for an unknown tool.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from typing import Any
@@ -17,10 +18,11 @@ from typing import Any
 import mcp_types as types
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
+from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.shared.exceptions import MCPError
 
 from autosred.mcp.host.calls import CallLog
-from autosred.mcp.tools import ToolGroup, ToolResult, ToolSpec
+from autosred.mcp.tools import CallContext, ToolGroup, ToolResult, ToolSpec
 
 CLIENT_STATE_KEY = "autosred.client"
 """The ASGI scope's ``state`` entry naming the client (its token's name, or "-")."""
@@ -52,8 +54,13 @@ def tool_server(group: ToolGroup, *, calls: CallLog, log: logging.Logger) -> Ser
                 message=f"Unknown tool: {params.name}. Tools here: {', '.join(specs)}.",
             )
         started = time.perf_counter()
+        arguments = params.arguments or {}
         try:
-            result = await spec.handler(params.arguments or {})
+            if spec.session_handler is not None:
+                call = CallContext(session=_session_of(ctx, client), client=client)
+                result = await spec.session_handler(arguments, call)
+            else:
+                result = await spec.handler(arguments)
         except Exception:
             log.exception(
                 "mcp.tool_crashed",
@@ -100,9 +107,23 @@ def _as_tool(spec: ToolSpec) -> types.Tool:
 
 
 def _as_result(result: ToolResult) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(type="text", text=result.text)], is_error=result.is_error
-    )
+    content: list[types.ContentBlock] = [types.TextContent(type="text", text=result.text)]
+    content += [
+        types.ImageContent(
+            type="image",
+            data=base64.b64encode(image.data).decode("ascii"),
+            mime_type=image.mime_type,
+        )
+        for image in result.images
+    ]
+    return types.CallToolResult(content=content, is_error=result.is_error)
+
+
+def _session_of(ctx: ServerRequestContext[Any], client: str) -> str:
+    """The request's MCP session id (the header the SDK checked), else the client's key."""
+    headers = getattr(ctx.request, "headers", None)
+    session = headers.get(MCP_SESSION_ID_HEADER) if headers is not None else None
+    return session if isinstance(session, str) and session else f"client:{client}"
 
 
 def _client_of(ctx: ServerRequestContext[Any]) -> str:

@@ -61,6 +61,10 @@ async def system_resolver(host: str, port: int) -> Sequence[Address]:
 class Guard:
     policy: AddressPolicy
     resolver: Resolver = system_resolver
+    tool: str = "fetch tool"
+    """Who is refused, in the refusal's sentence (the browser shares this guard)."""
+    allow_key: str = "mcp.fetch.allow"
+    """The setting that opens more, named in the refusal's sentence."""
 
     async def admit(self, target: Target) -> Admitted:
         """The hop's checked addresses, or :class:`Refused` saying why not."""
@@ -91,8 +95,9 @@ class Guard:
                 named = "" if target.address is not None else f"{target.host} resolves to "
                 raise Refused(
                     f"Refused to fetch {target.url}: {named}{refusal.sentence()}, which the "
-                    "fetch tool does not reach (it fetches public internet addresses only; an "
-                    "administrator can open more with mcp.fetch.allow). Use a public URL instead."
+                    f"{self.tool} does not reach (it fetches public internet addresses only; "
+                    f"an administrator can open more with {self.allow_key}). Use a public URL "
+                    "instead."
                 )
 
 
