@@ -18,6 +18,8 @@ from bench.mcp import section as mcp_section
 from bench.procinfo import Machine
 from bench.routes import MESSAGES_UPSTREAM_OPTIONS
 from bench.scenarios import AddedTtfb, Memory, Settings, Throughput
+from bench.watch import WatchFigures
+from bench.watch import section as watch_section
 
 BEGIN = "<!-- bench:results:begin (written by python -m bench.run; edits here are lost) -->"
 END = "<!-- bench:results:end -->"
@@ -60,6 +62,7 @@ class Results:
     daemon_config: dict[str, Any] = field(default_factory=dict)
     kube: KubeFigures | None = None
     mcp: McpFigures | None = None
+    watch: WatchFigures | None = None
     elapsed: float = 0.0
 
 
@@ -115,6 +118,7 @@ def render(results: Results) -> str:
     lines += _responses_section(results)
     lines += kube_section(results.kube)
     lines += mcp_section(results.mcp)
+    lines += watch_section(results.watch)
     lines += _commands_section(results)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -569,7 +573,7 @@ def _imports(timing: CommandTiming, top: int = 6) -> list[str]:
 
 def _commands_section(results: Results) -> list[str]:
     if not results.sim_command:
-        return []  # only the kube or mcp part ran; their sections list their own commands
+        return []  # only kube, mcp or watch ran; their sections list their own commands
     lines = [
         "#### Commands behind each figure",
         "",
@@ -625,7 +629,17 @@ def _route_commands(results: Results) -> list[str]:
     return lines
 
 
-ALL_PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl", "kube", "mcp")
+ALL_PARTS = (
+    "relay",
+    "anthropic",
+    "responses",
+    "competitors",
+    "memory",
+    "ctl",
+    "kube",
+    "mcp",
+    "watch",
+)
 
 
 def shown(argv: list[str], workdir: Path) -> str:

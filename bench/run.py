@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import competitors, ctl, kube, mcp, scenarios
+from bench import competitors, ctl, kube, mcp, scenarios, watch
 from bench.daemon import Daemon, Sim, StartError, daemon_config, running_daemon, running_sim
 from bench.procinfo import load_average, machine
 from bench.report import BEGIN, END, Results, render, shown, splice
@@ -32,13 +32,24 @@ from bench.routes import Route
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / "BENCHMARKS.md"
 TEMPLATE = f"# Benchmarks\n\nRun `make bench` (`python -m bench.run`).\n\n{BEGIN}\n{END}\n"
-PARTS = ("relay", "anthropic", "responses", "competitors", "memory", "ctl", "kube", "mcp")
+PARTS = (
+    "relay",
+    "anthropic",
+    "responses",
+    "competitors",
+    "memory",
+    "ctl",
+    "kube",
+    "mcp",
+    "watch",
+)
 """relay: the OpenAI pass-through vs direct (throughput, added TTFB); anthropic: the daemon's
 /v1/messages; responses: the daemon's /v1/responses; competitors: LiteLLM and
 claude-code-router's /v1/messages (with the daemon's, to compare); memory: the daemon's RSS;
 ctl: autosrectl start-up; kube: the kubernetes engine against the fake k3s (pod Ready to first
 byte, idle CPU; `bench.kube`); mcp: the fetch tool (extraction, overhead per call, model
-streams while fetching; `bench.mcp`, its own simulator and daemon)."""
+streams while fetching; `bench.mcp`, its own simulator and daemon); watch: the daemon's CPU
+with one `autosrectl watch` attached vs none (`bench.watch`, its own simulator and daemon)."""
 OPTIONAL_ROUTES = ("responses", "litellm", "ccr")
 """Routes skipped with a message, rather than failing the run, when they do not answer."""
 
@@ -228,7 +239,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             except Exception as exc:  # the MCP client's failures come as exception groups
                 progress(f"skipping mcp: {exc}")
                 results.skipped["mcp"] = f"mcp part failed: {exc}"
-        if args.only - {"kube", "mcp"}:
+        if "watch" in args.only:
+            progress("watch: the daemon's CPU with a watcher attached")
+            try:
+                results.watch = watch.measure(
+                    workdir / "watch", quick=args.quick, progress=progress
+                )
+            except (StartError, OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                progress(f"skipping watch: {exc}")
+                results.skipped["watch"] = f"watch part failed: {exc}"
+        if args.only - {"kube", "mcp", "watch"}:
             with contextlib.ExitStack() as stack:
                 sim = stack.enter_context(running_sim(workdir))
                 daemon = stack.enter_context(running_daemon(workdir, sim, loop=args.daemon_loop))
