@@ -47,10 +47,13 @@ def count(value: float | None) -> str:
 
 
 def percent(fraction: float | None) -> str:
-    """A fraction 0..1 as ``43%`` (``0.4%`` below one per cent, so a trickle is not 0%)."""
+    """A fraction 0..1 as ``43%``; ``0.4%`` below one per cent and ``<0.1%`` below that, so a
+    trickle is never shown as 0%."""
     if fraction is None or not math.isfinite(fraction):
         return DASH
     value = fraction * 100
+    if 0 < value < 0.05:
+        return "<0.1%"
     if 0 < value < 1:
         return f"{value:.1f}%"
     return f"{value:.0f}%"

@@ -15,6 +15,7 @@ import pytest
 
 from autosred.admin.schema import RequestRecord, WatchFrame
 from autosred.watch.feed import Feed, Source, Update
+from autosred.watch.live import LiveView
 
 DEADLINE = 10.0
 END = object()
@@ -65,14 +66,21 @@ def until(feed: Feed, check: Callable[[Update], bool]) -> Update:
 def test_the_latest_frame_wins_and_events_after_it_are_kept() -> None:
     source = Scripted()
     feed = Feed(source, connect=lambda: pytest.fail("no reconnect expected"))
-    # Everything arrives before the loop looks: one frame (the newest) and the events after it.
     for item in (frame(1), record(1), frame(2), record(2), record(3)):
         source.items.put(item)
     feed.start()
-    update = until(feed, lambda u: u.frame is not None and len(u.requests) == 2)
-    assert update.frame == frame(2)
-    assert [r.at for r in update.requests] == [2, 3]
-    assert update.note is None
+    # The loop takes what arrived whenever it wakes (all at once, or item by item): what it
+    # shows in the end is the newest frame with the requests after it, newest first.
+    view = LiveView()
+
+    def shown(update: Update) -> bool:
+        view.apply(update)
+        return view.frame is not None and len(view.frame.requests) == 2
+
+    until(feed, shown)
+    assert view.frame is not None and view.frame.at == 2
+    assert [r.at for r in view.frame.requests] == [3, 2]
+    assert view.note is None
     feed.close()
     assert source.closed.is_set()
 
@@ -80,10 +88,13 @@ def test_the_latest_frame_wins_and_events_after_it_are_kept() -> None:
 def test_a_lost_stream_is_said_and_reconnected() -> None:
     first, second = Scripted(), Scripted()
     attempts: list[int] = []
+    lost_seen = threading.Event()
 
     def connect() -> Source:
         attempts.append(1)
         if len(attempts) == 1:
+            # Not before the loop has shown the loss (this note replaces that one).
+            assert lost_seen.wait(DEADLINE)
             raise ConnectionError("cannot reach autosred")
         return second
 
@@ -94,6 +105,7 @@ def test_a_lost_stream_is_said_and_reconnected() -> None:
     first.items.put(OSError("connection reset"))
     lost = until(feed, lambda u: u.note is not None)
     assert lost.note is not None and "connection reset" in lost.note
+    lost_seen.set()
     failed = until(feed, lambda u: u.note is not None and "unreachable" in u.note)
     assert failed.note is not None and "cannot reach autosred" in failed.note
     assert first.closed.is_set()

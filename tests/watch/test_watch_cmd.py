@@ -36,8 +36,8 @@ class Served:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Served]:
-    """sim serving (one streamed Messages request done through the official SDK), other
-    stopped."""
+    """sim serving, through the official SDK, one streamed Messages request done and one
+    held open mid-stream (the server's figures show it running); other stopped."""
     tmp_path = tmp_path_factory.mktemp("watchcmd")
     config = base_config(tmp_path, [sim_recipe(), sim_recipe("other")])
     async with running_daemon(tmp_path, config) as running:
@@ -48,8 +48,19 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
             messages=[{"role": "user", "content": '#sim {"text": "one two three"}'}],
         ) as stream:
             message = await stream.get_final_message()
-        await client.close()
-        yield Served(running, message.usage.input_tokens, message.usage.output_tokens)
+        held = await client.messages.create(
+            model="sim",
+            max_tokens=64,
+            stream=True,
+            messages=[{"role": "user", "content": '#sim {"text": "held open", "hang_after": 1}'}],
+        )
+        try:
+            first = await anext(aiter(held))
+            assert first.type == "message_start"
+            yield Served(running, message.usage.input_tokens, message.usage.output_tokens)
+        finally:
+            await held.close()
+            await client.close()
 
 
 @pytest.fixture
@@ -81,22 +92,38 @@ def cells(lines: list[str], first: str) -> list[str]:
     return rows[0]
 
 
-async def test_once_prints_one_frame_with_the_models_and_the_request(served: Served) -> None:
+def _server_running(lines: list[str]) -> bool:
+    """The frame shows sim's server with the held request running."""
+    return any(line.split()[:2] == ["sim", "1"] for line in lines)
+
+
+async def test_once_prints_one_frame_with_the_models_the_request_and_the_servers_figures(
+    served: Served,
+) -> None:
+    """The contract: one frame, exit 0, each model's name and state, and for the running
+    model its server's requests running and waiting and KV cache usage."""
     daemon = served.daemon
-    # The request finished before the daemon fixture returned; the frame may still be the one
-    # taken before it (the ring is read when the frame is built): poll with a deadline.
+    # The request finished before the fixture returned, but the frame may predate it, and the
+    # server's figures are read once a second: poll with a deadline.
     async with asyncio.timeout(DEADLINE):
         while True:
             rc, out, err = await autosrectl(daemon, "watch", "--once")
             assert rc == 0, err
-            if "requests (newest first)" in out:
+            if "requests (newest first)" in out and _server_running(out.splitlines()):
                 break
             await asyncio.sleep(0.1)
     lines = out.splitlines()
     assert lines[0].startswith("autosred ") and "2 models, 1 ready" in lines[0]
     assert "q quit" not in lines[0], "no keys where nobody can press them"
-    assert cells(lines, "sim")[1] == "ready"
+    model = next(line.split() for line in lines if line.split()[:2] == ["sim", "ready"])
+    # sim ready (no note) ETA UP IDLE-IN FLIGHT HELD VRAM; busy, so no idle countdown.
+    assert model[4:7] == ["-", "1", "0"], "in flight: the held stream; none held for a wake"
     assert cells(lines, "other")[1] == "stopped"
+    server_header = next(i for i, line in enumerate(lines) if line.startswith("SERVER"))
+    assert lines[server_header].split()[1:4] == ["RUN", "WAIT", "KV"]
+    server = lines[server_header + 1].split()
+    assert server[:3] == ["sim", "1", "0"], "the sim's vllm:num_requests_running and waiting"
+    assert server[3].endswith("%") and server[3] != "0%", "its KV cache holds the held stream"
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["TIME", "SURFACE"])
     request = lines[header + 1].split()
     assert request[1:5] == ["anthropic", "-", "sim", "200"]
@@ -188,18 +215,21 @@ async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path
         await term.type(f"clear; {command} --interval 0.2; echo rc=$?")
 
         def shown(screen: list[str]) -> bool:
-            return screen[0].startswith("autosred ") and any(
-                line.split()[1:5] == ["anthropic", "-", "sim", "200"] for line in screen
+            return (
+                screen[0].startswith("autosred ")
+                and any(line.split()[1:5] == ["anthropic", "-", "sim", "200"] for line in screen)
+                and _server_running(screen)
             )
 
-        screen = await term.until("the model and the request", shown)
+        screen = await term.until("the model, the request and the server's figures", shown)
         assert await term.pane("alternate_on") == "1"
         assert await term.pane("cursor_flag") == "0"
         # One screen of 80×24, laid out line by line: nothing wrapped onto a line of its own.
         assert len(screen) == 24 and all(len(line) <= 80 for line in screen)
         assert "q quit  m model  l log" in screen[0]
         assert screen[1].split()[:2] == ["MODEL", "STATE"]
-        assert cells(screen, "sim")[1] == "ready" and cells(screen, "other")[1] == "stopped"
+        assert cells(screen, "other")[1] == "stopped"
+        assert any(line.split()[:2] == ["sim", "ready"] for line in screen)
         assert sum(line.startswith("requests") for line in screen) == 1
         assert sum(line.startswith("log (all models)") for line in screen) == 1
 
