@@ -63,6 +63,23 @@ class ConnectionGuard:
         self._listener = listener
         self._throttle = throttle
         self._open: Counter[str] = Counter()
+        self._by_port: Counter[tuple[int, str]] = Counter()
+        """Open connections by the local port they came in on and peer, for the watch view
+        (one guard can serve several binds: the api listener and its codex bind)."""
+
+    def open_connections(self) -> list[tuple[int, str, int]]:
+        """(local port, peer address, connections) for every peer connected now."""
+        return [(port, peer, count) for (port, peer), count in self._by_port.items()]
+
+    def opened(self, port: int, peer: str) -> None:
+        """An admitted connection came in on local ``port`` (counted for the view only)."""
+        self._by_port[port, peer] += 1
+
+    def closed(self, port: int, peer: str) -> None:
+        key = (port, peer)
+        self._by_port[key] -= 1
+        if self._by_port[key] <= 0:
+            del self._by_port[key]
 
     def admit(self, peer: str) -> bool:
         """Count a new connection from ``peer``; False (and counted nowhere) over the cap."""
@@ -121,6 +138,13 @@ def _peer_host(transport: asyncio.BaseTransport) -> str:
     return "unknown"
 
 
+def _local_port(transport: asyncio.BaseTransport) -> int:
+    local = transport.get_extra_info("sockname")
+    if isinstance(local, tuple) and len(local) >= 2 and isinstance(local[1], int):
+        return local[1]
+    return 0
+
+
 class GuardedHandler(RequestHandler):
     """aiohttp's protocol for one connection, with the guard's cap, deadline and logging."""
 
@@ -128,6 +152,7 @@ class GuardedHandler(RequestHandler):
         super().__init__(manager, **kwargs)
         self._guard = guard
         self._peer = "unknown"
+        self._port = 0
         self._admitted = False
         self._first_head_parsed = False
         self._head_deadline: asyncio.TimerHandle | None = None
@@ -139,6 +164,8 @@ class GuardedHandler(RequestHandler):
             transport.close()
             return
         self._admitted = True
+        self._port = _local_port(transport)
+        self._guard.opened(self._port, self._peer)
         super().connection_made(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -150,6 +177,7 @@ class GuardedHandler(RequestHandler):
             return  # refused in connection_made: aiohttp never knew this connection
         self._admitted = False
         self._guard.release(self._peer)
+        self._guard.closed(self._port, self._peer)
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

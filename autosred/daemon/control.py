@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,7 +27,9 @@ from autosred.admin.schema import (
     RequestRecord,
     ServerFigures,
     Status,
+    WatchConnection,
     WatchFrame,
+    WatchGpu,
     WatchModel,
 )
 from autosred.daemon.dropboxcontrol import NOT_ENABLED, DropboxControl
@@ -35,6 +38,7 @@ from autosred.dropbox.access import Access
 from autosred.dropbox.cert import DropboxTls
 from autosred.dropbox.service import DropboxService
 from autosred.engines.base import DriftSource, EngineUnavailable
+from autosred.gpu import GpuReader, GpuReading
 from autosred.proxy.requestlog import RequestEntry, RequestLog
 from autosred.recipes import Recipe, render
 from autosred.scaler import ModelGate, ModelState, Snapshot, UnknownModel
@@ -61,6 +65,8 @@ class DaemonControl:
         started: float,
         requests: RequestLog | None = None,
         server_metrics: ServerMetricsReader | None = None,
+        connections: Callable[[], list[tuple[str, str, int]]] = list,
+        gpu: GpuReader | None = None,
     ) -> None:
         self._gate = gate
         self._listeners = listeners
@@ -79,6 +85,8 @@ class DaemonControl:
         self._started = started
         self._requests = requests or RequestLog()
         self._server_metrics = server_metrics
+        self._connections = connections
+        self._gpu = gpu
 
     def status(self) -> Status:
         return Status(
@@ -237,6 +245,8 @@ class DaemonControl:
         servers = self._server_metrics
         if servers is not None:
             await servers.refresh(running_endpoints(self._gate))
+        # NVML calls block in the driver for a moment: off the event loop.
+        gpus = await asyncio.to_thread(self._gpu.read) if self._gpu is not None else []
         now = time.time()
         return WatchFrame(
             at=round(now, 3),
@@ -249,6 +259,11 @@ class DaemonControl:
                 for snapshot in self._gate.snapshots()
             ],
             requests=[_record(entry) for entry in self._requests.recent(FRAME_REQUESTS)],
+            connections=[
+                WatchConnection(listener=listener, surface=listener, peer=peer, count=count)
+                for listener, peer, count in self._connections()
+            ],
+            gpus=[_watch_gpu(reading) for reading in gpus],
         )
 
     async def watch_requests(self) -> AsyncIterator[RequestRecord]:
@@ -272,6 +287,18 @@ def _watch_model(snapshot: Snapshot, now: float, *, server: Figures | None) -> W
         held=snapshot.held,
         last_error=snapshot.last_error,
         server=_server_figures(server) if server is not None else None,
+    )
+
+
+def _watch_gpu(reading: GpuReading) -> WatchGpu:
+    return WatchGpu(
+        index=reading.index,
+        name=reading.name,
+        memory_used_bytes=reading.memory_total_bytes - reading.memory_free_bytes,
+        memory_total_bytes=reading.memory_total_bytes,
+        utilization_percent=reading.utilization_percent,
+        temperature_celsius=reading.temperature_celsius,
+        power_watts=reading.power_watts,
     )
 
 

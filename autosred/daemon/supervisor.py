@@ -126,6 +126,7 @@ class Supervisor:
         self._inflight = InFlight()
         self._dropbox_tls: DropboxTls | None = None
         self._dropbox_service: DropboxService | None = None
+        self._guards: list[ConnectionGuard] = []
         self._dropbox_access: Access | None = None
         self._browser: BrowserWorkload | None = None
         """The MCP browser's workload (closed by its group with the MCP host)."""
@@ -222,7 +223,9 @@ class Supervisor:
         # upstream request at once so vLLM frees the sequence's KV cache.
         runner = GuardedAppRunner(
             app,
-            guard=ConnectionGuard(settings.connections, listener="api", throttle=self._throttle),
+            guard=self._guarded(
+                ConnectionGuard(settings.connections, listener="api", throttle=self._throttle)
+            ),
             handle_signals=False,
             handler_cancellation=True,
             shutdown_timeout=CLOSE_TIMEOUT,
@@ -313,8 +316,10 @@ class Supervisor:
         app.router.add_get("/readyz", readyz)
         runner = GuardedAppRunner(
             app,
-            guard=ConnectionGuard(
-                self._settings.connections, listener="metrics", throttle=self._throttle
+            guard=self._guarded(
+                ConnectionGuard(
+                    self._settings.connections, listener="metrics", throttle=self._throttle
+                )
             ),
             handle_signals=False,
             shutdown_timeout=CLOSE_TIMEOUT,
@@ -370,11 +375,13 @@ class Supervisor:
                 body_idle_timeout=settings.dropbox.body_idle_timeout,
                 log=log,
             ),
-            guard=ConnectionGuard(
-                settings.connections,
-                listener="dropbox",
-                throttle=self._throttle,
-                headers={"Strict-Transport-Security": HSTS},
+            guard=self._guarded(
+                ConnectionGuard(
+                    settings.connections,
+                    listener="dropbox",
+                    throttle=self._throttle,
+                    headers={"Strict-Transport-Security": HSTS},
+                )
             ),
             handle_signals=False,
             shutdown_timeout=CLOSE_TIMEOUT,
@@ -393,6 +400,23 @@ class Supervisor:
         self._listeners["dropbox"] = _bound_address(site, host)
         return runner
 
+    def _guarded(self, guard: ConnectionGuard) -> ConnectionGuard:
+        self._guards.append(guard)
+        return guard
+
+    def _open_connections(self) -> list[tuple[str, str, int]]:
+        """(listener, peer, connections) now, the listener named by the port it came in on."""
+        by_port = {
+            address.rpartition(":")[2]: name
+            for name, address in self._listeners.items()
+            if name != "admin"
+        }
+        return sorted(
+            (by_port.get(str(port), str(port)), peer, count)
+            for guard in self._guards
+            for port, peer, count in guard.open_connections()
+        )
+
     async def _start_admin(self, gate: ModelGate) -> web.BaseRunner:
         settings = self._settings
         control = DaemonControl(
@@ -408,6 +432,8 @@ class Supervisor:
             started=self._started,
             requests=self._requests,
             server_metrics=self._server_metrics,
+            connections=self._open_connections,
+            gpu=self._gpu,
         )
         app = make_admin_app(
             control=control, allowed_group=settings.admin.group, log=self._log.getChild("admin")

@@ -9,6 +9,7 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -24,6 +25,9 @@ from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DEADLINE = 30.0
+FAKE_NVML = Path(__file__).resolve().parents[1] / "support" / "fake_nvml"
+GPU = {"name": "NVIDIA H200", "total_gib": 141, "free_gib": 100, "util": 37, "temp": 51}
+GPU |= {"power_w": 312.5}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -32,7 +36,10 @@ async def daemon(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daem
     # No GPUs asked for: both models may run at once.
     recipes = [sim_recipe(gpu={"count": 0}), sim_recipe("other", gpu={"count": 0})]
     config = base_config(tmp_path, recipes)
-    async with running_daemon(tmp_path, config) as running:
+    nvml = tmp_path / "gpus.json"
+    nvml.write_text(json.dumps({"devices": [GPU]}))
+    env = {"PYTHONPATH": str(FAKE_NVML), "AUTOSRED_FAKE_NVML": str(nvml)}
+    async with running_daemon(tmp_path, config, env=env) as running:
         code, body = await running.admin(
             "POST", "/v1/models/sim/scale", {"direction": "up", "wait": True}
         )
@@ -287,3 +294,29 @@ async def test_a_watcher_that_does_not_read_never_slows_requests(daemon: Daemon)
     async with asyncio.timeout(DEADLINE):
         while await _gauge(daemon, "autosred_watchers"):
             await asyncio.sleep(0.05)
+
+
+async def test_frames_show_the_gpus_and_the_connections(daemon: Daemon, watcher: Watcher) -> None:
+    async with aiohttp.ClientSession() as held:
+        async with held.get(f"{daemon.api_url}/health") as response:
+            assert response.status == 200  # its connection kept alive while frames are taken
+        async with asyncio.timeout(DEADLINE):
+            # Until connections other tests closed are gone: then this one alone is left.
+            while True:
+                frame = await watcher.frame()
+                api = [
+                    (c.surface, c.peer, c.count) for c in frame.connections if c.listener == "api"
+                ]
+                if api == [("api", "127.0.0.1", 1)]:
+                    break
+        async with held.get(f"{daemon.codex_url}/health") as response:
+            assert response.status == 200
+        async with asyncio.timeout(DEADLINE):
+            while not any(c.listener == "codex" for c in frame.connections):
+                frame = await watcher.frame()
+    assert ("codex", "127.0.0.1", 1) in [(c.listener, c.peer, c.count) for c in frame.connections]
+    (gpu,) = frame.gpus
+    gib = 1024**3
+    assert (gpu.index, gpu.name) == (0, "NVIDIA H200")
+    assert (gpu.memory_total_bytes, gpu.memory_used_bytes) == (141 * gib, 41 * gib)
+    assert (gpu.utilization_percent, gpu.temperature_celsius, gpu.power_watts) == (37, 51, 312.5)
