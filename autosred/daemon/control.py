@@ -282,9 +282,15 @@ def _watch_model(snapshot: Snapshot, now: float, *, server: Figures | None) -> W
         state=snapshot.state.value,
         phase=snapshot.phase,
         eta_seconds=_round(snapshot.eta_seconds),
+        uptime_seconds=(
+            _round(max(0.0, now - snapshot.ready_since))
+            if snapshot.ready_since is not None
+            else None
+        ),
         idle_left_seconds=_round(max(0.0, idle - now) if idle is not None else None),
         in_flight=snapshot.in_flight,
         held=snapshot.held,
+        drift=[DriftField(d.field, d.recipe, d.live) for d in snapshot.drift],
         last_error=snapshot.last_error,
         server=_server_figures(server) if server is not None else None,
     )

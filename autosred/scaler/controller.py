@@ -685,6 +685,8 @@ class ModelController:
     def _publish(self) -> None:
         name = self._recipe.name
         idle_deadline = self._idle_deadline
+        ready = self._state is ModelState.READY
+        previous = self.snapshot
         snapshot = Snapshot(
             name=name,
             state=self._state,
@@ -702,6 +704,12 @@ class ModelController:
             last_error=self._last_error,
             degraded=self._degraded,
             endpoint=str(self._endpoint).rstrip("/") if self._endpoint is not None else None,
+            ready_since=(
+                (previous.ready_since or self._clock.wall())
+                if ready and previous.state is ModelState.READY
+                else (self._clock.wall() if ready else None)
+            ),
+            drift=self._drift_seen if ready else (),
         )
         if snapshot == self.snapshot:
             return

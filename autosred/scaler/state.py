@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from autosred.recipes.drift import FieldDrift
+
 
 class ModelState(enum.Enum):
     STOPPED = "stopped"
@@ -34,6 +36,11 @@ class Snapshot:
     """Why the engine cannot be asked now (e.g. the Kubernetes API server is unreachable);
     requests are still served through the known endpoint."""
     endpoint: str | None = None
+    ready_since: float | None = None
+    """Wall-clock time (epoch seconds) it became ready; None when not ready."""
+    drift: tuple[FieldDrift, ...] = ()
+    """How the running server differs from its recipe, as last checked (empty: it does not,
+    the engine cannot tell, or nothing runs)."""
 
 
 class ModelUnavailable(Exception):

@@ -110,6 +110,10 @@ async def test_frames_show_each_model_and_its_state(watcher: Watcher) -> None:
     sim = next(model for model in frame.models if model.name == "sim")
     assert sim.idle_left_seconds is not None and sim.idle_left_seconds > 500
     assert sim.in_flight == 0
+    assert sim.uptime_seconds is not None and sim.uptime_seconds >= 0
+    assert sim.drift == [], "the process engine renders no spec to differ from"
+    other = next(model for model in frame.models if model.name == "other")
+    assert other.uptime_seconds is None and other.idle_left_seconds is None
 
 
 async def test_a_request_is_sent_as_it_finishes_and_kept_in_frames(

@@ -70,6 +70,32 @@ async def test_a_start_that_ends_without_ready_fails_the_wake(tmp_path: Path) ->
         h.close()
 
 
+async def test_the_snapshot_says_since_when_it_is_ready_and_its_drift(tmp_path: Path) -> None:
+    h = Harness(tmp_path, recipes=(recipe(gpu={"count": 0}),))
+    try:
+        h.send(Acquire(h.future()))
+        assert h.controllers["m"].snapshot.ready_since is None, "starting is not ready"
+        h.clock.time += 5
+        became_ready = h.clock.wall()
+        h.send(WakeDone(h.generation, 1.0, Ready("health", "", url=URL_A)))
+        h.send(Release())
+        h.clock.time += 30
+        observation = Observation(Observed.RUNNING, endpoint=URL_A, drift=drift("image.digest"))
+        h.send(Checked(h.generation, observation))
+        snapshot = h.controllers["m"].snapshot
+        assert snapshot.ready_since == became_ready, "kept across the changes while ready"
+        assert snapshot.drift == drift("image.digest")
+        h.send(StopDone(h.generation, "idle"))
+        snapshot = h.controllers["m"].snapshot
+        assert (snapshot.state, snapshot.ready_since, snapshot.drift) == (
+            ModelState.STOPPED,
+            None,
+            (),
+        )
+    finally:
+        h.close()
+
+
 async def test_drift_is_logged_once_per_change_and_exported(tmp_path: Path) -> None:
     h = Harness(tmp_path, recipes=(recipe(gpu={"count": 0}),))
 
