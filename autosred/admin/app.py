@@ -20,6 +20,10 @@ POST   /v1/dropbox/tokens           DropboxTokenRequest -> DropboxTokenCreated (
                                     name's token is active)
 DELETE /v1/dropbox/tokens/{name}    DropboxToken, revoked (404: no active token so named)
 POST   /v1/dropbox/session          DropboxSession (a short-lived token for autosrectl)
+GET    /v1/dropbox/files            DropboxFileList (every owner's)
+DELETE /v1/dropbox/files/{id}       DropboxFile, removed (404 unknown; 409 while written to)
+POST   /v1/dropbox/shares           DropboxShareRequest -> DropboxShare (404: no such
+                                    finished file)
 POST   /v1/reload                   ReloadResult (``ok: false``: config rejected)
 GET    /v1/watch?interval=S         NDJSON stream of WatchLine: a frame every S seconds
                                     (default 1) and each request as it finishes
@@ -45,6 +49,8 @@ from autosred.admin.schema import (
     NDJSON,
     PACKAGE_VERSION,
     ApiError,
+    DropboxFileList,
+    DropboxShareRequest,
     DropboxTokenList,
     DropboxTokenRequest,
     ModelList,
@@ -102,6 +108,9 @@ def make_app(
     app.router.add_post("/v1/dropbox/tokens", _dropbox_create_token)
     app.router.add_delete("/v1/dropbox/tokens/{name}", _dropbox_revoke_token)
     app.router.add_post("/v1/dropbox/session", _dropbox_session)
+    app.router.add_get("/v1/dropbox/files", _dropbox_files)
+    app.router.add_delete("/v1/dropbox/files/{id}", _dropbox_remove)
+    app.router.add_post("/v1/dropbox/shares", _dropbox_share)
     app.router.add_post("/v1/reload", _reload)
     app.router.add_get("/v1/watch", _watch)
     return app
@@ -251,6 +260,24 @@ async def _dropbox_session(request: web.Request) -> web.Response:
     session = await request.app[CONTROL].dropbox_session()
     _changed(request, "admin.dropbox_session")
     return _json(session.to_json())
+
+
+async def _dropbox_files(request: web.Request) -> web.Response:
+    files = await request.app[CONTROL].dropbox_files()
+    return _json(DropboxFileList(files=files).to_json())
+
+
+async def _dropbox_remove(request: web.Request) -> web.Response:
+    removed = await request.app[CONTROL].dropbox_remove(request.match_info["id"])
+    _changed(request, "admin.dropbox_file_removed", id=removed.id, owner=removed.owner)
+    return _json(removed.to_json())
+
+
+async def _dropbox_share(request: web.Request) -> web.Response:
+    body = _decoded(DropboxShareRequest.from_json, await _json_body(request))
+    shared = await request.app[CONTROL].dropbox_share(body)
+    _changed(request, "admin.dropbox_shared", id=shared.id, owner=shared.owner)
+    return _json(shared.to_json())
 
 
 def _changed(request: web.Request, event: str, **fields: str) -> None:

@@ -14,7 +14,10 @@ from autosred.admin.schema import (
     ApiError,
     DriftReport,
     DropboxCert,
+    DropboxFile,
     DropboxSession,
+    DropboxShare,
+    DropboxShareRequest,
     DropboxToken,
     DropboxTokenCreated,
     DropboxTokenRequest,
@@ -132,6 +135,20 @@ class Control(Protocol):
     async def dropbox_session(self) -> DropboxSession:
         """The dropbox's address and certificate with a fresh short-lived token for
         autosrectl (every owner's files; in memory only)."""
+        ...
+
+    async def dropbox_files(self) -> list[DropboxFile]:
+        """Every owner's files and unfinished uploads, oldest first."""
+        ...
+
+    async def dropbox_remove(self, file_id: str) -> DropboxFile:
+        """Remove a file or an unfinished upload of any owner: ``not_found`` for an unknown
+        id, ``conflict`` while an upload is being written to."""
+        ...
+
+    async def dropbox_share(self, request: DropboxShareRequest) -> DropboxShare:
+        """A share link for a finished file (``not_found`` otherwise), its download count
+        and expiry on disk before it is answered."""
         ...
 
     async def watch_frame(self) -> WatchFrame:

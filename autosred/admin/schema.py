@@ -547,6 +547,50 @@ class DropboxTokenCreated(Wire, what="dropbox token created"):
 
 
 @dataclass(frozen=True)
+class DropboxFile(Wire, what="dropbox file"):
+    """A file (``complete``) or an unfinished upload in the dropbox."""
+
+    id: str
+    name: str | None
+    size: int
+    """The file's size; for an unfinished upload, the length it declared."""
+    sha256: str | None
+    """Hex; null until the upload is complete."""
+    complete: bool
+    owner: str
+    """The token name it was uploaded with (``@autosrectl`` for autosrectl's own)."""
+
+
+@dataclass(frozen=True)
+class DropboxFileList(Wire, what="dropbox files"):
+    """``GET /v1/dropbox/files``: every owner's, oldest first."""
+
+    files: list[DropboxFile]
+
+
+@dataclass(frozen=True)
+class DropboxShareRequest(Wire, what="dropbox share request"):
+    """The body of ``POST /v1/dropbox/shares``."""
+
+    id: str
+    expires_seconds: float = 24 * 3600.0
+    max_downloads: int | None = None
+    """null: any number of downloads until it expires."""
+
+
+@dataclass(frozen=True)
+class DropboxShare(Wire, what="dropbox share"):
+    """``POST /v1/dropbox/shares``: the link (its secret shown this once)."""
+
+    url: str
+    """``https://HOST:PORT/s/SECRET``: downloadable without a token."""
+    id: str
+    owner: str
+    expires: float
+    max_downloads: int | None = None
+
+
+@dataclass(frozen=True)
 class DropboxSession(Wire, what="dropbox session"):
     """``POST /v1/dropbox/session``: what autosrectl needs to reach the dropbox itself."""
 

@@ -1,13 +1,18 @@
-"""``autosrectl dropbox token``: the dropbox's tokens, through the admin API (the admin
-socket's group is who may manage them)."""
+"""``autosrectl dropbox token|share|ls|rm``: the dropbox's tokens, share links and files,
+through the admin API (the admin socket's group is who may manage them)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from urllib.parse import quote
 
 from autosred.admin.schema import (
+    DropboxFile,
+    DropboxFileList,
+    DropboxShare,
+    DropboxShareRequest,
     DropboxToken,
     DropboxTokenCreated,
     DropboxTokenList,
@@ -73,6 +78,62 @@ def token_revoke(args: argparse.Namespace, ctx: Context) -> int:
     else:
         print(f"revoked {answer.name}", file=ctx.out)
     return EXIT_OK
+
+
+def share(args: argparse.Namespace, ctx: Context) -> int:
+    """The share URL alone on its line (its secret is shown this once)."""
+    request = DropboxShareRequest(
+        id=args.id, expires_seconds=args.expires, max_downloads=args.max_downloads
+    )
+    answer = _parse(
+        DropboxShare.from_json, ctx.client().post("/v1/dropbox/shares", request.to_json())
+    )
+    if ctx.json:
+        ctx.print_json(answer.to_json())
+    else:
+        print(answer.url, file=ctx.out, flush=True)
+    return EXIT_OK
+
+
+def ls(args: argparse.Namespace, ctx: Context) -> int:
+    """``--json``: a list of {id, name, size, sha256, complete, owner}."""
+    answer = _parse(DropboxFileList.from_json, ctx.client().get("/v1/dropbox/files"))
+    if ctx.json:
+        listing = [entry.to_json() for entry in answer.files]
+        print(json.dumps(listing, indent=2, ensure_ascii=False), file=ctx.out, flush=True)
+        return EXIT_OK
+    if not answer.files:
+        print("the dropbox is empty", file=ctx.out)
+        return EXIT_OK
+    rows = [_file_row(entry) for entry in answer.files]
+    print(table(("ID", "NAME", "SIZE", "STATE", "OWNER"), rows, right={2}), file=ctx.out)
+    return EXIT_OK
+
+
+def _file_row(entry: DropboxFile) -> list[str]:
+    return [
+        entry.id,
+        DASH if entry.name is None else printable(entry.name),
+        format_size(entry.size),
+        "complete" if entry.complete else "uploading",
+        entry.owner,
+    ]
+
+
+def rm(args: argparse.Namespace, ctx: Context) -> int:
+    route = "/v1/dropbox/files/" + quote(args.id, safe="")
+    answer = _parse(DropboxFile.from_json, ctx.client().delete(route))
+    if ctx.json:
+        ctx.print_json(answer.to_json())
+    else:
+        print(f"removed {answer.id}", file=ctx.out)
+    return EXIT_OK
+
+
+def printable(text: str) -> str:
+    """A user-given name as a terminal shows it safely: what is not printable (bidi
+    overrides, zero-width marks) escaped, so a name cannot disguise itself or the columns."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def _when(at: float) -> str:

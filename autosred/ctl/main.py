@@ -72,7 +72,7 @@ def _command(
 def _dropbox_access_commands(
     commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
 ) -> None:
-    """`dropbox token`: who may use the dropbox."""
+    """`dropbox token|share|ls|rm`: who may use the dropbox, its links and its files."""
     token = _command(
         commands,
         "token",
@@ -119,6 +119,47 @@ def _dropbox_access_commands(
         help="revoke a token at once (its files stay)",
     )
     revoke.add_argument("name", metavar="NAME")
+    share = _command(
+        commands,
+        "share",
+        effect=CHANGES,
+        handler="autosred.ctl.dropboxaccess:share",
+        parents=[common],
+        help="a link that downloads a file without a token; the URL alone on its line",
+        description="Print https://HOST:PORT/s/SECRET alone on its line: it downloads file ID "
+        "without a token until it expires or its downloads are used up. HOST is "
+        "dropbox.tls.hostnames[0], else the listen address.",
+    )
+    share.add_argument("id", metavar="ID")
+    share.add_argument(
+        "--expires",
+        type=duration_argument,
+        default="24h",
+        metavar="DURATION",
+        help="how long it works: 1h, 7d (default 24h)",
+    )
+    share.add_argument(
+        "--max-downloads", type=count_argument, metavar="N", help="downloads it allows"
+    )
+    _command(
+        commands,
+        "ls",
+        effect=READS,
+        handler="autosred.ctl.dropboxaccess:ls",
+        parents=[common],
+        help="every file and unfinished upload, with its owner",
+        description="List the dropbox's files and unfinished uploads of every owner; --json "
+        "prints a list of {id, name, size, sha256, complete, owner}.",
+    )
+    remove = _command(
+        commands,
+        "rm",
+        effect=CHANGES,
+        handler="autosred.ctl.dropboxaccess:rm",
+        parents=[common],
+        help="remove a file or an unfinished upload",
+    )
+    remove.add_argument("id", metavar="ID")
 
 
 def _common_options() -> argparse.ArgumentParser:

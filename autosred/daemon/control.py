@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import yaml
 
@@ -16,7 +16,10 @@ from autosred.admin.schema import (
     DriftField,
     DriftReport,
     DropboxCert,
+    DropboxFile,
     DropboxSession,
+    DropboxShare,
+    DropboxShareRequest,
     DropboxToken,
     DropboxTokenCreated,
     DropboxTokenRequest,
@@ -61,6 +64,7 @@ class DaemonControl:
         dropbox_access: Callable[[], Access | None] = lambda: None,
         dropbox_service: Callable[[], DropboxService | None] = lambda: None,
         browser: Callable[[], BrowserStatus | None] = lambda: None,
+        dropbox_hostnames: Callable[[], Sequence[str]] = tuple,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
         requests: RequestLog | None = None,
@@ -76,10 +80,10 @@ class DaemonControl:
         self._dropbox_control = DropboxControl(
             tls=dropbox,
             access=dropbox_access,
+            files=dropbox_service,
             listen=lambda: self._listeners().get("dropbox", ""),
+            hostnames=dropbox_hostnames,
         )
-        # The dropbox's files (listing, removal, share targets) for the admin API.
-        self._dropbox_service = dropbox_service
         self._browser = browser
         self._reload = reload
         self._started = started
@@ -222,6 +226,15 @@ class DaemonControl:
 
     async def dropbox_session(self) -> DropboxSession:
         return await self._dropbox_control.session()
+
+    async def dropbox_files(self) -> list[DropboxFile]:
+        return await self._dropbox_control.files()
+
+    async def dropbox_remove(self, file_id: str) -> DropboxFile:
+        return await self._dropbox_control.remove(file_id)
+
+    async def dropbox_share(self, request: DropboxShareRequest) -> DropboxShare:
+        return await self._dropbox_control.share(request)
 
     def helm_values(self, model: str) -> HelmValues:
         recipe = self._recipe(model)

@@ -428,6 +428,7 @@ class Supervisor:
             dropbox_access=lambda: self._dropbox_access,
             dropbox_service=lambda: self._dropbox_service,
             browser=self._browser_status,
+            dropbox_hostnames=lambda: self._settings.dropbox.tls.hostnames,
             reload=self.reload,
             started=self._started,
             requests=self._requests,

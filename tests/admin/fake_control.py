@@ -21,7 +21,10 @@ from autosred.admin.schema import (
     DriftField,
     DriftReport,
     DropboxCert,
+    DropboxFile,
     DropboxSession,
+    DropboxShare,
+    DropboxShareRequest,
     DropboxToken,
     DropboxTokenCreated,
     DropboxTokenRequest,
@@ -231,6 +234,15 @@ class FakeControl:
         raise _no_dropbox()
 
     async def dropbox_session(self) -> DropboxSession:
+        raise _no_dropbox()
+
+    async def dropbox_files(self) -> list[DropboxFile]:
+        raise _no_dropbox()
+
+    async def dropbox_remove(self, file_id: str) -> DropboxFile:
+        raise _no_dropbox()
+
+    async def dropbox_share(self, request: DropboxShareRequest) -> DropboxShare:
         raise _no_dropbox()
 
     # --- internals --------------------------------------------------------------------------

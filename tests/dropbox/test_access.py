@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import stat
 from pathlib import Path
 
 import pytest
 
+from autosred.daemon.dropboxcontrol import share_origin
 from autosred.dropbox.access import (
     LOCAL_NAME,
     Access,
@@ -287,3 +289,13 @@ async def test_a_damaged_state_file_stops_with_its_name(
     state.chmod(0o600)
     with pytest.raises(StateFileError, match=r"access\.json"):
         await opened(state, clock)
+
+
+def test_share_links_name_the_certificate_s_host_else_the_listen_address() -> None:
+    assert share_origin(["files.example.org", "10.0.0.5"], "0.0.0.0:8443") == (
+        "https://files.example.org:8443"
+    )
+    assert share_origin([], "192.0.2.10:9443") == "https://192.0.2.10:9443"
+    assert share_origin([], "[::1]:8443") == "https://[::1]:8443"
+    assert share_origin(["2001:db8::5"], "[::]:8443") == "https://[2001:db8::5]:8443"
+    assert share_origin([], "0.0.0.0:8443") == f"https://{socket.gethostname()}:8443"

@@ -31,6 +31,7 @@ READ_ONLY = [
     "recipe_helm_values",
     "dropbox_cert",
     "dropbox_token_ls",
+    "dropbox_ls",
 ]
 CHANGING = [
     "models_switch",
@@ -38,6 +39,8 @@ CHANGING = [
     "reload",
     "dropbox_token_create",
     "dropbox_token_revoke",
+    "dropbox_share",
+    "dropbox_rm",
 ]
 NOT_THERE = Path("/nonexistent/autosred-admin.sock")
 
@@ -310,6 +313,9 @@ def test_effect_marks_are_the_ctl_constants() -> None:
         "dropbox_token_create": CHANGES,
         "dropbox_token_ls": READS,
         "dropbox_token_revoke": CHANGES,
+        "dropbox_share": CHANGES,
+        "dropbox_ls": READS,
+        "dropbox_rm": CHANGES,
         "claude": LAUNCHES,
         "codex": LAUNCHES,
         "watch": LAUNCHES,

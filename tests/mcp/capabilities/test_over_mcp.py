@@ -30,6 +30,7 @@ READ_ONLY = [
     "recipe_helm_values",
     "dropbox_cert",
     "dropbox_token_ls",
+    "dropbox_ls",
 ]
 
 
