@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import ssl
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 
@@ -127,3 +129,29 @@ async def test_a_bad_request_body_is_a_400_in_the_admin_envelope(daemon: Daemon)
     assert code == 400 and body["error"]["type"] == "bad_request", body
     code, body = await daemon.admin("POST", "/v1/dropbox/tokens", {"name": "q", "max_bytes": 0})
     assert code == 400 and "max_bytes" in body["error"]["message"], body
+
+
+async def test_tokens_and_revocations_outlive_a_restart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    tmp_path = tmp_path_factory.mktemp("restart")
+    config = base_config(
+        tmp_path, [sim_recipe()], dropbox={"enabled": True, "listen": "127.0.0.1:0"}
+    )
+    async with running_daemon(tmp_path, config) as first:
+        _, kept, _ = await ctl(first, "token", "create", "kept")
+        _, gone, _ = await ctl(first, "token", "create", "gone")
+        assert (await ctl(first, "token", "revoke", "gone"))[0] == 0
+        first.process.kill()
+        await first.process.wait()  # no clean shutdown: what counted was already on disk
+    async with running_daemon(tmp_path, config) as second:
+        states = {name: token["state"] for name, token in (await tokens(second)).items()}
+        assert states == {"kept": "active", "gone": "revoked"}
+        code, cert = await second.admin("GET", "/v1/dropbox/cert")
+        assert code == 200, cert
+        context = ssl.create_default_context(cadata=cert["pem"])
+        async with httpx.AsyncClient(verify=context) as client:
+            url = f"https://{second.listeners['dropbox']}/files/"
+            for token, status in ((kept, 200), (gone, 401)):
+                answer = await client.get(url, headers={"Authorization": f"Bearer {token.strip()}"})
+                assert answer.status_code == status, answer.text

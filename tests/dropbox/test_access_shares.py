@@ -204,3 +204,30 @@ async def test_guessing_tokens_from_one_address_is_limited_and_others_are_served
         limited = await guesser.get(f"{box.url}/files/", headers=good)
         assert limited.status_code == 429, limited.text
         assert (await other.get(f"{box.url}/files/", headers=good)).status_code == 200
+
+
+async def test_a_token_s_quota_from_the_cli_holds_at_the_tus_layer(box: Box) -> None:
+    token = await box.token("quota", "--quota", "1K", "--max-files", "2")
+    headers = {**TUS, "Authorization": f"Bearer {token}"}
+    async with box.client() as client:
+        over = await client.post(f"{box.url}/files/", headers={**headers, "Upload-Length": "1025"})
+        assert over.status_code == 413, over.text  # the byte quota
+    await box.upload(token, "a.txt", b"a" * 600)
+    async with box.client() as client:
+        rest = await client.post(f"{box.url}/files/", headers={**headers, "Upload-Length": "425"})
+        assert rest.status_code == 413, rest.text  # 600 + 425 > 1024
+    await box.upload(token, "b.txt", b"b" * 424)
+    async with box.client() as client:
+        third = await client.post(f"{box.url}/files/", headers={**headers, "Upload-Length": "0"})
+        assert third.status_code == 507, third.text  # the file quota
+
+
+async def test_a_read_only_token_lists_and_downloads_but_never_writes(box: Box) -> None:
+    writer = await box.token("ro-writer")
+    reader = await box.token("ro-reader", "--read-only")
+    await box.upload(writer, "theirs.txt", b"not the reader's")
+    headers = {**TUS, "Authorization": f"Bearer {reader}", "Upload-Length": "1"}
+    async with box.client() as client:
+        assert (await client.post(f"{box.url}/files/", headers=headers)).status_code == 403
+        listing = await client.get(f"{box.url}/files/", headers=headers)
+        assert (listing.status_code, listing.json()) == (200, [])  # sees its own only
