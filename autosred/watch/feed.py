@@ -21,7 +21,7 @@ from autosred.watch.state import RECENT_REQUESTS
 WatchItem = WatchFrame | RequestRecord
 
 RETRY_FIRST = 0.5
-RETRY_MAX = 8.0
+RETRY_MAX = 2.0
 """Seconds between attempts to reach a lost daemon: doubling from the first to the most."""
 
 

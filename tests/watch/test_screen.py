@@ -134,7 +134,7 @@ def test_a_note_and_an_empty_daemon() -> None:
     assert "connections  none" in text
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(frame=frames, width=st.integers(40, 200), height=st.integers(8, 80))
 def test_any_frame_fits_any_screen(frame: WatchFrame, width: int, height: int) -> None:
     lines = screen(frame, ViewState(), width=width, height=height)
@@ -143,7 +143,7 @@ def test_any_frame_fits_any_screen(frame: WatchFrame, width: int, height: int) -
     assert lines[0].startswith("autosred")
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(frame=frames, width=st.integers(40, 200))
 def test_without_a_height_every_row_is_printed(frame: WatchFrame, width: int) -> None:
     lines = screen(frame, ViewState(), width=width, height=None)

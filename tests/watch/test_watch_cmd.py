@@ -19,7 +19,7 @@ from autosred.admin.schema import WatchLine, parse_watch_line
 from tests.ctl.run import COMMAND, clean_env
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
 
-from .tmux import Tmux, tmux
+from .tmux import tmux
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -194,21 +194,6 @@ async def test_no_daemon_exits_3(tmp_path: Path) -> None:
     assert b"cannot reach autosred" in err and out == b""
 
 
-def _stty_flags(screen: list[str]) -> set[str]:
-    return {flag for line in screen for flag in line.replace(";", " ").split()}
-
-
-async def _terminal_is_sane(term: Tmux) -> None:
-    """The shell has the terminal back: main screen, cursor shown, line editing and echo."""
-    assert await term.pane("alternate_on") == "0"
-    assert await term.pane("cursor_flag") == "1"
-    await term.type("clear; stty -a")
-    screen = await term.until("stty's settings", lambda s: any("icanon" in line for line in s))
-    flags = _stty_flags(screen)
-    assert {"icanon", "echo", "isig"} <= flags, screen
-    assert not {"-icanon", "-echo", "-isig"} & flags, screen
-
-
 async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path) -> None:
     command = f"{sys.executable} -m autosred.ctl --socket {daemon.admin_socket} watch"
     async with tmux(tmp_path) as term:
@@ -248,11 +233,11 @@ async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path
 
         await term.keys("q")
         await term.until("autosrectl's exit", lambda s: "rc=0" in s)
-        await _terminal_is_sane(term)
+        await term.assert_sane()
 
         # Ctrl-C leaves the same way (exit 130).
         await term.type(f"clear; {command}; echo rc=$?")
         await term.until("the view", lambda s: s[0].startswith("autosred "))
         await term.keys("C-c")
         await term.until("autosrectl's exit", lambda s: "rc=130" in s)
-        await _terminal_is_sane(term)
+        await term.assert_sane()

@@ -46,6 +46,23 @@ class Tmux:
         """A tmux format variable of the pane: cursor_flag, alternate_on, …"""
         return (await self.run("display-message", "-p", "-t", "view", f"#{{{variable}}}")).strip()
 
+    async def child(self) -> int:
+        """The process the pane's shell runs now (its one child)."""
+        shell = int(await self.pane("pane_pid"))
+        (child,) = Path(f"/proc/{shell}/task/{shell}/children").read_text().split()
+        return int(child)
+
+    async def assert_sane(self) -> None:
+        """The shell has the terminal back: main screen, cursor shown, line editing, echo and
+        signals from the keyboard."""
+        assert await self.pane("alternate_on") == "0"
+        assert await self.pane("cursor_flag") == "1"
+        await self.type("clear; stty -a")
+        screen = await self.until("stty's settings", lambda s: any("icanon" in x for x in s))
+        flags = {flag for line in screen for flag in line.replace(";", " ").split()}
+        assert {"icanon", "echo", "isig"} <= flags, screen
+        assert not {"-icanon", "-echo", "-isig"} & flags, screen
+
     async def until(self, what: str, check: Callable[[list[str]], bool]) -> list[str]:
         """The screen once ``check`` holds for it; fails with the last screen at the deadline."""
         screen: list[str] = []
