@@ -58,6 +58,12 @@ class DropboxControl:
         self._hostnames = hostnames
         self._clock = clock
 
+    def _only_access(self) -> Access:
+        access = self._access()
+        if access is None:
+            raise ControlError.of("not_found", NOT_ENABLED)
+        return access
+
     def _parts(self) -> tuple[DropboxTls, Access]:
         tls, access = self._tls(), self._access()
         if tls is None or access is None:
@@ -65,11 +71,11 @@ class DropboxControl:
         return tls, access
 
     async def tokens(self) -> list[DropboxToken]:
-        _, access = self._parts()
+        access = self._only_access()
         return [_token(info, access.token_state(info)) for info in access.tokens()]
 
     async def create_token(self, request: DropboxTokenRequest) -> DropboxTokenCreated:
-        _, access = self._parts()
+        access = self._only_access()
         for key, value in (("max_bytes", request.max_bytes), ("max_files", request.max_files)):
             if value is not None and value < 1:
                 raise ControlError.of("bad_request", f"{key} must be at least 1 (or null)")
@@ -87,7 +93,7 @@ class DropboxControl:
         return DropboxTokenCreated(token=secret, info=_token(info, access.token_state(info)))
 
     async def revoke_token(self, name: str) -> DropboxToken:
-        _, access = self._parts()
+        access = self._only_access()
         try:
             info = await access.revoke(name)
         except UnknownToken as exc:
@@ -126,7 +132,7 @@ class DropboxControl:
         return _file(entry)
 
     async def share(self, request: DropboxShareRequest) -> DropboxShare:
-        _, access = self._parts()
+        access = self._only_access()
         try:
             entry = await self._service().share_target(request.id)
         except NotFound as exc:

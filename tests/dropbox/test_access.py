@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import socket
 import stat
@@ -137,6 +138,18 @@ async def test_bad_names_and_lifetimes_are_refused(state: Path, clock: Clock) ->
     with pytest.raises(AccessError):
         await access.create_token("alice", expires_in=0)
     assert access.tokens() == [] and not state.exists()
+
+
+@pytest.mark.parametrize("lifetime", [math.nan, math.inf, -math.inf, -1.0, 0.0, 1e300])
+async def test_lifetimes_that_are_no_finite_positive_number_are_refused(
+    state: Path, clock: Clock, lifetime: float
+) -> None:
+    access = await opened(state, clock)
+    with pytest.raises(AccessError, match="lifetime"):
+        await access.create_token("alice", expires_in=lifetime)
+    with pytest.raises(AccessError, match="lifetime"):
+        await access.create_share("alice", FILE_ID, expires_in=lifetime)
+    assert access.tokens() == [] and access.shares() == [] and not state.exists()
 
 
 async def test_guesses_are_rate_limited_per_address_and_the_bucket_refills(

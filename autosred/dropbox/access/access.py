@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -44,6 +45,8 @@ from autosred.dropbox.storage import Quota
 LOCAL_NAME = "@autosrectl"
 """The principal autosrectl acts as over the admin socket; no token name can take it (a token
 name starts with a letter or digit). Files it uploads are owned by this name."""
+MAX_LIFETIME = 100 * 365 * 86400.0
+"""The longest lifetime a token or share may be given (longer is a typo)."""
 SESSION_TTL = 12 * 3600.0
 """How long a token handed to autosrectl lives: long enough for a large put, short enough that
 one left in a shell history is soon worthless."""
@@ -233,8 +236,8 @@ class Access:
                 f"{name!r} is not a token name (1-64 letters, digits, '.', '_', '-'; "
                 "starting with a letter or digit)"
             )
-        if expires_in is not None and expires_in <= 0:
-            raise AccessError("a token's lifetime must be positive")
+        if expires_in is not None:
+            _check_lifetime(expires_in, "a token's")
         async with self._changing:
             now = self._clock()
             if any(r.info.name == name and r.info.state(now) == "active" for r in self._tokens):
@@ -288,8 +291,7 @@ class Access:
         self, owner: str, file_id: str, *, expires_in: float, max_downloads: int | None = None
     ) -> tuple[str, ShareInfo]:
         """A share link's secret for one file (the caller checked that owner has it)."""
-        if expires_in <= 0:
-            raise AccessError("a share's lifetime must be positive")
+        _check_lifetime(expires_in, "a share's")
         if max_downloads is not None and max_downloads < 1:
             raise AccessError("a share allows at least one download")
         async with self._changing:
@@ -367,6 +369,12 @@ class Access:
         }
         await _settled(lambda: write_state(self._path, state))
         self._tokens, self._shares = tokens, shares
+
+
+def _check_lifetime(seconds: float, whose: str) -> None:
+    # NaN compares false with everything: unchecked it would make a token that never expires.
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_LIFETIME):
+        raise AccessError(f"{whose} lifetime must be more than 0 and at most a century (seconds)")
 
 
 def _find(records: Iterable[T], digest: str, *, key: Callable[[T], str]) -> T | None:

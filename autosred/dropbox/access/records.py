@@ -6,6 +6,7 @@ The JSON is read strictly: a record of the wrong shape stops the daemon with the
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -157,6 +158,8 @@ def _number(data: dict[str, Any], key: str) -> float:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise BadRecord(f"{key} is not a number")
+    if not math.isfinite(value):
+        raise BadRecord(f"{key} is not a finite number")
     return float(value)
 
 
