@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from autosred.admin.schema import (
     ApiError,
@@ -18,6 +18,9 @@ from autosred.admin.schema import (
 )
 from autosred.ctl.client import DaemonError, Lines, Unreachable
 from autosred.ctl.commands import EXIT_OK, Context
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_SIGNAL_BASE = 128
 
@@ -73,28 +76,32 @@ def watch(args: argparse.Namespace, ctx: Context) -> int:
                 ctx.print_json(cast(dict[str, Any], record), indent=None)
                 if args.once and isinstance(item, WatchFrame):
                     return EXIT_OK
-    elif args.once or not ctx.out.isatty():
-        from rich.console import Console
+        raise _ended(ctx)
+    # rich only now: it costs more start-up than the rest of autosrectl together.
+    from rich.console import Console
 
+    console = Console(file=ctx.out)
+    if args.once or not console.is_terminal or console.is_dumb_terminal:
         from autosred.watch.plain import print_frames
 
         with closing(first):
-            if print_frames(first, console=Console(file=ctx.out), once=args.once):
+            if print_frames(first, console=console, once=args.once):
                 return EXIT_OK
-    else:
-        return _live(first, connect, ctx)
-    raise Unreachable(f"lost connection to autosred at {ctx.socket}: the watch stream ended")
+        raise _ended(ctx)
+    return _live(first, connect, console)
 
 
-def _live(first: WatchStream, connect: Callable[[], WatchStream], ctx: Context) -> int:
-    from rich.console import Console
+def _ended(ctx: Context) -> Unreachable:
+    return Unreachable(f"lost connection to autosred at {ctx.socket}: the watch stream ended")
 
+
+def _live(first: WatchStream, connect: Callable[[], WatchStream], console: Console) -> int:
     from autosred.watch.feed import Feed
     from autosred.watch.live import run_live
     from autosred.watch.terminal import Stopped
 
     keys_fd = sys.stdin.fileno() if sys.stdin.isatty() else None
     try:
-        return run_live(Feed(first, connect), console=Console(file=ctx.out), keys_fd=keys_fd)
+        return run_live(Feed(first, connect), console=console, keys_fd=keys_fd)
     except Stopped as stopped:
         return EXIT_SIGNAL_BASE + stopped.signum

@@ -241,3 +241,10 @@ async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path
         await term.keys("C-c")
         await term.until("autosrectl's exit", lambda s: "rc=130" in s)
         await term.assert_sane()
+
+        # A terminal that cannot move its cursor gets the plain print, frame after frame.
+        await term.type(f"clear; TERM=dumb {command} --interval 0.2; echo rc=$?")
+        await term.until("two frames", lambda s: sum(x.startswith("autosred ") for x in s) >= 2)
+        assert await term.pane("alternate_on") == "0"
+        await term.keys("C-c")
+        await term.until("autosrectl's exit", lambda s: "rc=130" in s)
