@@ -50,8 +50,8 @@ CHANGES = "changes"
 """Changes the daemon's state: a tool only when `mcp.capabilities.allow` names it. A command
 that is not marked counts as this, so a new command is never offered by accident."""
 LAUNCHES = "launches"
-"""Runs another program in this terminal (claude, codex) or is interactive (watch): never a
-tool."""
+"""Runs another program in this terminal (claude, codex), is interactive (watch) or moves
+this machine's files (dropbox put, get): never a tool."""
 
 
 def _command(
@@ -183,6 +183,61 @@ def _common_options() -> argparse.ArgumentParser:
     return common
 
 
+def _dropbox_transfer_commands(
+    dropbox_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """put and get: they read and write this machine's files. Run as a tool inside the
+    daemon they would reach the daemon's own files instead, so they are never tools."""
+    dropbox_put = _command(
+        dropbox_commands,
+        "put",
+        effect=LAUNCHES,
+        handler="autosred.ctl.dropboxtransfer:put",
+        parents=[common],
+        help="upload files to the dropbox (resumable: run it again after an interruption)",
+        description="Upload each FILE to the dropbox over HTTPS (tus), with the certificate "
+        "the daemon names pinned; prints each file's id alone on its line. An interrupted put "
+        "resumes where it stopped when run again with the same file (same path, size and "
+        "modification time). A progress bar on a terminal, nothing else otherwise.",
+    )
+    dropbox_put.add_argument("files", nargs="+", metavar="FILE", help="the files to upload")
+    dropbox_put.add_argument(
+        "--name", metavar="N", help="the name the dropbox shows (default: the file's own)"
+    )
+    dropbox_put.add_argument(
+        "--chunk-size",
+        type=_chunk_size,
+        default=8 << 20,
+        metavar="SIZE",
+        help="bytes per request, each checksummed (default 8M; smaller resends less on a "
+        "flaky link)",
+    )
+    dropbox_get = _command(
+        dropbox_commands,
+        "get",
+        effect=LAUNCHES,
+        handler="autosred.ctl.dropboxtransfer:get",
+        parents=[common],
+        help="download a file from the dropbox (resumable)",
+        description="Download the finished file with this id (else this name) into PATH "
+        "(default: its name here, never replacing a file), through PATH.part, which a later "
+        "get resumes; the file appears under PATH only once its sha256 is the dropbox's. "
+        "Prints PATH.",
+    )
+    dropbox_get.add_argument("file", metavar="ID|NAME", help="the file's id or its name")
+    dropbox_get.add_argument(
+        "-o", "--output", metavar="PATH", help="where to write it (a directory: under its name)"
+    )
+
+
+def _chunk_size(text: str) -> int:
+    size = size_argument(text)
+    if size > 1 << 30:
+        raise argparse.ArgumentTypeError(f"{text!r}: a chunk is held in memory; at most 1G")
+    return size
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options()
     parser = argparse.ArgumentParser(
@@ -293,6 +348,7 @@ def _add_commands(
         "--pem", action="store_true", help="print the certificate (PEM) instead"
     )
     _dropbox_access_commands(dropbox_commands, common)
+    _dropbox_transfer_commands(dropbox_commands, common)
     claude = _command(
         commands,
         "claude",

@@ -104,11 +104,15 @@ def test_every_cli_command_is_a_tool_or_has_a_reason_not_to_be() -> None:
         ("claude",): "launches Claude Code",
         ("codex",): "launches Codex",
         ("watch",): "an interactive view",
+        ("dropbox", "put"): "reads this machine's files (the daemon's, run as a tool)",
+        ("dropbox", "get"): "writes this machine's files (the daemon's, run as a tool)",
     }
     for path in sorted(command_words(parser)):
         spoken = " ".join(path).replace("-", " ")
         assert spoken in offered or path in reasons, f"autosrectl {' '.join(path)} is no tool"
     assert {c.name: c.effect for c in cli_commands(parser) if c.effect == LAUNCHES} == {
+        "dropbox_put": LAUNCHES,
+        "dropbox_get": LAUNCHES,
         "claude": LAUNCHES,
         "codex": LAUNCHES,
         "watch": LAUNCHES,
@@ -316,6 +320,8 @@ def test_effect_marks_are_the_ctl_constants() -> None:
         "dropbox_share": CHANGES,
         "dropbox_ls": READS,
         "dropbox_rm": CHANGES,
+        "dropbox_put": LAUNCHES,
+        "dropbox_get": LAUNCHES,
         "claude": LAUNCHES,
         "codex": LAUNCHES,
         "watch": LAUNCHES,
