@@ -286,3 +286,11 @@ async def test_a_cancelled_append_keeps_what_arrived_and_frees_the_upload(store:
         await held
     assert (await store.get(OWNER, entry.id)).offset == 3
     assert (await store.append(OWNER, entry.id, 3, body(b"def"))).complete
+
+
+def test_no_id_starts_with_a_dash() -> None:
+    # autosrectl takes ids as arguments: `get -x…` would read as an option. About 1 in 64
+    # draws of URL-safe base64 start with "-", so 10,000 draws would show one.
+    ids = [new_id() for _ in range(10_000)]
+    assert all(is_id(drawn) and not drawn.startswith("-") for drawn in ids)
+    assert len(set(ids)) == len(ids)
