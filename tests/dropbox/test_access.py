@@ -153,7 +153,7 @@ async def test_lifetimes_that_are_no_finite_positive_number_are_refused(
 
 
 async def test_guesses_are_rate_limited_per_address_and_the_bucket_refills(
-    state: Path, clock: Clock
+    state: Path, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     access = await opened(state, clock, burst=3)
     secret, _ = await access.create_token("alice")
@@ -163,6 +163,7 @@ async def test_guesses_are_rate_limited_per_address_and_the_bucket_refills(
     assert access.authenticate(bearer(secret), PEER) == Denied("rate_limited")
     assert isinstance(access.authenticate(bearer(secret), "192.0.2.8"), Principal)
     assert await access.claim_share(SHARE_PREFIX + "c" * 43, PEER) == Denied("rate_limited")
+    assert [r.getMessage() for r in caplog.records] == ["dropbox.auth.rate_limited"]
     clock.now += 10  # the default refill: one attempt every 10 s
     assert isinstance(access.authenticate(bearer(secret), PEER), Principal)
 

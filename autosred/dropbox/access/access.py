@@ -193,6 +193,11 @@ class Access:
 
     def _guessed(self, peer: str, reason: DenyReason) -> Denied:
         self._limiter.failed(peer)
+        if self._limiter.blocked(peer):
+            # Once per emptied bucket: at most one line per refill interval per address.
+            self._log.warning(
+                "dropbox.auth.rate_limited", extra={"fields": {"peer": peer, "reason": reason}}
+            )
         return Denied(reason)
 
     def local_principal(self) -> Principal:
