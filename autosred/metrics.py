@@ -261,7 +261,8 @@ class Metrics:
             "Dropbox requests answered with an error, by its code (unauthorized, "
             "rate_limited, read_only, not_found, gone, tus_version, content_type, "
             "offset_mismatch, busy, bad_request, too_large, quota, no_space, "
-            "checksum_mismatch, checksum_algorithm, body_timeout, interrupted, range, method).",
+            "checksum_mismatch, checksum_algorithm, body_timeout, interrupted, range, method, "
+            "storage, internal).",
             ["reason"],
             registry=r,
         )

@@ -7,6 +7,7 @@ also the `reason` label of `autosred_dropbox_refused`, so it is one of a fixed f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -112,7 +113,9 @@ def error_middleware(*, metrics: Metrics, log: logging.Logger) -> Middleware:
             response = await handler(request)
         except Refusal as refusal:
             metrics.dropbox_refused.labels(reason=refusal.code).inc()
-            log.info(
+            # Debug: any client can cause these at will (the metric counts them all).
+            log.log(
+                logging.WARNING if refusal.status >= 500 else logging.DEBUG,
                 "dropbox.refused",
                 extra={
                     "fields": {
@@ -137,9 +140,20 @@ def error_middleware(*, metrics: Metrics, log: logging.Logger) -> Middleware:
             else:
                 code = "method" if exc.status == 405 else "bad_request"
                 response = envelope(exc.status, code, exc.reason)
-            for name in ("Allow",):
-                if name in exc.headers:
-                    response.headers[name] = exc.headers[name]
+            if "Allow" in exc.headers:
+                response.headers["Allow"] = exc.headers["Allow"]
+        except (ConnectionError, asyncio.CancelledError):
+            raise  # the client is gone: nothing to answer
+        except Exception:
+            # A fault of the daemon's (a disk error, a bug): logged with its traceback, and
+            # answered in the envelope like everything else, saying nothing of its insides.
+            log.exception(
+                "dropbox.error",
+                extra={"fields": {"method": request.method, "peer": request.remote}},
+            )
+            metrics.dropbox_refused.labels(reason="internal").inc()
+            response = envelope(500, "internal", "the dropbox failed to answer this request")
+            response.force_close()
         return response
 
     return middleware
