@@ -28,6 +28,7 @@ from tests.dropbox.tusclient import (
     metadata,
     pinned,
 )
+from tests.support.ctl import autosrectl
 from tests.support.daemon import metric_value, running_daemon
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -602,3 +603,41 @@ async def test_metrics_count_bytes_uploads_and_refusals(
     assert grew("autosred_dropbox_uploads_finished_total") == 1
     assert grew("autosred_dropbox_refused_total", reason="too_large") == 1
     assert grew("autosred_dropbox_refused_total", reason="offset_mismatch") == 1
+
+
+async def test_location_names_the_host_asked_for_or_the_socket(
+    box: Dropbox, client: httpx.AsyncClient
+) -> None:
+    host, port = split_listen(box.daemon.listeners["dropbox"])
+    named = await box.create(client, "alice", 1, extra={"Host": "box.example:8443"})
+    assert named.headers["Location"].startswith("https://box.example:8443/files/")
+    # A Host that is not a plain authority never reaches the header the dropbox writes.
+    for odd in ("evil.example/steal?x=", "user@evil.example", "a b"):
+        created = await box.create(client, "alice", 1, extra={"Host": odd})
+        assert created.status_code == 201, odd
+        assert created.headers["Location"].startswith(f"https://{host}:{port}/files/"), odd
+
+
+async def test_a_share_link_is_a_whole_counted_download(
+    box: Dropbox, client: httpx.AsyncClient
+) -> None:
+    data = b"shared bytes " * 100
+    file_id = await box.upload(client, "alice", data, name="shared.txt")
+    code, url, err = await autosrectl(
+        "--socket", str(box.daemon.admin_socket), "dropbox", "share", file_id,
+        "--max-downloads", "1",
+    )  # fmt: skip
+    assert code == 0, err
+    path = "/" + url.strip().split("/", 3)[3]
+    # No HEAD (it would tell nothing a GET does not, and must not use the link up)...
+    head = await client.head(path)
+    assert head.status_code == 405 and head.headers["Allow"] == "GET"
+    # ...and no Range: the one download is the whole file, with the download headers.
+    got = await client.get(path, headers={"Range": "bytes=0-9"})
+    assert got.status_code == 200 and got.content == data
+    assert got.headers["Content-Disposition"].startswith('attachment; filename="shared.txt"')
+    assert got.headers["X-Content-Type-Options"] == "nosniff"
+    assert got.headers["Content-Security-Policy"] == "sandbox"
+    assert "Accept-Ranges" not in got.headers
+    again = await client.get(path)
+    assert again.status_code == 410
