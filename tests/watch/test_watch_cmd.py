@@ -24,6 +24,10 @@ from .tmux import tmux
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 DEADLINE = 30.0
+FAKE_NVML = Path(__file__).resolve().parents[1] / "support" / "fake_nvml"
+GPU = {"name": "NVIDIA H200", "total_gib": 141, "free_gib": 100, "util": 37, "temp": 51}
+GPU_LINE = "gpu0 NVIDIA H200  mem 41.0G/141.0G 29%  util 37%  51°C  300W"
+GPU |= {"power_w": 300}
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,11 @@ async def served(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Serv
     held open mid-stream (the server's figures show it running); other stopped."""
     tmp_path = tmp_path_factory.mktemp("watchcmd")
     config = base_config(tmp_path, [sim_recipe(), sim_recipe("other")])
-    async with running_daemon(tmp_path, config) as running:
+    # One GPU, through the fake NVML (the suite's one OS-edge fake).
+    nvml = tmp_path / "gpus.json"
+    nvml.write_text(json.dumps({"devices": [GPU]}))
+    env = {"PYTHONPATH": str(FAKE_NVML), "AUTOSRED_FAKE_NVML": str(nvml)}
+    async with running_daemon(tmp_path, config, env=env) as running:
         client = anthropic.AsyncAnthropic(base_url=running.api_url, api_key="unused")
         async with client.messages.stream(
             model="sim",
@@ -124,6 +132,8 @@ async def test_once_prints_one_frame_with_the_models_the_request_and_the_servers
     server = lines[server_header + 1].split()
     assert server[:3] == ["sim", "1", "0"], "the sim's vllm:num_requests_running and waiting"
     assert server[3].endswith("%") and server[3] != "0%", "its KV cache holds the held stream"
+    assert GPU_LINE in lines
+    assert any(line.startswith("connections  api: 127.0.0.1×") for line in lines)
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["TIME", "SURFACE"])
     request = lines[header + 1].split()
     assert request[1:5] == ["anthropic", "-", "sim", "200"]
@@ -215,6 +225,7 @@ async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path
         assert screen[1].split()[:2] == ["MODEL", "STATE"]
         assert cells(screen, "other")[1] == "stopped"
         assert any(line.split()[:2] == ["sim", "ready"] for line in screen)
+        assert GPU_LINE in screen
         assert sum(line.startswith("requests") for line in screen) == 1
         assert sum(line.startswith("log (all models)") for line in screen) == 1
 
@@ -244,7 +255,11 @@ async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path
 
         # A terminal that cannot move its cursor gets the plain print, frame after frame.
         await term.type(f"clear; TERM=dumb {command} --interval 0.2; echo rc=$?")
-        await term.until("two frames", lambda s: sum(x.startswith("autosred ") for x in s) >= 2)
+        await term.until(
+            "two frames",
+            lambda s: sum(x.startswith("autosred ") for x in s) >= 2,
+            history=True,
+        )
         assert await term.pane("alternate_on") == "0"
         await term.keys("C-c")
         await term.until("autosrectl's exit", lambda s: "rc=130" in s)

@@ -38,9 +38,11 @@ class Tmux:
         await self.run("send-keys", "-t", "view", "-l", line)
         await self.keys("Enter")
 
-    async def screen(self) -> list[str]:
-        """The pane's 24 lines as shown now (trailing spaces dropped)."""
-        return (await self.run("capture-pane", "-p", "-t", "view")).split("\n")[:-1]
+    async def screen(self, *, history: bool = False) -> list[str]:
+        """The pane's lines as shown now (trailing spaces dropped); with ``history``, the lines
+        scrolled off above them first."""
+        start = ["-S", "-"] if history else []
+        return (await self.run("capture-pane", "-p", *start, "-t", "view")).split("\n")[:-1]
 
     async def pane(self, variable: str) -> str:
         """A tmux format variable of the pane: cursor_flag, alternate_on, …"""
@@ -63,13 +65,15 @@ class Tmux:
         assert {"icanon", "echo", "isig"} <= flags, screen
         assert not {"-icanon", "-echo", "-isig"} & flags, screen
 
-    async def until(self, what: str, check: Callable[[list[str]], bool]) -> list[str]:
+    async def until(
+        self, what: str, check: Callable[[list[str]], bool], *, history: bool = False
+    ) -> list[str]:
         """The screen once ``check`` holds for it; fails with the last screen at the deadline."""
         screen: list[str] = []
         try:
             async with asyncio.timeout(DEADLINE):
                 while True:
-                    screen = await self.screen()
+                    screen = await self.screen(history=history)
                     if check(screen):
                         return screen
                     await asyncio.sleep(POLL)
