@@ -130,3 +130,30 @@ def test_any_share_request_is_answered_or_refused_as_a_client_error(
 
     with tempfile.TemporaryDirectory() as directory:
         asyncio.run(run(Path(directory)))
+
+
+async def test_without_the_dropbox_every_admin_method_is_a_404_saying_so() -> None:
+    control = DropboxControl(
+        tls=lambda: None,
+        access=lambda: None,
+        files=lambda: None,
+        listen=lambda: "",
+        hostnames=tuple,
+    )
+    calls = [
+        control.tokens(),
+        control.create_token(DropboxTokenRequest(name="alice")),
+        control.revoke_token("alice"),
+        control.session(),
+        control.files(),
+        control.remove("x"),
+        control.share(DropboxShareRequest(id="x")),
+    ]
+    for call in calls:
+        try:
+            await call
+        except ControlError as exc:
+            assert (exc.status, exc.type) == (404, "not_found")
+            assert "dropbox.enabled" in exc.message
+        else:
+            raise AssertionError("answered without a dropbox")
