@@ -24,6 +24,7 @@ from autosred.admin.schema import (
     DropboxTokenCreated,
     DropboxTokenRequest,
     HelmValues,
+    LogLine,
     ModelStatus,
     Progress,
     ReloadResult,
@@ -36,6 +37,7 @@ from autosred.admin.schema import (
     WatchModel,
 )
 from autosred.daemon.dropboxcontrol import NOT_ENABLED, DropboxControl
+from autosred.daemon.logtails import LogTails
 from autosred.daemon.modelservers import running_endpoints
 from autosred.dropbox.access import Access
 from autosred.dropbox.cert import DropboxTls
@@ -71,6 +73,7 @@ class DaemonControl:
         server_metrics: ServerMetricsReader | None = None,
         connections: Callable[[], list[tuple[str, str, int]]] = list,
         gpu: GpuReader | None = None,
+        log_tails: LogTails | None = None,
     ) -> None:
         self._gate = gate
         self._listeners = listeners
@@ -91,6 +94,7 @@ class DaemonControl:
         self._server_metrics = server_metrics
         self._connections = connections
         self._gpu = gpu
+        self._log_tails = log_tails
 
     def status(self) -> Status:
         return Status(
@@ -260,6 +264,7 @@ class DaemonControl:
             await servers.refresh(running_endpoints(self._gate))
         # NVML calls block in the driver for a moment: off the event loop.
         gpus = await asyncio.to_thread(self._gpu.read) if self._gpu is not None else []
+        log = await self._log_tail()
         now = time.time()
         return WatchFrame(
             at=round(now, 3),
@@ -277,6 +282,18 @@ class DaemonControl:
                 for listener, peer, count in self._connections()
             ],
             gpus=[_watch_gpu(reading) for reading in gpus],
+            log=[LogLine(model=model, line=line) for model, line in log],
+        )
+
+    async def _log_tail(self) -> list[tuple[str, str]]:
+        """The last lines of every model server that is up or coming up."""
+        if self._log_tails is None:
+            return []
+        by_name = {recipe.name: recipe for recipe in self._gate.catalog}
+        return await self._log_tails.read(
+            by_name[snapshot.name]
+            for snapshot in self._gate.snapshots()
+            if snapshot.state in _SERVER_STATES and snapshot.name in by_name
         )
 
     async def watch_requests(self) -> AsyncIterator[RequestRecord]:
@@ -284,6 +301,8 @@ class DaemonControl:
             yield _record(entry)
 
 
+_SERVER_STATES = frozenset({ModelState.STARTING, ModelState.READY, ModelState.STOPPING})
+"""States in which a model has a server whose output is worth showing."""
 FRAME_REQUESTS = 50
 """Recent requests in each watch frame: more than a screen shows, far fewer than the ring."""
 

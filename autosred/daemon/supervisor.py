@@ -38,6 +38,7 @@ from autosred.daemon.engines import build_engine
 from autosred.daemon.gctuning import freeze_startup_heap
 from autosred.daemon.inflight import InFlight
 from autosred.daemon.keys import thinking_key
+from autosred.daemon.logtails import LogTails
 from autosred.daemon.modelservers import running_endpoints
 from autosred.daemon.notify import Notifier
 from autosred.daemon.throttle import LogThrottle
@@ -127,6 +128,7 @@ class Supervisor:
         self._dropbox_tls: DropboxTls | None = None
         self._dropbox_service: DropboxService | None = None
         self._guards: list[ConnectionGuard] = []
+        self._log_tails: LogTails | None = None
         self._dropbox_access: Access | None = None
         self._browser: BrowserWorkload | None = None
         """The MCP browser's workload (closed by its group with the MCP host)."""
@@ -419,6 +421,7 @@ class Supervisor:
 
     async def _start_admin(self, gate: ModelGate) -> web.BaseRunner:
         settings = self._settings
+        self._log_tails = LogTails(engine=gate.engine, log=self._log.getChild("watch"))
         control = DaemonControl(
             gate=gate,
             listeners=lambda: dict(self._listeners),
@@ -435,6 +438,7 @@ class Supervisor:
             server_metrics=self._server_metrics,
             connections=self._open_connections,
             gpu=self._gpu,
+            log_tails=self._log_tails,
         )
         app = make_admin_app(
             control=control, allowed_group=settings.admin.group, log=self._log.getChild("admin")
@@ -604,6 +608,8 @@ class Supervisor:
         for runner in runners[1:]:
             await runner.cleanup()
         await self._server_metrics.aclose()
+        if self._log_tails is not None:
+            self._log_tails.close()
         self._log.info("daemon.stopped")
 
 

@@ -86,6 +86,16 @@ class DriftSource(Protocol):
         ...
 
 
+@runtime_checkable
+class LogSource(Protocol):
+    """An engine that can show what a model server wrote (the live view's log pane)."""
+
+    async def log_tail(self, recipe: Recipe, lines: int) -> list[str]:
+        """The server's last ``lines`` lines of output, oldest first ([] when nothing runs);
+        raises EngineUnavailable when they cannot be read now."""
+        ...
+
+
 class Engine(Protocol):
     """Runs model servers for recipes."""
 

@@ -129,6 +129,25 @@ class KubernetesEngine:
         live, pod = await self._objects.live_objects(recipe)
         return compare(want, live, pod)
 
+    async def log_tail(self, recipe: Recipe, lines: int) -> list[str]:
+        """The current pod's last log lines (the API server's ``tailLines``); [] without a
+        pod; raises EngineUnavailable."""
+        try:
+            listing = await self._client.list("pods", label_selector=label_selector(recipe))
+        except KubeError as exc:
+            raise EngineUnavailable(exc.message) from exc
+        pod = podstatus.current_pod(listing.items)
+        if pod is None or lines <= 0:
+            return []
+        try:
+            text = await self._client.read_pod_log(podstatus.name_of(pod), tail_lines=lines)
+        except KubeNotFound:
+            return []  # gone between the two calls
+        except KubeError as exc:
+            # A pod whose container has not started has no log yet (400 from the API server).
+            raise EngineUnavailable(exc.message) from exc
+        return text.splitlines()[-lines:]
+
     async def live_objects(self, recipe: Recipe) -> tuple[JSON | None, JSON | None]:
         """The recipe's Deployment and its current pod (None when absent); raises
         EngineUnavailable."""

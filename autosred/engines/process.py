@@ -190,6 +190,14 @@ class ProcessEngine:
         child = self._children.get(recipe.name)
         return child.pid if child is not None else None
 
+    async def log_tail(self, recipe: Recipe, lines: int) -> list[str]:
+        """The child's last output lines (stdout and stderr, as they came; the tail kept for
+        error messages, TAIL_LINES at most)."""
+        child = self._children.get(recipe.name)
+        if child is None or lines <= 0:
+            return []
+        return list(child.tail)[-lines:]
+
     async def observe(self, recipe: Recipe) -> Observation:
         child = self._children.get(recipe.name)
         if child is None:

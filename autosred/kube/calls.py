@@ -69,6 +69,13 @@ class Calls:
     async def run(self, what: str, call: Callable[..., Any]) -> JSON:
         """``call(**kw)`` on the pool, retrying what may be retried; ``what`` names the object
         in errors and logs."""
+        return _json_body(what, await self._run(what, call))
+
+    async def run_text(self, what: str, call: Callable[..., Any]) -> str:
+        """``run`` for a call that answers text (a pod's log), not a JSON object."""
+        return (await self._run(what, call)).decode("utf-8", errors="replace")
+
+    async def _run(self, what: str, call: Callable[..., Any]) -> bytes:
         if self._closed:
             raise KubeUnavailable(f"{what}: the Kubernetes client is closed")
         loop = asyncio.get_running_loop()
@@ -105,24 +112,31 @@ class Calls:
                 )
                 await asyncio.sleep(delay)
 
-    def _blocking(self, call: Callable[..., Any]) -> JSON:
+    def _blocking(self, call: Callable[..., Any]) -> bytes:
         response = call(_preload_content=False, _request_timeout=(self._timeout, self._timeout))
         try:
-            raw = response.data
+            raw: bytes = response.data
         except BaseException:
             response.close()  # half read: the connection must not be reused
             raise
         finally:
             response.release_conn()
-        body = json.loads(raw) if raw else {}
-        if not isinstance(body, dict):
-            raise KubeError(f"unexpected answer from the Kubernetes API: {str(body)[:200]}")
-        return body
+        return raw
 
     def close(self) -> None:
         """Calls after this fail; queued ones are cancelled."""
         self._closed = True
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _json_body(what: str, raw: bytes) -> JSON:
+    try:
+        body = json.loads(raw) if raw else {}
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise KubeError(f"{what}: the Kubernetes API answered something that is not JSON") from None
+    if not isinstance(body, dict):
+        raise KubeError(f"unexpected answer from the Kubernetes API: {str(body)[:200]}")
+    return body
 
 
 def retry_after(exc: BaseException, cap: float) -> float | None:

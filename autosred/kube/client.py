@@ -156,6 +156,15 @@ class KubeClient:
         metadata = body.get("metadata") or {}
         return Listing(list(body.get("items") or []), metadata.get("resourceVersion"))
 
+    async def read_pod_log(self, name: str, *, tail_lines: int) -> str:
+        """The last ``tail_lines`` lines the pod's container wrote (its only container)."""
+        return await self._calls.run_text(
+            f"pod {name} log",
+            lambda **kw: self._core.read_namespaced_pod_log(
+                name, self.namespace, tail_lines=tail_lines, **kw
+            ),
+        )
+
     def stream(
         self, kind: Kind, *, label_selector: str | None = None, field_selector: str | None = None
     ) -> AsyncGenerator[WatchEvent, None]:

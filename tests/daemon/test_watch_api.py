@@ -258,6 +258,9 @@ async def test_a_watcher_that_does_not_read_never_slows_requests(daemon: Daemon)
     streams complete, its request backlog stops at the feed's bound (the oldest dropped), and
     no frames pile up for it: when it reads again, the frames jump over the time it was stuck
     (each is built fresh when a write is possible), where a queue would have kept them all."""
+    async with asyncio.timeout(DEADLINE):  # the other tests' watchers have left
+        while await _gauge(daemon, "autosred_watchers"):
+            await asyncio.sleep(0.05)
     connector = aiohttp.UnixConnector(path=str(daemon.admin_socket))
     async with aiohttp.ClientSession(connector=connector) as session:
         async with session.get("http://autosred/v1/watch", params={"interval": "0.1"}) as response:
@@ -324,3 +327,18 @@ async def test_frames_show_the_gpus_and_the_connections(daemon: Daemon, watcher:
     assert (gpu.index, gpu.name) == (0, "NVIDIA H200")
     assert (gpu.memory_total_bytes, gpu.memory_used_bytes) == (141 * gib, 41 * gib)
     assert (gpu.utilization_percent, gpu.temperature_celsius, gpu.power_watts) == (37, 51, 312.5)
+
+
+async def test_frames_carry_the_last_lines_of_the_running_servers_output(
+    daemon: Daemon, watcher: Watcher
+) -> None:
+    frame = await watcher.frame()
+    running = {m.name for m in frame.models if m.state == "ready"}
+    assert "sim" in running
+    lines = [entry.line for entry in frame.log if entry.model == "sim"]
+    assert lines, "the sim's output (what the process engine kept of it)"
+    assert {entry.model for entry in frame.log} <= running, "no lines of a model at zero"
+    printed = [e["line"] for e in daemon.events_named("engine.child_output") if e["model"] == "sim"]
+    # The lines as printed, in order (the frame's may be up to a couple of seconds old).
+    starts = [i for i in range(len(printed)) if printed[i : i + len(lines)] == lines]
+    assert starts, f"{lines} is not a run of {printed}"

@@ -292,3 +292,20 @@ async def test_starting_a_changed_recipe_over_a_running_pod_waits_for_the_new_on
     live, pod = await engine.live_objects(changed)
     assert live is not None and pod is not None
     assert pod["metadata"]["uid"] == new["metadata"]["uid"]
+
+
+async def test_the_log_tail_is_the_pods_last_log_lines(
+    cluster: FakeCluster, make_engine: MakeEngine
+) -> None:
+    engine = make_engine()
+    r = recipe()
+    assert await engine.log_tail(r, 5) == [], "no pod, no log"
+    await wake(engine, r)
+    (pod,) = cluster.pods(label_selector=SELECTOR)
+    metadata = pod["metadata"]
+    # What the fake kubelet kept of the pod's output (the log subresource serves it).
+    written = cluster.kubelet.logs(metadata["namespace"], metadata["name"], None, False)
+    assert written, "the sim in the pod wrote something"
+    assert await engine.log_tail(r, 3) == written[-3:]
+    await engine.stop(r)
+    assert await engine.log_tail(r, 3) == []

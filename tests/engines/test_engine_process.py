@@ -420,3 +420,17 @@ def test_port_helper_sanity() -> None:
     port = pick_free_port("127.0.0.1")
     with socket.create_server(("127.0.0.1", port)):
         pass
+
+
+async def test_the_log_tail_is_the_childs_last_output_lines(make_engine: MakeEngine) -> None:
+    engine = make_engine()
+    recipe = child_server("qwen", "--print-argv")
+    assert await engine.log_tail(recipe, 5) == [], "nothing runs yet"
+    await wake(engine, recipe)
+    async with asyncio.timeout(10):  # the output is read as it comes, maybe after the health
+        while len(lines := await engine.log_tail(recipe, 5)) < 2:
+            await asyncio.sleep(0.02)
+    assert lines[0].startswith("argv=") and lines[-1].startswith("listening on 127.0.0.1:")
+    assert await engine.log_tail(recipe, 1) == lines[-1:]
+    await engine.stop(recipe)
+    assert await engine.log_tail(recipe, 5) == []
