@@ -26,23 +26,28 @@ class BodyStalled(Exception):
 
 
 async def body_pieces(content: StreamReader, *, idle: float) -> AsyncIterator[bytes]:
-    pending = bytearray()
+    pending: list[bytes] = []
+    size = 0
     while True:
         try:
-            data = await asyncio.wait_for(content.readany(), idle)
+            # A timeout scope rather than wait_for: no task is made for each read.
+            async with asyncio.timeout(idle):
+                data = await content.readany()
         except TimeoutError:
             if pending:
-                yield bytes(pending)
+                yield b"".join(pending)
             raise BodyStalled(f"the body sent nothing for {idle:g} s") from None
         except BaseException:
             # The client went away mid-body: hand on what came before it did.
             if pending:
-                yield bytes(pending)
+                yield b"".join(pending)
             raise
         if data:
-            pending += data
-        if pending and (not data or len(pending) >= PIECE):
-            yield bytes(pending)
+            pending.append(data)
+            size += len(data)
+        if pending and (not data or size >= PIECE):
+            yield b"".join(pending)  # the one copy of these bytes the event loop makes
             pending.clear()
+            size = 0
         if not data:
             return
