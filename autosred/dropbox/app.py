@@ -16,7 +16,7 @@ from autosred.dropbox.routes.answers import error_middleware
 from autosred.dropbox.routes.auth import Gatekeeper
 from autosred.dropbox.routes.files import FileRoutes
 from autosred.dropbox.routes.headers import TUS_VERSION
-from autosred.dropbox.routes.tus import TusRoutes
+from autosred.dropbox.routes.tus import TusRoutes, refuse_method_override
 from autosred.dropbox.service import DropboxService
 from autosred.metrics import Metrics
 
@@ -46,7 +46,9 @@ def make_dropbox_app(
 ) -> web.Application:
     """The dropbox app over `service`; it starts the service's expiry with the app and
     closes the service when the app stops."""
-    app = web.Application(middlewares=[error_middleware(metrics=metrics, log=log)])
+    app = web.Application(
+        middlewares=[error_middleware(metrics=metrics, log=log), refuse_method_override]
+    )
     app.on_response_prepare.append(_common_headers)
     app.router.add_get("/healthz", _healthz)
     TusRoutes(

@@ -171,6 +171,13 @@ async def test_creation_refusals(box: Dropbox, client: httpx.AsyncClient) -> Non
     assert no_version.status_code == 412 and no_version.headers["Tus-Version"] == "1.0.0"
     override = await box.create(client, "alice", 5, extra={"X-HTTP-Method-Override": "PATCH"})
     assert override.status_code == 400 and "X-HTTP-Method-Override" in override.text
+    upload_id = upload_id_of(await box.create(client, "alice", 5))
+    as_delete = await box.patch(
+        client, "alice", upload_id, 0, b"abc", extra={"X-HTTP-Method-Override": "DELETE"}
+    )
+    assert as_delete.status_code == 400
+    head = await client.head(f"/files/{upload_id}", headers={**TUS, **auth})
+    assert head.status_code == 200 and head.headers["Upload-Offset"] == "0"  # untouched
     for bad in ("filename", "filename a b", "filename !!!", "k a,k b"):
         answer = await box.create(client, "alice", 5, extra={"Upload-Metadata": bad})
         assert answer.status_code == 400, bad
@@ -187,7 +194,8 @@ async def test_creation_refusals(box: Dropbox, client: httpx.AsyncClient) -> Non
     assert longer.status_code == 413
     # None of the refusals above left an upload behind.
     listing = (await client.get("/files/?json", headers=auth)).json()
-    assert all(entry["size"] != 5 and entry["size"] != 3 for entry in listing), listing
+    sizes = [entry["size"] for entry in listing if entry["id"] != upload_id]
+    assert 5 not in sizes and 3 not in sizes, listing
 
 
 @pytest.mark.parametrize(

@@ -5,10 +5,10 @@ Decisions beyond the spec, each for a reason:
 - Tus-Resumable is required on POST and PATCH (412 otherwise, with Tus-Version); HEAD and
   DELETE without it are plain HTTP (a HEAD of a finished file then describes the download),
   with a wrong one 412.
-- X-HTTP-Method-Override is refused (400), not honoured: it exists for proxies that drop
-  PATCH and DELETE, and TLS terminates in the daemon, so no proxy sees the method; honouring
-  it would turn a POST into a write the creation checks never saw, and ignoring it would
-  create a stray upload when the client meant a PATCH.
+- X-HTTP-Method-Override is refused (400) on any /files/ request, not honoured: it exists
+  for proxies that drop PATCH and DELETE, and TLS terminates in the daemon, so no proxy sees
+  the method; honouring it would turn a POST into a write the creation checks never saw, and
+  ignoring it would create a stray upload when the client meant a PATCH.
 - A creation-with-upload body that fails (checksum, past the length, the client gone)
   removes the upload it created: the client never learnt its Location, so it cannot resume.
 - Two PATCHes on one upload: the second is 423 Locked (tusd's answer) and writes nothing.
@@ -22,6 +22,7 @@ import logging
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
 
 from autosred.dropbox.routes import download
 from autosred.dropbox.routes.answers import Refusal, from_store
@@ -102,12 +103,6 @@ class TusRoutes:
     async def create(self, request: web.Request) -> web.Response:
         principal = principal_of(request, self._gate, writes=True)
         _require_version(request)
-        if "X-HTTP-Method-Override" in request.headers:
-            raise Refusal(
-                400,
-                "bad_request",
-                "X-HTTP-Method-Override is not supported: send the PATCH or DELETE itself",
-            )
         headers = request.headers
         try:
             if single(headers, "Upload-Defer-Length") is not None:
@@ -287,6 +282,18 @@ class TusRoutes:
         except StoreError as exc:
             raise from_store(exc, upload_id=upload_id) from exc
         return web.Response(status=204)
+
+
+@web.middleware
+async def refuse_method_override(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """X-HTTP-Method-Override on any /files/ request is 400 (why: the module's docstring)."""
+    if request.path.startswith("/files") and "X-HTTP-Method-Override" in request.headers:
+        raise Refusal(
+            400,
+            "bad_request",
+            "X-HTTP-Method-Override is not supported: send the PATCH or DELETE itself",
+        )
+    return await handler(request)
 
 
 def _offset_mismatch(entry: Entry) -> Refusal:
