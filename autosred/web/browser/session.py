@@ -166,6 +166,16 @@ class BrowserSession:
             )
         return page.get_by_ref(ref)
 
+    async def _element(self, page: Page, ref: str) -> Locator:
+        """The element ``ref`` names, checked to be on the page now: an action on a ref
+        that is gone would otherwise wait the whole action timeout for it to appear."""
+        locator = self._locator(page, ref)
+        if await self._bounded(f"Finding {ref}", locator.count()) == 0:
+            raise ActionFailed(
+                f"{ref} is not on the page (any more); take a new snapshot and use a ref from it."
+            )
+        return locator
+
     # --------------------------------------------------------------------------- reading
 
     async def view(self, *, ref: str | None = None) -> PageView:
@@ -174,7 +184,7 @@ class BrowserSession:
         if ref is None:
             text = await self._bounded("Reading the page", page.aria_snapshot(mode="ai"))
         else:
-            locator = self._locator(page, ref)
+            locator = await self._element(page, ref)
             text = await self._bounded(f"Reading element {ref}", locator.aria_snapshot(mode="ai"))
         pages = self._pages()
         title = ""
@@ -222,12 +232,12 @@ class BrowserSession:
 
     async def click(self, ref: str) -> None:
         page = await self._page()
-        await self._bounded(f"Clicking {ref}", self._locator(page, ref).click())
+        await self._bounded(f"Clicking {ref}", (await self._element(page, ref)).click())
         await self._settle(page)
 
     async def type(self, ref: str, text: str, *, submit: bool) -> None:
         page = await self._page()
-        locator = self._locator(page, ref)
+        locator = await self._element(page, ref)
         await self._bounded(f"Typing into {ref}", locator.fill(text))
         if submit:
             await self._bounded(f"Submitting {ref}", locator.press("Enter"))
@@ -241,7 +251,7 @@ class BrowserSession:
     async def select(self, ref: str, values: list[str]) -> list[str]:
         page = await self._page()
         chosen = await self._bounded(
-            f"Selecting in {ref}", self._locator(page, ref).select_option(values)
+            f"Selecting in {ref}", (await self._element(page, ref)).select_option(values)
         )
         await self._settle(page)
         return chosen
@@ -250,7 +260,7 @@ class BrowserSession:
         page = await self._page()
         if ref is not None:
             await self._bounded(
-                f"Scrolling to {ref}", self._locator(page, ref).scroll_into_view_if_needed()
+                f"Scrolling to {ref}", (await self._element(page, ref)).scroll_into_view_if_needed()
             )
             return
         width, height = self._settings.viewport
@@ -302,7 +312,7 @@ class BrowserSession:
         """A PNG of the tab (the element ``ref``, or the whole page), as a JPEG of lower
         and lower quality when the PNG is over ``max_bytes``."""
         page = await self._page()
-        target: Page | Locator = page if ref is None else self._locator(page, ref)
+        target: Page | Locator = page if ref is None else await self._element(page, ref)
 
         async def shoot(**options: object) -> bytes:
             if isinstance(target, Page):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -200,6 +201,35 @@ async def test_the_browser_stops_when_idle_and_wakes_on_the_next_call(
         assert (await daemon.status())["browser"]["state"] == "running"
     profile = Path(str(daemon.config_path.parent / "state" / "browser" / "profile"))
     assert profile.is_dir() and oct(profile.stat().st_mode & 0o777) == "0o700"
+
+
+async def test_no_chromium_outlives_a_killed_daemon(tmp_path: Path, site: BrowserSite) -> None:
+    config = base_config(
+        tmp_path,
+        [],
+        mcp={"browser": {"enabled": True, "allow": ["localhost"]}},
+    )
+    async with running_daemon(tmp_path, config) as killed:
+        async with Client(killed.api_url + "/mcp/browser") as client:
+            await call(client, "navigate", url=site.url("/app/"))
+        browsers = chromium_processes(killed.process.pid)
+        assert browsers, "Chromium runs under the daemon"
+        killed.process.send_signal(signal.SIGKILL)
+        await killed.process.wait()
+        # The Playwright driver sees its pipe close and takes its browser down with it.
+        async with asyncio.timeout(20):
+            while left := [pid for pid in browsers if running(pid)]:
+                await asyncio.sleep(0.1)
+        assert not left
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting for its reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
 
 
 async def wait_browser_state(daemon: Daemon, state: str, *, timeout: float) -> dict[str, Any]:
