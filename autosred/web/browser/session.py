@@ -218,10 +218,20 @@ class BrowserSession:
             raise ActionFailed(str(exc).replace("fetched", "opened")) from None
         page = await self._page()
         self._proxy.refusals.clear()
-        await self._bounded(
-            f"Opening {target.url}", page.goto(target.url, wait_until="domcontentloaded")
-        )
+        await self._bounded(f"Opening {target.url}", self._goto(page, target.url))
         await self._settle(page)
+
+    async def _goto(self, page: Page, url: str) -> None:
+        # A navigation that failed (a refused address) commits Chromium's error page a
+        # moment later; when that lands during the next navigation it cuts it short
+        # ("interrupted by another navigation to chrome-error://…"): that one is retried.
+        for attempt in range(2):
+            try:
+                await page.goto(url, wait_until="domcontentloaded")
+                return
+            except PlaywrightError as exc:
+                if attempt or not _cut_by_error_page(exc):
+                    raise
 
     async def back(self) -> bool:
         """Whether there was a page to go back to."""
@@ -345,6 +355,11 @@ class BrowserSession:
         after it then shows the new page rather than a blank one."""
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await page.wait_for_load_state("load", timeout=LOAD_GRACE * 1000)
+
+
+def _cut_by_error_page(exc: PlaywrightError) -> bool:
+    message = exc.message or str(exc)
+    return "interrupted by another navigation" in message and "chrome-error://" in message
 
 
 def _image_size(data: bytes, mime: str) -> tuple[int, int]:
