@@ -23,6 +23,15 @@ class GpuReading:
     power_watts: float | None
 
 
+@dataclass(frozen=True)
+class GpuProcess:
+    """A process holding GPU memory (NVML's compute processes), by its host pid."""
+
+    index: int
+    pid: int
+    memory_bytes: int
+
+
 class GpuReader:
     """Initialises NVML once (lazily) and reads every device on demand.
 
@@ -86,6 +95,25 @@ class GpuReader:
                     )
                 )
             return readings
+
+    def read_processes(self) -> list[GpuProcess]:
+        """The processes holding memory on each GPU (empty without NVML; a board or driver
+        that cannot list them lists none)."""
+        with self._lock:
+            if not self._init():
+                return []
+            nvml = self._nvml
+            found = []
+            for index in range(nvml.nvmlDeviceGetCount()):
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                running = _optional(lambda h=handle: nvml.nvmlDeviceGetComputeRunningProcesses(h))
+                for process in running or []:
+                    used = getattr(process, "usedGpuMemory", None)
+                    if isinstance(used, int):  # None: NVML cannot tell (no permission, MIG)
+                        found.append(
+                            GpuProcess(index=index, pid=int(process.pid), memory_bytes=used)
+                        )
+            return found
 
     def close(self) -> None:
         with self._lock:

@@ -42,8 +42,8 @@ from autosred.daemon.modelservers import running_endpoints
 from autosred.dropbox.access import Access
 from autosred.dropbox.cert import DropboxTls
 from autosred.dropbox.service import DropboxService
-from autosred.engines.base import DriftSource, EngineUnavailable
-from autosred.gpu import GpuReader, GpuReading
+from autosred.engines.base import DriftSource, EngineUnavailable, ProcessOwner
+from autosred.gpu import GpuProcess, GpuReader, GpuReading
 from autosred.proxy.requestlog import RequestEntry, RequestLog
 from autosred.recipes import Recipe, render
 from autosred.scaler import ModelGate, ModelState, Snapshot, UnknownModel
@@ -263,7 +263,8 @@ class DaemonControl:
         if servers is not None:
             await servers.refresh(running_endpoints(self._gate))
         # NVML calls block in the driver for a moment: off the event loop.
-        gpus = await asyncio.to_thread(self._gpu.read) if self._gpu is not None else []
+        gpus, processes = await asyncio.to_thread(self._read_gpus)
+        residency = self._residency(processes) if gpus else {}
         log = await self._log_tail()
         now = time.time()
         return WatchFrame(
@@ -273,6 +274,7 @@ class DaemonControl:
                     snapshot,
                     now,
                     server=servers.figures(snapshot.name) if servers is not None else None,
+                    residency_bytes=residency.get(snapshot.name),
                 )
                 for snapshot in self._gate.snapshots()
             ],
@@ -284,6 +286,26 @@ class DaemonControl:
             gpus=[_watch_gpu(reading) for reading in gpus],
             log=[LogLine(model=model, line=line) for model, line in log],
         )
+
+    def _read_gpus(self) -> tuple[list[GpuReading], list[GpuProcess]]:
+        if self._gpu is None:
+            return [], []
+        return self._gpu.read(), self._gpu.read_processes()
+
+    def _residency(self, processes: list[GpuProcess]) -> dict[str, int]:
+        """GPU memory held by each model with a server, summed over the processes NVML lists
+        that the engine says are that server's (none for an engine that cannot tell)."""
+        engine = self._gate.engine
+        if not isinstance(engine, ProcessOwner):
+            return {}
+        by_name = {recipe.name: recipe for recipe in self._gate.catalog}
+        return {
+            snapshot.name: sum(
+                p.memory_bytes for p in processes if engine.owns_process(recipe, p.pid)
+            )
+            for snapshot in self._gate.snapshots()
+            if snapshot.state in _SERVER_STATES and (recipe := by_name.get(snapshot.name))
+        }
 
     async def _log_tail(self) -> list[tuple[str, str]]:
         """The last lines of every model server that is up or coming up."""
@@ -307,7 +329,9 @@ FRAME_REQUESTS = 50
 """Recent requests in each watch frame: more than a screen shows, far fewer than the ring."""
 
 
-def _watch_model(snapshot: Snapshot, now: float, *, server: Figures | None) -> WatchModel:
+def _watch_model(
+    snapshot: Snapshot, now: float, *, server: Figures | None, residency_bytes: int | None
+) -> WatchModel:
     idle = snapshot.idle_deadline
     return WatchModel(
         name=snapshot.name,
@@ -323,6 +347,7 @@ def _watch_model(snapshot: Snapshot, now: float, *, server: Figures | None) -> W
         in_flight=snapshot.in_flight,
         held=snapshot.held,
         drift=[DriftField(d.field, d.recipe, d.live) for d in snapshot.drift],
+        residency_bytes=residency_bytes,
         last_error=snapshot.last_error,
         server=_server_figures(server) if server is not None else None,
     )

@@ -96,6 +96,16 @@ class LogSource(Protocol):
         ...
 
 
+@runtime_checkable
+class ProcessOwner(Protocol):
+    """An engine that can tell which host processes are a model's server (so that the GPU
+    memory NVML lists by process can be told per model)."""
+
+    def owns_process(self, recipe: Recipe, pid: int) -> bool:
+        """Whether host process ``pid`` is part of the recipe's running server."""
+        ...
+
+
 class Engine(Protocol):
     """Runs model servers for recipes."""
 

@@ -190,6 +190,17 @@ class ProcessEngine:
         child = self._children.get(recipe.name)
         return child.pid if child is not None else None
 
+    def owns_process(self, recipe: Recipe, pid: int) -> bool:
+        """The child is a session leader (the reaper): the server and every process it starts
+        are in its session, even one that left its process group."""
+        child = self._children.get(recipe.name)
+        if child is None:
+            return False
+        try:
+            return os.getsid(pid) == child.pid
+        except OSError:  # gone, or not ours to ask about
+            return False
+
     async def log_tail(self, recipe: Recipe, lines: int) -> list[str]:
         """The child's last output lines (stdout and stderr, as they came; the tail kept for
         error messages, TAIL_LINES at most)."""

@@ -7,6 +7,7 @@ import asyncio
 import itertools
 import json
 import math
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -342,3 +343,36 @@ async def test_frames_carry_the_last_lines_of_the_running_servers_output(
     # The lines as printed, in order (the frame's may be up to a couple of seconds old).
     starts = [i for i in range(len(printed)) if printed[i : i + len(lines)] == lines]
     assert starts, f"{lines} is not a run of {printed}"
+
+
+def _server_pid(daemon: Daemon, model: str) -> int:
+    """The model server's own pid: the child of the reaper the process engine started."""
+    reaper = int(
+        [e for e in daemon.events_named("engine.child_started") if e["model"] == model][-1]["pid"]
+    )
+    children = Path(f"/proc/{reaper}/task/{reaper}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+async def test_a_models_residency_is_the_gpu_memory_its_server_holds(
+    daemon: Daemon, watcher: Watcher
+) -> None:
+    nvml = Path(daemon.config_path).parent / "gpus.json"
+    processes = [
+        {"pid": _server_pid(daemon, "sim"), "used_gib": 30},
+        {"pid": os.getpid(), "used_gib": 2},  # someone else's: not the model's
+    ]
+    nvml.write_text(json.dumps({"devices": [GPU | {"processes": processes}]}))
+    try:
+        async with asyncio.timeout(DEADLINE):
+            while True:
+                frame = await watcher.frame()
+                sim = next(m for m in frame.models if m.name == "sim")
+                if sim.residency_bytes:
+                    break
+        assert sim.residency_bytes == 30 * 1024**3
+        other = next(m for m in frame.models if m.name == "other")
+        assert other.residency_bytes == (None if other.state == "stopped" else 0)
+    finally:
+        nvml.write_text(json.dumps({"devices": [GPU]}))

@@ -4,7 +4,8 @@ NVML talks to the NVIDIA driver; machines running the tests have none. Tests put
 directory first on the daemon's PYTHONPATH and describe the GPUs in the JSON file named by
 AUTOSRED_FAKE_NVML, re-read on every call so a test can free memory while the daemon runs:
 {"devices": [{"name": "NVIDIA H100", "total_gib": 80, "free_gib": 10,
-              "util": 3, "temp": 35, "power_w": 70.5}]}
+              "util": 3, "temp": 35, "power_w": 70.5,
+              "processes": [{"pid": 4242, "used_gib": 70}]}]}
 """
 
 from __future__ import annotations
@@ -82,3 +83,16 @@ def nvmlDeviceGetTemperature(handle: int, sensor: int) -> int:
 
 def nvmlDeviceGetPowerUsage(handle: int) -> int:
     return int(float(_devices()[handle].get("power_w", 50.0)) * 1000)
+
+
+@dataclass(frozen=True)
+class _Process:
+    pid: int
+    usedGpuMemory: int | None
+
+
+def nvmlDeviceGetComputeRunningProcesses(handle: int) -> list[_Process]:
+    return [
+        _Process(pid=int(p["pid"]), usedGpuMemory=int(p["used_gib"] * _GIB))
+        for p in _devices()[handle].get("processes", [])
+    ]
