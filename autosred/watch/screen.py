@@ -152,6 +152,13 @@ def _draw(pane: _Pane, width: int) -> list[RenderableType]:
         hidden += 1
         more = Text(f"+{hidden} more", style="dim")
         kept = [*kept[:-1], [more, *(Text("") for _ in pane.columns[1:])]]
+    if len(pane.columns) == 1 and not pane.show_header:
+        # Lines, not a table: nothing to line up, and no padding after the text.
+        for (line,) in kept:
+            line.no_wrap = True
+            line.overflow = "ellipsis"
+            out.append(line)
+        return out
     out.append(_table(pane.columns, kept, width=width, show_header=pane.show_header))
     return out
 

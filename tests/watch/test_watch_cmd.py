@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -229,16 +229,27 @@ async def test_the_live_view_in_an_80x24_terminal(daemon: Daemon, tmp_path: Path
         assert sum(line.startswith("requests") for line in screen) == 1
         assert sum(line.startswith("log (all models)") for line in screen) == 1
 
+        # The model server's own output (the process engine's child), each line named.
+        def sim_log(prefix: str) -> Callable[[list[str]], bool]:
+            return lambda s: any(x.startswith(f"{prefix}autosred-sim: request") for x in s)
+
+        await term.until("the sim's log lines", sim_log("sim | "))
+
         await term.keys("m")
         screen = await term.until("sim in focus", lambda s: "focus: sim" in s[0])
         assert cells(screen, ">")[1:3] == ["sim", "ready"]
+        assert "log (sim)" in screen
+        await term.until("sim's log lines, unnamed", sim_log(""))
         await term.keys("m")
         await term.until("other in focus", lambda s: "focus: other " in s[0])
         await term.keys("m")
         await term.until("all models again", lambda s: "focus: all " in s[0])
 
         await term.keys("l")
-        await term.until("no log pane", lambda s: not any(x.startswith("log (") for x in s))
+        screen = await term.until(
+            "no log pane", lambda s: not any(x.startswith("log (") for x in s)
+        )
+        assert not sim_log("sim | ")(screen)
         await term.keys("l")
         await term.until("the log pane", lambda s: any(x.startswith("log (") for x in s))
 
