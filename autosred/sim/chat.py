@@ -118,7 +118,7 @@ async def handle_chat(
     created = int(time.time())
     faults = faults_for(spec, state)
 
-    with generation_in_flight(state, record, prompt_tokens, prompt):
+    async with generation_in_flight(state, record, prompt_tokens, prompt):
         if params.stream:
             frames = _frames(
                 generation,

@@ -107,7 +107,7 @@ async def handle_completions(
     faults: Faults = faults_for(specs[0], state)
 
     prompt_text = "".join(p.text for p in prompts)
-    with generation_in_flight(state, record, prompt_tokens, prompt_text):
+    async with generation_in_flight(state, record, prompt_tokens, prompt_text):
         if params.stream:
             frames = _frames(
                 generations,

@@ -43,6 +43,10 @@ class SimConfig:
     api_key: str | None = None
     """If set, `/v1/*` requires `Authorization: Bearer <key>` like `vllm serve --api-key`."""
 
+    max_num_seqs: int | None = None
+    """Requests generating at once (`--max-num-seqs`, vLLM's flag); the others wait in line and
+    are counted by `vllm:num_requests_waiting`. None: no limit."""
+
     kv_cache_tokens: int | None = None
     """Simulated KV-cache size in tokens (`vllm:kv_cache_usage_perc`); default 4 x max_model_len."""
 

@@ -2,7 +2,7 @@
 
     autosred-sim --port N --model NAME [--host H] [--startup-delay S] [--fail-start REASON]
                  [--max-model-len N] [--script FILE] [--tokens-per-second R] [--seed N]
-                 [--api-key KEY] [--log-level LEVEL]
+                 [--max-num-seqs N] [--api-key KEY] [--log-level LEVEL]
 
 Logs go to stderr, one line per event, each prefixed "autosred-sim: "; the first line says
 plainly that this is a simulator.
@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_MAX_MODEL_LEN,
         help=f"context window in (toy) tokens (default {DEFAULT_MAX_MODEL_LEN})",
     )
+    parser.add_argument(
+        "--max-num-seqs",
+        type=int,
+        metavar="N",
+        help="requests generating at once (vLLM's flag); more wait in line (default: no limit)",
+    )
     parser.add_argument("--script", metavar="FILE", help="YAML/JSON list of reply specs")
     parser.add_argument(
         "--tokens-per-second",
@@ -76,6 +82,8 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
             parser.error(f"--script {args.script}: {exc}")
     if args.max_model_len < 1:
         parser.error("--max-model-len must be at least 1")
+    if args.max_num_seqs is not None and args.max_num_seqs < 1:
+        parser.error("--max-num-seqs must be at least 1")
     if args.tokens_per_second < 0 or args.startup_delay < 0:
         parser.error("--tokens-per-second and --startup-delay may not be negative")
     return SimConfig(
@@ -89,6 +97,7 @@ def config_from_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         startup_delay=args.startup_delay,
         fail_start=args.fail_start,
         api_key=args.api_key,
+        max_num_seqs=args.max_num_seqs,
     )
 
 

@@ -1,8 +1,8 @@
 """`/metrics`: vLLM-named Prometheus series on the simulator's own registry.
 
 Series (labels `model_name`, `engine="0"` like vLLM's V1 engine):
-- `vllm:num_requests_running`, `vllm:num_requests_waiting` (gauges; waiting is always 0, the
-  simulator has no queue);
+- `vllm:num_requests_running`, `vllm:num_requests_waiting` (gauges; requests wait only when
+  `--max-num-seqs` are running);
 - `vllm:kv_cache_usage_perc` and its deprecated twin `vllm:gpu_cache_usage_perc` (gauges, a
   fraction 0..1 like vLLM's): tokens held by running requests / simulated KV capacity;
 - `vllm:prompt_tokens_total`, `vllm:generation_tokens_total` (counters; toy tokens);
@@ -36,6 +36,7 @@ class SimMetrics:
         model: str,
         running: Callable[[], float],
         kv_usage: Callable[[], float],
+        waiting: Callable[[], float] = lambda: 0.0,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = {"model_name": model, "engine": "0"}
@@ -45,7 +46,7 @@ class SimMetrics:
             Gauge(name, doc, names, registry=self.registry).labels(**labels).set_function(read)
 
         gauge("vllm:num_requests_running", "Requests in model execution batches.", running)
-        gauge("vllm:num_requests_waiting", "Requests waiting to be processed.", lambda: 0.0)
+        gauge("vllm:num_requests_waiting", "Requests waiting to be processed.", waiting)
         gauge("vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", kv_usage)
         gauge(
             "vllm:gpu_cache_usage_perc",

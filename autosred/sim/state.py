@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 from autosred.sim.config import SimConfig
@@ -19,6 +21,8 @@ from autosred.sim.tokenizer import ToyTokenizer
 @dataclass
 class Counters:
     generations_started: int = 0
+    waiting: int = 0
+    """Requests in line for a place in the running batch (``max_num_seqs``)."""
     running: int = 0
     max_running: int = 0
     completed: int = 0
@@ -40,13 +44,17 @@ class SimState:
     script: Script = field(init=False)
     metrics: SimMetrics = field(init=False)
     prefix_cache: PrefixCache = field(default_factory=PrefixCache)
+    _batch: asyncio.Semaphore | None = field(init=False, default=None)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
         self.script = Script(self.config.script)
+        if self.config.max_num_seqs is not None:
+            self._batch = asyncio.Semaphore(self.config.max_num_seqs)
         self.metrics = SimMetrics(
             model=self.config.model,
             running=lambda: float(self.counters.running),
+            waiting=lambda: float(self.counters.waiting),
             kv_usage=self.kv_usage,
         )
 
@@ -66,6 +74,24 @@ class SimState:
 
     def kv_usage(self) -> float:
         return min(1.0, self.counters.kv_tokens / self.config.kv_capacity)
+
+    @contextlib.asynccontextmanager
+    async def batch_place(self) -> AsyncIterator[None]:
+        """A place in the running batch, waited for in line when ``max_num_seqs`` are running
+        (a client that leaves while waiting leaves the line)."""
+        batch = self._batch
+        if batch is None:
+            yield
+            return
+        self.counters.waiting += 1
+        try:
+            await batch.acquire()
+        finally:
+            self.counters.waiting -= 1
+        try:
+            yield
+        finally:
+            batch.release()
 
     def generation_started(self, prompt_tokens: int, prompt: str) -> None:
         self.metrics.prefix_cache(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -188,15 +188,17 @@ async def answer_after_faults(request: web.Request, faults: Faults, pieces: int)
         await hang_until_gone(request)
 
 
-@contextlib.contextmanager
-def generation_in_flight(
+@contextlib.asynccontextmanager
+async def generation_in_flight(
     state: SimState, record: RequestRecord, prompt_tokens: int, prompt: str
-) -> Iterator[None]:
-    """Count the request as running (metrics, KV load) for the duration of the block;
-    ``prompt``: its text as the model reads it (for the prefix cache)."""
-    state.generation_started(prompt_tokens, prompt)
-    sent_before = record.chunks_sent
-    try:
-        yield None
-    finally:
-        state.generation_ended(prompt_tokens + record.chunks_sent - sent_before)
+) -> AsyncIterator[None]:
+    """Once the request has its place in the running batch, count it as running (metrics, KV
+    load) for the duration of the block; ``prompt``: its text as the model reads it (for the
+    prefix cache)."""
+    async with state.batch_place():
+        state.generation_started(prompt_tokens, prompt)
+        sent_before = record.chunks_sent
+        try:
+            yield None
+        finally:
+            state.generation_ended(prompt_tokens + record.chunks_sent - sent_before)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import aiohttp
@@ -131,3 +132,26 @@ async def test_a_resent_conversation_hits_the_prefix_cache(
     # The second prompt shares the history's whole blocks with the first; the first hit nothing.
     assert prompt_tokens - 2 * 16 <= hits < prompt_tokens
     assert hits % 16 == 0
+
+
+async def test_requests_beyond_max_num_seqs_wait_in_line(http: aiohttp.ClientSession) -> None:
+    async with running_sim(SimConfig(model=MODEL, max_num_seqs=1)) as sim:
+        body = {"model": MODEL, "messages": user(directive(hang_after=1)), "stream": True}
+        first = await http.post(sim.url + "/v1/chat/completions", json=body)
+        await first.content.readuntil(b"\n\n")
+        second = asyncio.create_task(
+            http.post(sim.url + "/v1/chat/completions", json={"messages": user("next")})
+        )
+        async with asyncio.timeout(10):
+            while (await _scrape(http, sim)).get("vllm:num_requests_waiting") != 1:
+                await asyncio.sleep(0.02)
+        during = await _scrape(http, sim)
+        assert during["vllm:num_requests_running"] == 1
+        assert not second.done(), "it waits for the running one"
+        first.close()  # the client goes: its place in the batch is free
+        async with asyncio.timeout(10):
+            response = await second
+        assert response.status == 200
+        response.release()
+        after = await _scrape(http, sim)
+        assert (after["vllm:num_requests_waiting"], after["vllm:num_requests_running"]) == (0, 0)
