@@ -449,7 +449,8 @@ class DropboxSettings(Section):
     then it is removed and its id answers 410."""
     body_idle_timeout: Duration = Field(default=30.0, gt=0)
     """Seconds an upload's body may send nothing before the dropbox cuts it; what was written
-    before is kept, and the upload resumes from there (HEAD tells the offset)."""
+    before is kept, and the upload resumes from there (HEAD tells the offset). A download
+    whose reader takes nothing for as long is cut too."""
     tls: DropboxTlsSettings = DropboxTlsSettings()
 
 
