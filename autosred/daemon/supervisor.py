@@ -252,6 +252,11 @@ class Supervisor:
                 profile_dir=settings.resolved_state_dir() / "browser" / "profile",
                 log=self._log.getChild("browser"),
             )
+            problem = self._browser.launch_problem()
+            if problem is not None:
+                # Served all the same: each browser call answers this, and installing
+                # Chromium needs no restart.
+                log.warning("browser.launch_unavailable", extra={"fields": {"why": problem}})
         groups = build_groups(
             settings.mcp,
             admin_socket=settings.admin.socket or default_socket_path(),

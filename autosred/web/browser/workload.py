@@ -96,6 +96,18 @@ class BrowserWorkload:
 
     # ---------------------------------------------------------------------------- status
 
+    def launch_problem(self) -> str | None:
+        """Why the local child could not be started (no such executable), told at the
+        daemon's start so that it is not first found by a model's call; None when it can
+        be, or when the browser is a CDP endpoint (which only a call can reach)."""
+        if self._settings.cdp_url is not None:
+            return None
+        try:
+            launch_plan(self._settings.launch or "chromium", proxy_hosts=())
+        except ChromiumMissing as exc:
+            return str(exc)
+        return None
+
     def snapshot(self) -> BrowserSnapshot:
         idle_in = None
         if self._state == "running" and self._in_flight == 0:
@@ -231,17 +243,21 @@ class BrowserWorkload:
 
     async def _open_browser(self) -> None:
         settings = self._settings
-        self._playwright = await async_playwright().start()
-        chromium = self._playwright.chromium
-        if settings.cdp_url is not None:
-            self._browser = await chromium.connect_over_cdp(
-                settings.cdp_url, timeout=settings.start_timeout * 1000
-            )
-        else:
+        plan = None
+        if settings.cdp_url is None:
+            # Before the driver starts: a missing executable fails at once.
             plan = launch_plan(
                 settings.launch or "chromium",
                 proxy_hosts=(HOME_PROXY_HOST, settings.guard_listen),
             )
+        self._playwright = await async_playwright().start()
+        chromium = self._playwright.chromium
+        if plan is None:
+            assert settings.cdp_url is not None
+            self._browser = await chromium.connect_over_cdp(
+                settings.cdp_url, timeout=settings.start_timeout * 1000
+            )
+        else:
             if not plan.sandbox:
                 self._log.warning(
                     "browser.no_sandbox",

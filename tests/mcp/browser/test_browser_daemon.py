@@ -109,6 +109,8 @@ async def test_log_in_by_refs_then_read_a_client_side_route(
         assert "Pick a report." in back
 
         status = await daemon.status()
+        # What autosrectl claude/codex hand their client: the browser is one of the servers.
+        assert status["mcp"] == {"browser": "/mcp/browser"}
         browser = status["browser"]
         assert browser["state"] == "running" and browser["mode"] == "launch"
         assert browser["sessions"] >= 1

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -176,3 +178,65 @@ async def test_a_workload_at_rest_reports_stopped_and_starts_nothing(tmp_path: P
     assert snapshot.state == "stopped" and snapshot.mode == "launch"
     assert snapshot.target == "chromium" and snapshot.idle_in_seconds is None
     assert not (tmp_path / "p").exists(), "nothing is made before the first call"
+
+
+async def test_a_missing_chromium_is_said_at_start_and_by_each_call(tmp_path: Path) -> None:
+    settings = BrowserSettings(enabled=True, launch=str(tmp_path / "no-chromium"))
+    workload = BrowserWorkload(settings, profile_dir=tmp_path / "p", log=logging.getLogger("t"))
+    problem = workload.launch_problem()
+    assert problem is not None and "not an executable" in problem
+    group = BrowserTools(settings, workload=workload)
+    try:
+        result = await call(group, "navigate", url="http://localhost/")
+        assert result.is_error
+        assert result.text.startswith("The browser could not be started: mcp.browser.launch is")
+        snapshot = workload.snapshot()
+        assert snapshot.state == "stopped" and snapshot.last_error == problem
+    finally:
+        await group.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def remote_chromium(tmp_path: Path) -> AsyncIterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A Chromium someone else runs (as a browserless pod would), its DevTools endpoint."""
+    profile = tmp_path / "remote-profile"
+    process = subprocess.Popen(
+        [
+            "chromium", "--headless", "--disable-gpu", "--remote-debugging-port=0",
+            "--remote-debugging-address=127.0.0.1", f"--user-data-dir={profile}",
+            *(["--no-sandbox"] if os.geteuid() == 0 else []), "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    active = profile / "DevToolsActivePort"
+    try:
+        async with asyncio.timeout(30):
+            while not active.exists() or not active.read_text().strip():
+                await asyncio.sleep(0.05)
+        port = active.read_text().split()[0]
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+async def test_a_browser_at_a_cdp_endpoint_is_used_and_left_running(
+    remote_chromium: tuple[str, subprocess.Popen[bytes]], site: str, tmp_path: Path
+) -> None:
+    cdp_url, process = remote_chromium
+    settings = BrowserSettings(enabled=True, cdp_url=cdp_url, allow=["localhost"])
+    workload = BrowserWorkload(settings, profile_dir=tmp_path / "p", log=logging.getLogger("t"))
+    assert workload.launch_problem() is None
+    group = BrowserTools(settings, workload=workload)
+    try:
+        page = await call(group, "navigate", url=f"{site}/child")
+        assert 'heading "The new tab"' in page.text, page.text
+        assert workload.snapshot().mode == "cdp"
+        port = site.rsplit(":", 1)[1]
+        refused = await call(group, "navigate", url=f"http://127.0.0.1:{port}/child")
+        assert refused.is_error and "loopback" in refused.text
+    finally:
+        await group.close()
+    assert process.poll() is None, "the remote browser is disconnected from, not stopped"
+    assert not (tmp_path / "p").exists(), "no local profile for a remote browser"
