@@ -17,7 +17,7 @@ from autosred.dropbox.routes.answers import Refusal, not_found
 from autosred.dropbox.routes.auth import Gatekeeper, owner_scope, peer_of, principal_of
 from autosred.dropbox.routes.lookup import entry_of
 from autosred.dropbox.service import DropboxService
-from autosred.dropbox.storage import NotFound
+from autosred.dropbox.storage import NotFound, UnsafeStorage
 from autosred.metrics import Metrics
 
 
@@ -72,6 +72,8 @@ class FileRoutes:
             stored = await self._service.store.open_file(entry.owner, entry.id)
         except NotFound as exc:  # removed since it was looked up
             raise not_found() from exc
+        except UnsafeStorage as exc:
+            raise self._unsafe(entry.id, exc) from exc
         return await download.stream(
             request,
             stored,
@@ -81,6 +83,14 @@ class FileRoutes:
             idle=self._idle,
             log=self._log,
         )
+
+    def _unsafe(self, file_id: str, exc: UnsafeStorage) -> Refusal:
+        """Something planted where a file's data should be (a link, a device): never
+        followed or served; the id answers as unknown, and the log says what was found."""
+        self._log.warning(
+            "dropbox.store.unsafe", extra={"fields": {"entry": file_id, "detail": str(exc)}}
+        )
+        return not_found()
 
     async def shared(self, request: web.Request) -> web.StreamResponse:
         claim = await self._gate.claim_share(request.match_info["secret"], peer_of(request))
@@ -98,6 +108,8 @@ class FileRoutes:
             stored = await self._service.store.open_file(claim.owner, claim.file_id)
         except NotFound as exc:
             raise not_found() from exc
+        except UnsafeStorage as exc:
+            raise self._unsafe(claim.file_id, exc) from exc
         return await download.stream(
             request,
             stored,
