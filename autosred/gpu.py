@@ -44,6 +44,7 @@ class GpuReader:
         self._lock = threading.Lock()
         self._nvml: Any = None
         self.unavailable_reason: str | None = None
+        self._read_failure: str | None = None
 
     @property
     def available(self) -> bool:
@@ -95,6 +96,20 @@ class GpuReader:
                     )
                 )
             return readings
+
+    def read_all(self) -> tuple[list[GpuReading], list[GpuProcess]]:
+        """``read`` and ``read_processes`` for a view that must go on without them: a reading
+        that fails (a GPU fallen off the bus) is none, logged once per reason."""
+        try:
+            result = self.read(), self.read_processes()
+        except Exception as exc:
+            reason = str(exc) or type(exc).__name__
+            if reason != self._read_failure:
+                self._read_failure = reason
+                self._log.warning("gpu.read_failed", extra={"fields": {"reason": reason}})
+            return [], []
+        self._read_failure = None
+        return result
 
     def read_processes(self) -> list[GpuProcess]:
         """The processes holding memory on each GPU (empty without NVML; a board or driver

@@ -290,7 +290,7 @@ class DaemonControl:
     def _read_gpus(self) -> tuple[list[GpuReading], list[GpuProcess]]:
         if self._gpu is None:
             return [], []
-        return self._gpu.read(), self._gpu.read_processes()
+        return self._gpu.read_all()
 
     def _residency(self, processes: list[GpuProcess]) -> dict[str, int]:
         """GPU memory held by each model with a server, summed over the processes NVML lists

@@ -9,8 +9,20 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from autosred.admin.schema import NDJSON, ApiError, RequestRecord, WatchLine, parse_watch_line
+from autosred.admin.control import ControlError
+from autosred.admin.schema import (
+    NDJSON,
+    WATCH_INTERVAL_MAX,
+    WATCH_INTERVAL_MIN,
+    ApiError,
+    RequestRecord,
+    WatchLine,
+    parse_watch_line,
+)
+from autosred.admin.watch import watch_interval
 
 from .fake_control import FakeControl
 from .support import Served, serve
@@ -121,3 +133,15 @@ async def test_shutdown_ends_the_stream_with_an_error_line(fake: FakeControl) ->
                 assert isinstance(line, ApiError) and line.type == "unavailable"
                 async with asyncio.timeout(DEADLINE):
                     assert await response.content.read() == b""
+
+
+@given(st.text(max_size=12) | st.floats().map(str) | st.integers().map(str))
+def test_any_interval_is_a_bounded_number_or_a_bad_request(raw: str) -> None:
+    try:
+        value = watch_interval({"interval": raw})
+    except ControlError as exc:
+        assert (exc.status, exc.type) == (400, "bad_request")
+        assert repr(raw) in exc.message
+    else:
+        assert WATCH_INTERVAL_MIN <= value <= WATCH_INTERVAL_MAX
+    assert watch_interval({}) == 1.0

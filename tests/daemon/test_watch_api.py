@@ -376,3 +376,23 @@ async def test_a_models_residency_is_the_gpu_memory_its_server_holds(
         assert other.residency_bytes == (None if other.state == "stopped" else 0)
     finally:
         nvml.write_text(json.dumps({"devices": [GPU]}))
+
+
+async def test_a_gpu_reading_that_fails_leaves_frames_without_gpus(
+    daemon: Daemon, watcher: Watcher
+) -> None:
+    nvml = Path(daemon.config_path).parent / "gpus.json"
+    nvml.write_text(json.dumps({"devices": [{"name": "broken"}]}))  # no memory: NVML fails
+    try:
+        async with asyncio.timeout(DEADLINE):
+            while (await watcher.frame()).gpus:
+                pass
+        for _ in range(3):
+            frame = await watcher.frame()
+            assert frame.gpus == [] and frame.models, "the stream goes on"
+        assert len(daemon.events_named("gpu.read_failed")) == 1, "logged once"
+    finally:
+        nvml.write_text(json.dumps({"devices": [GPU]}))
+    async with asyncio.timeout(DEADLINE):
+        while not (await watcher.frame()).gpus:
+            pass
