@@ -225,9 +225,17 @@ def daemon_command(config_path: Path, *, loop: str = "asyncio") -> list[str]:
 
 @contextlib.contextmanager
 def running_daemon(
-    workdir: Path, sim: Sim, *, loop: str = "asyncio", sections: dict[str, Any] | None = None
+    workdir: Path,
+    sim: Sim,
+    *,
+    loop: str = "asyncio",
+    sections: dict[str, Any] | None = None,
+    models_ready: bool = True,
 ) -> Iterator[Daemon]:
-    """``sections``: top-level config sections set on top of `daemon_config` (e.g. ``mcp``)."""
+    """``sections``: top-level config sections set on top of `daemon_config` (e.g. ``mcp``,
+    or ``engine`` and ``recipes`` for another engine). Yields once every model is ready, or
+    with ``models_ready`` false once the admin API answers (a process engine's model starts at
+    zero)."""
     config_path = workdir / "autosred.yaml"
     # JSON is YAML.
     config_path.write_text(
@@ -249,7 +257,7 @@ def running_daemon(
 
     def ready() -> bool:
         status = daemon.status()
-        return all(model["state"] == "ready" for model in status["models"])
+        return not models_ready or all(model["state"] == "ready" for model in status["models"])
 
     try:
         wait_until("autosred", ready, process, log)

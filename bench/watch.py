@@ -1,7 +1,9 @@
 """The ``watch`` part of ``python -m bench.run``: what one `autosrectl watch` costs the daemon.
 
-A simulator and a daemon of its own (static engine, the model ready, no requests; see
-`bench.daemon`) idle through windows of a fixed length, in turns without and with one watcher
+A daemon of its own (the process engine running autosred-sim as its child, so that frames
+carry everything they can without a GPU: the model's state, the request ring, connections, the
+model server's figures from its /metrics and its last output lines; the model ready, no
+requests) idles through windows of a fixed length, in turns without and with one watcher
 attached: the real ``autosrectl --socket S watch --interval 1``, its frames printed into a
 pipe this process reads (the daemon's side of a live view on a terminal is the same stream).
 The daemon's CPU over each window is read from ``/proc/<pid>/stat`` (user + system, in clock
@@ -13,14 +15,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench.ctl import ctl_executable
-from bench.daemon import Daemon, running_daemon, running_sim
+from bench.daemon import MODEL, SERVED, Daemon, running_daemon, running_sim
 from bench.kube import run_time_ms
 from bench.procinfo import cpu_seconds
 
@@ -28,6 +32,30 @@ TARGET_PERCENT = 1.0
 INTERVAL = 1.0
 SETTLE = 2.0
 """Seconds after start-up (and after a watcher attaches) before a window opens."""
+
+
+PROCESS_ENGINE: dict[str, Any] = {
+    "engine": {"kind": "process", "stop_timeout": 5},
+    "recipes": [
+        {
+            "name": MODEL,
+            "served_model_name": SERVED,
+            "command": [
+                sys.executable,
+                "-m",
+                "autosred.sim",
+                "--host",
+                "{host}",
+                "--port",
+                "{port}",
+                "--model",
+                "{served_model_name}",
+            ],
+            "idle_timeout": "1h",
+            "wake_budget": "60s",
+        }
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -57,8 +85,9 @@ class WatchFigures:
     settings: WatchSettings
     windows: list[Window] = field(default_factory=list)
     command: str = ""
-    server_figures: bool = False
-    """Whether the frames carried the model server's figures (its /metrics read per frame)."""
+    carried: str = ""
+    """What a frame held: whether the model server's figures (its /metrics read by the
+    daemon) and its output lines were there."""
     elapsed: float = 0.0
 
     def percent(self, watcher: bool, cpu: Callable[[Window], float]) -> float:
@@ -137,12 +166,16 @@ def _window(daemon: Daemon, seconds: float, watcher: Watcher | None) -> Window:
     )
 
 
-def _has_server_figures(argv: list[str]) -> bool:
+def _carried(argv: list[str]) -> str:
     once = subprocess.run(
         [*argv, "--once", "--json"], capture_output=True, check=True, timeout=30
     ).stdout
     frame = json.loads(once.splitlines()[-1])["frame"]
-    return any(model.get("server") for model in frame["models"])
+    server = any(model.get("server") for model in frame["models"])
+    return (
+        f"A frame carried {'the' if server else 'no'} model server's figures (its `/metrics`, "
+        f"read by the daemon) and {len(frame.get('log', []))} of its output lines."
+    )
 
 
 def measure(
@@ -152,12 +185,19 @@ def measure(
     figures = WatchFigures(settings=settings)
     started = time.monotonic()
     workdir.mkdir(parents=True, exist_ok=True)
-    with running_sim(workdir) as sim, running_daemon(workdir, sim) as daemon:
+    # running_sim's simulator only stands in for the static engine's URL in the base config;
+    # the process engine below starts the one the daemon serves.
+    with (
+        running_sim(workdir) as sim,
+        running_daemon(workdir, sim, sections=PROCESS_ENGINE, models_ready=False) as daemon,
+    ):
         ctl, shown = ctl_executable(workdir)
-        argv = [*ctl, "--socket", str(daemon.admin_socket), "watch"]
+        socket = ["--socket", str(daemon.admin_socket)]
+        subprocess.run([*ctl, *socket, "scale", "up", MODEL, "--wait"], check=True, timeout=60)
+        argv = [*ctl, *socket, "watch"]
         watch = [*argv, "--interval", f"{INTERVAL:g}"]
         figures.command = f"{shown} --socket $BENCH_DIR/admin.sock watch --interval {INTERVAL:g}"
-        figures.server_figures = _has_server_figures(argv)
+        figures.carried = _carried(argv)
         time.sleep(SETTLE)
         for round_ in range(settings.rounds):
             progress(
@@ -201,12 +241,11 @@ def section(figures: WatchFigures | None) -> list[str]:
     return [
         "#### 9. `autosrectl watch`: the daemon's CPU with one watcher attached",
         "",
-        f"Part: {figures.elapsed:.0f} s. The daemon (static engine, the model ready, no "
-        f"requests) over {s.rounds} round(s) of two {s.window:g} s windows, without a watcher "
-        f"and then with one, in turns; CPU from `/proc/<pid>/stat` (10 ms ticks) and, to the "
-        "nanosecond, `se.sum_exec_runtime` of `/proc/<pid>/task/*/sched`. Frames "
-        f"{'carried' if figures.server_figures else 'did not carry'} the model server's "
-        "figures (its `/metrics` read by the daemon).",
+        f"Part: {figures.elapsed:.0f} s. The daemon (process engine, its autosred-sim child "
+        f"ready, no requests) over {s.rounds} round(s) of two {s.window:g} s windows, without "
+        "a watcher and then with one, in turns; CPU from `/proc/<pid>/stat` (10 ms ticks) "
+        "and, to the nanosecond, `se.sum_exec_runtime` of `/proc/<pid>/task/*/sched`. "
+        f"{figures.carried}",
         "",
         *_table(
             [
