@@ -264,7 +264,7 @@ class DaemonControl:
             await servers.refresh(running_endpoints(self._gate))
         # NVML calls block in the driver for a moment: off the event loop.
         gpus, processes = await asyncio.to_thread(self._read_gpus)
-        residency = self._residency(processes) if gpus else {}
+        residency = await self._residency(processes) if gpus else {}
         log = await self._log_tail()
         now = time.time()
         return WatchFrame(
@@ -292,20 +292,26 @@ class DaemonControl:
             return [], []
         return self._gpu.read_all()
 
-    def _residency(self, processes: list[GpuProcess]) -> dict[str, int]:
+    async def _residency(self, processes: list[GpuProcess]) -> dict[str, int]:
         """GPU memory held by each model with a server, summed over the processes NVML lists
-        that the engine says are that server's (none for an engine that cannot tell)."""
+        that the engine says are that server's (none for an engine that cannot tell, or when
+        it cannot tell now)."""
         engine = self._gate.engine
         if not isinstance(engine, ProcessOwner):
             return {}
         by_name = {recipe.name: recipe for recipe in self._gate.catalog}
-        return {
-            snapshot.name: sum(
-                p.memory_bytes for p in processes if engine.owns_process(recipe, p.pid)
-            )
-            for snapshot in self._gate.snapshots()
-            if snapshot.state in _SERVER_STATES and (recipe := by_name.get(snapshot.name))
-        }
+        pids = {p.pid for p in processes}
+        result: dict[str, int] = {}
+        for snapshot in self._gate.snapshots():
+            recipe = by_name.get(snapshot.name)
+            if snapshot.state not in _SERVER_STATES or recipe is None:
+                continue
+            try:
+                theirs = await engine.server_processes(recipe, pids)
+            except EngineUnavailable:
+                continue
+            result[snapshot.name] = sum(p.memory_bytes for p in processes if p.pid in theirs)
+        return result
 
     async def _log_tail(self) -> list[tuple[str, str]]:
         """The last lines of every model server that is up or coming up."""

@@ -7,7 +7,7 @@ idle timers or clients: the scaler drives it, one owner task per model.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -101,8 +101,9 @@ class ProcessOwner(Protocol):
     """An engine that can tell which host processes are a model's server (so that the GPU
     memory NVML lists by process can be told per model)."""
 
-    def owns_process(self, recipe: Recipe, pid: int) -> bool:
-        """Whether host process ``pid`` is part of the recipe's running server."""
+    async def server_processes(self, recipe: Recipe, pids: Collection[int]) -> set[int]:
+        """Which of these host pids are part of the recipe's running server (none when
+        nothing runs); raises EngineUnavailable when it cannot tell now."""
         ...
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Collection, Iterable
 from dataclasses import replace
+from pathlib import Path
 
 import aiohttp
 
@@ -61,8 +62,11 @@ class KubernetesEngine:
         client: KubeClient,
         session: aiohttp.ClientSession | None = None,
         health_timeout: float = DEFAULT_TIMEOUT,
+        proc_root: Path = Path("/proc"),
     ) -> None:
-        """``client`` is the engine's from now on: closed by ``aclose``."""
+        """``client`` is the engine's from now on: closed by ``aclose``. ``proc_root``: where
+        the host's processes are read (their cgroup names the pod they run in)."""
+        self._proc_root = proc_root
         self._settings = settings
         self._log = log
         self._client = client
@@ -128,6 +132,21 @@ class KubernetesEngine:
             raise EngineUnavailable(str(exc)) from exc
         live, pod = await self._objects.live_objects(recipe)
         return compare(want, live, pod)
+
+    async def server_processes(self, recipe: Recipe, pids: Collection[int]) -> set[int]:
+        """The pids running in the recipe's current pod, when its node is this host: a
+        container's processes are in a cgroup whose path names the pod's UID (with dashes, or
+        with underscores under the systemd cgroup driver). Raises EngineUnavailable."""
+        try:
+            listing = await self._client.list("pods", label_selector=label_selector(recipe))
+        except KubeError as exc:
+            raise EngineUnavailable(exc.message) from exc
+        pod = podstatus.current_pod(listing.items)
+        uid = str((pod or {}).get("metadata", {}).get("uid") or "")
+        if not uid or not pids:
+            return set()
+        marks = (uid, uid.replace("-", "_"))
+        return {pid for pid in pids if _cgroup_names(self._proc_root, pid, marks)}
 
     async def log_tail(self, recipe: Recipe, lines: int) -> list[str]:
         """The current pod's last log lines (the API server's ``tailLines``); [] without a
@@ -210,6 +229,14 @@ class KubernetesEngine:
     async def aclose(self) -> None:
         await self._health.aclose()
         await self._client.aclose()
+
+
+def _cgroup_names(proc_root: Path, pid: int, marks: tuple[str, ...]) -> bool:
+    try:
+        text = (proc_root / str(pid) / "cgroup").read_text(errors="replace")
+    except OSError:  # gone, or another namespace's
+        return False
+    return any(mark in text for mark in marks)
 
 
 def check_names(recipes: Iterable[Recipe]) -> list[str]:

@@ -38,7 +38,7 @@ import signal
 import subprocess
 import sys
 from collections import deque
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Collection
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -129,6 +129,13 @@ def _exit_text(returncode: int) -> str:
     return f"exited with status {returncode}"
 
 
+def _session_of(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:  # gone, or not ours to ask about
+        return None
+
+
 def _clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -190,16 +197,13 @@ class ProcessEngine:
         child = self._children.get(recipe.name)
         return child.pid if child is not None else None
 
-    def owns_process(self, recipe: Recipe, pid: int) -> bool:
+    async def server_processes(self, recipe: Recipe, pids: Collection[int]) -> set[int]:
         """The child is a session leader (the reaper): the server and every process it starts
         are in its session, even one that left its process group."""
         child = self._children.get(recipe.name)
         if child is None:
-            return False
-        try:
-            return os.getsid(pid) == child.pid
-        except OSError:  # gone, or not ours to ask about
-            return False
+            return set()
+        return {pid for pid in pids if _session_of(pid) == child.pid}
 
     async def log_tail(self, recipe: Recipe, lines: int) -> list[str]:
         """The child's last output lines (stdout and stderr, as they came; the tail kept for

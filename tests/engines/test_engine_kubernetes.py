@@ -61,7 +61,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[FakeCluster]:
 async def make_engine(cluster: FakeCluster) -> AsyncIterator[MakeEngine]:
     engines: list[KubernetesEngine] = []
 
-    def make(**settings: Any) -> KubernetesEngine:
+    def make(*, proc_root: Path = Path("/proc"), **settings: Any) -> KubernetesEngine:
         values: dict[str, Any] = {
             "kind": "kubernetes",
             "kubeconfig": cluster.kubeconfig,
@@ -81,7 +81,9 @@ async def make_engine(cluster: FakeCluster) -> AsyncIterator[MakeEngine]:
             timeout=engine_settings.api_timeout,
             retry=RetryPolicy(budget=engine_settings.api_retry),
         )
-        engine = KubernetesEngine(settings=engine_settings, log=log, client=client)
+        engine = KubernetesEngine(
+            settings=engine_settings, log=log, client=client, proc_root=proc_root
+        )
         engines.append(engine)
         return engine
 
@@ -309,3 +311,29 @@ async def test_the_log_tail_is_the_pods_last_log_lines(
     assert await engine.log_tail(r, 3) == written[-3:]
     await engine.stop(r)
     assert await engine.log_tail(r, 3) == []
+
+
+async def test_the_servers_processes_are_those_in_the_pods_cgroup(
+    cluster: FakeCluster, make_engine: MakeEngine, tmp_path: Path
+) -> None:
+    # The host's /proc as the kernel shows it for a kubelet's containers (an OS edge: the fake
+    # kubelet runs its sims as plain processes, in no pod's cgroup).
+    proc = tmp_path / "proc"
+    engine = make_engine(proc_root=proc)
+    r = recipe()
+    assert await engine.server_processes(r, {100}) == set(), "no pod"
+    await wake(engine, r)
+    (pod,) = cluster.pods(label_selector=SELECTOR)
+    uid = pod["metadata"]["uid"]
+    cgroups = {
+        100: f"0::/kubepods/besteffort/pod{uid}/0123abcd\n",  # cgroupfs driver
+        101: "0::/kubepods.slice/kubepods-besteffort.slice/"
+        f"kubepods-besteffort-pod{uid.replace('-', '_')}.slice/cri-containerd-9f.scope\n",
+        102: "0::/system.slice/autosred.service\n",  # someone else's
+    }
+    for pid, text in cgroups.items():
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "cgroup").write_text(text)
+    assert await engine.server_processes(r, {100, 101, 102, 103}) == {100, 101}
+    await engine.stop(r)
+    assert await engine.server_processes(r, {100, 101}) == set()
