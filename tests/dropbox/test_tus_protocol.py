@@ -4,6 +4,7 @@ the protocol and HTTP prescribe, with an httpx client that trusts only the daemo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -649,3 +650,42 @@ async def test_a_share_link_is_a_whole_counted_download(
     assert "Accept-Ranges" not in got.headers
     again = await client.get(path)
     assert again.status_code == 410
+
+
+async def ids_of(box: Dropbox, client: httpx.AsyncClient) -> set[str]:
+    listing = await client.get("/files/?json", headers=box.auth("alice"))
+    return {entry["id"] for entry in listing.json()}
+
+
+async def test_a_creation_whose_body_stalls_keeps_nothing(
+    box: Dropbox, client: httpx.AsyncClient
+) -> None:
+    before = {
+        entry["id"]
+        for entry in (await client.get("/files/?json", headers=box.auth("alice"))).json()
+    }
+    host, port = split_listen(box.daemon.listeners["dropbox"])
+    reader, writer = await asyncio.open_connection(host, port, ssl=pinned(box.pem))
+    try:
+        writer.write(
+            (
+                "POST /files/ HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {box.tokens['alice']}\r\nTus-Resumable: 1.0.0\r\n"
+                "Content-Type: application/offset+octet-stream\r\nUpload-Length: 1000\r\n"
+                "Content-Length: 1000\r\n\r\n"
+            ).encode()
+            + b"z" * 400
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE + 10)
+    finally:
+        writer.close()
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.wait_closed()
+    assert head.startswith(b"HTTP/1.1 408 "), head
+    assert b"Upload-Offset" not in head and b"Location" not in head
+    after = {
+        entry["id"]
+        for entry in (await client.get("/files/?json", headers=box.auth("alice"))).json()
+    }
+    assert after == before

@@ -137,13 +137,15 @@ class TusRoutes:
             self._metrics.dropbox_uploads_finished.inc()
         elif has_body:
             try:
-                entry = await self._append(request, entry, 0, sums)
-            except Refusal:
-                # The client never learnt the Location: nothing it could resume is kept.
+                entry = await self._append(request, entry, 0, sums, resumable=False)
+            except Refusal as refusal:
+                # The client never learnt the Location: nothing it could resume is kept, and
+                # no offset is named.
                 try:
                     await self._service.store.terminate(entry.owner, entry.id)
                 except StoreError:
                     pass
+                refusal.headers.pop("Upload-Offset", None)
                 raise
         host = location_host(_one_host(request), _local_authority(request))
         answer = web.Response(
@@ -197,15 +199,22 @@ class TusRoutes:
         declared = request.content_length
         if declared is not None and offset + declared > entry.length:
             raise Refusal(413, "too_large", "the body goes past Upload-Length")
-        entry = await self._append(request, entry, offset, sums)
+        entry = await self._append(request, entry, offset, sums, resumable=True)
         return web.Response(
             status=204, headers={"Upload-Offset": str(entry.offset), **_expires(entry)}
         )
 
     async def _append(
-        self, request: web.Request, entry: Entry, offset: int, sums: ChecksumHeader | None
+        self,
+        request: web.Request,
+        entry: Entry,
+        offset: int,
+        sums: ChecksumHeader | None,
+        *,
+        resumable: bool,
     ) -> Entry:
-        """Write the body at offset; the new state, or a Refusal after counting what landed."""
+        """Write the body at offset; the new state, or a Refusal after counting what landed
+        (saying where to resume when the client knows the upload: `resumable`)."""
         store = self._service.store
         wanted = None if sums is None else Checksum(sums.algorithm, sums.digest)
         body = body_pieces(request.content, idle=self._idle)
@@ -214,10 +223,12 @@ class TusRoutes:
         except BodyStalled as exc:
             reached = await self._reached(entry)
             self._failed(entry, "interrupted", reached, offset, detail="stalled")
+            if not resumable:
+                raise Refusal(408, "body_timeout", f"{exc}", close=True) from exc
             raise Refusal(
                 408,
                 "body_timeout",
-                f"{exc}; resume at Upload-Offset {reached}",
+                f"{exc}; what arrived is kept: resume at Upload-Offset {reached}",
                 headers={"Upload-Offset": str(reached)},
                 close=True,
             ) from exc
