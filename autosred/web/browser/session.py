@@ -181,18 +181,23 @@ class BrowserSession:
     async def view(self, *, ref: str | None = None) -> PageView:
         """The current tab's accessibility snapshot (of one element with ``ref``), capped."""
         page = await self._page()
-        if ref is None:
-            text = await self._bounded("Reading the page", page.aria_snapshot(mode="ai"))
-        else:
-            locator = await self._element(page, ref)
-            text = await self._bounded(f"Reading element {ref}", locator.aria_snapshot(mode="ai"))
+        # The title is asked for while the snapshot is taken: one round trip, not two.
+        title = asyncio.ensure_future(_title(page))
+        try:
+            if ref is None:
+                text = await self._bounded("Reading the page", page.aria_snapshot(mode="ai"))
+            else:
+                locator = await self._element(page, ref)
+                text = await self._bounded(
+                    f"Reading element {ref}", locator.aria_snapshot(mode="ai")
+                )
+        except BaseException:
+            title.cancel()
+            raise
         pages = self._pages()
-        title = ""
-        with contextlib.suppress(PlaywrightError):
-            title = await page.title()
         return PageView(
             url=page.url,
-            title=title,
+            title=await title,
             snapshot=text,
             tabs=len(pages),
             current_tab=pages.index(page) if page in pages else 0,
@@ -355,6 +360,14 @@ class BrowserSession:
         after it then shows the new page rather than a blank one."""
         with contextlib.suppress(PlaywrightError, TimeoutError):
             await page.wait_for_load_state("load", timeout=LOAD_GRACE * 1000)
+
+
+async def _title(page: Page) -> str:
+    """The page's title; "" when it cannot be read (the page is navigating or closed)."""
+    try:
+        return await page.title()
+    except PlaywrightError:
+        return ""
 
 
 def _cut_by_error_page(exc: PlaywrightError) -> bool:
