@@ -3,11 +3,13 @@ screen (no line wider than the terminal, no more lines than it has)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from rich.cells import cell_len
 
 from autosred.admin.schema import LogLine, ServerFigures, WatchFrame, WatchModel
+from autosred.watch import units
 from autosred.watch.state import ViewState
 
 from .frames import busy_frame, frames, screen
@@ -149,3 +151,44 @@ def test_without_a_height_every_row_is_printed(frame: WatchFrame, width: int) ->
     lines = screen(frame, ViewState(), width=width, height=None)
     assert all(cell_len(line) <= width for line in lines)
     assert len(lines) >= 1 + len(frame.models) + len(frame.requests) + len(frame.log)
+
+
+def test_more_models_than_fit_say_how_many_are_left_out() -> None:
+    frame = WatchFrame(at=0, models=[WatchModel(name=f"m{i}", state="stopped") for i in range(12)])
+    lines = screen(frame, width=80, height=24)
+    shown = [line.split()[0] for line in lines if line.split()[1:2] == ["stopped"]]
+    assert shown == [f"m{i}" for i in range(7)]
+    assert any(line.strip() == "+5 more" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (None, "-"),
+        (float("nan"), "-"),
+        (0.2304, "230ms"),
+        (8.44, "8.4s"),
+        (725, "12m05s"),
+        (3725, "1h02m"),
+        (2 * 86400 + 4 * 3600, "2d04h"),
+        (-3, "0ms"),
+    ],
+)
+def test_seconds(value: float | None, text: str) -> None:
+    assert units.seconds(value) == text
+
+
+@pytest.mark.parametrize(
+    ("fraction", "text"),
+    [(None, "-"), (0, "0%"), (0.0001, "<0.1%"), (0.004, "0.4%"), (0.43, "43%"), (1, "100%")],
+)
+def test_percent_never_shows_a_trickle_as_nothing(fraction: float | None, text: str) -> None:
+    assert units.percent(fraction) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(None, "-"), (7, "7"), (0.5, "0.5"), (88.2, "88"), (12345, "12.3k"), (4.1e6, "4.1M")],
+)
+def test_count(value: float | None, text: str) -> None:
+    assert units.count(value) == text
