@@ -65,6 +65,8 @@ class _Pane:
     newest_last: bool = False
     cap: int | None = None
     """At most this many rows on a bounded screen."""
+    keep: int | None = None
+    """A row shown even when the rows before it leave it no room (the model in focus)."""
     rows_shown: int = field(default=0, init=False)
 
     @property
@@ -149,9 +151,11 @@ def _draw(pane: _Pane, width: int) -> list[RenderableType]:
         return out
     if hidden > 0 and pane.title is None:
         # No title to say it on: the last row that fits says how many did not.
-        hidden += 1
-        more = Text(f"+{hidden} more", style="dim")
-        kept = [*kept[:-1], [more, *(Text("") for _ in pane.columns[1:])]]
+        visible = [*range(len(kept) - 1)]
+        if visible and pane.keep is not None and pane.keep > visible[-1]:
+            visible[-1] = pane.keep  # the row in focus stays in sight
+        more = Text(f"+{len(rows) - len(visible)} more", style="dim")
+        kept = [*(rows[i] for i in visible), [more, *(Text("") for _ in pane.columns[1:])]]
     if len(pane.columns) == 1 and not pane.show_header:
         # Lines, not a table: nothing to line up, and no padding after the text.
         for (line,) in kept:
@@ -270,7 +274,9 @@ def _models_pane(models: Sequence[WatchModel], state: ViewState) -> _Pane:
         )
     if not rows:
         rows.append([_cell("no models configured", "dim"), *[_cell("") for _ in columns[1:]]])
-    return _Pane(columns, rows, cap=MAX_MODEL_ROWS)
+    names = [model.name for model in models]
+    keep = names.index(state.focus) if state.focus in names else None
+    return _Pane(columns, rows, cap=MAX_MODEL_ROWS, keep=keep)
 
 
 def _model_note(model: WatchModel) -> Text:

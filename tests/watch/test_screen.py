@@ -159,6 +159,11 @@ def test_more_models_than_fit_say_how_many_are_left_out() -> None:
     shown = [line.split()[0] for line in lines if line.split()[1:2] == ["stopped"]]
     assert shown == [f"m{i}" for i in range(7)]
     assert any(line.strip() == "+5 more" for line in lines)
+    # The model in focus stays in sight, in the last row before the count.
+    lines = screen(frame, ViewState(focus="m10"), width=80, height=24)
+    rows = [line.split()[:2] for line in lines if line.split()[:1] in (["m6"], [">"])]
+    assert rows == [[">", "m10"]]
+    assert any(line.strip() == "+5 more" for line in lines)
 
 
 @pytest.mark.parametrize(
