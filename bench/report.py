@@ -11,6 +11,8 @@ from typing import Any
 
 from bench.competitors import Competitor
 from bench.ctl import TARGET_MS, CommandTiming, ImportEntry
+from bench.dropbox import DropboxFigures
+from bench.dropbox import section as dropbox_section
 from bench.kube import KubeFigures
 from bench.kube import section as kube_section
 from bench.mcp import McpFigures
@@ -63,6 +65,7 @@ class Results:
     kube: KubeFigures | None = None
     mcp: McpFigures | None = None
     watch: WatchFigures | None = None
+    dropbox: DropboxFigures | None = None
     elapsed: float = 0.0
 
 
@@ -119,6 +122,7 @@ def render(results: Results) -> str:
     lines += kube_section(results.kube)
     lines += mcp_section(results.mcp)
     lines += watch_section(results.watch)
+    lines += dropbox_section(results.dropbox)
     lines += _commands_section(results)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -639,6 +643,7 @@ ALL_PARTS = (
     "kube",
     "mcp",
     "watch",
+    "dropbox",
 )
 
 

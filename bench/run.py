@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import competitors, ctl, kube, mcp, scenarios, watch
+from bench import competitors, ctl, dropbox, kube, mcp, scenarios, watch
 from bench.daemon import Daemon, Sim, StartError, daemon_config, running_daemon, running_sim
 from bench.procinfo import load_average, machine
 from bench.report import BEGIN, END, Results, render, shown, splice
@@ -42,6 +42,7 @@ PARTS = (
     "kube",
     "mcp",
     "watch",
+    "dropbox",
 )
 """relay: the OpenAI pass-through vs direct (throughput, added TTFB); anthropic: the daemon's
 /v1/messages; responses: the daemon's /v1/responses; competitors: LiteLLM and
@@ -49,7 +50,9 @@ claude-code-router's /v1/messages (with the daemon's, to compare); memory: the d
 ctl: autosrectl start-up; kube: the kubernetes engine against the fake k3s (pod Ready to first
 byte, idle CPU; `bench.kube`); mcp: the fetch tool (extraction, overhead per call, model
 streams while fetching; `bench.mcp`, its own simulator and daemon); watch: the daemon's CPU
-with one `autosrectl watch` attached vs none (`bench.watch`, its own simulator and daemon)."""
+with one `autosrectl watch` attached vs none (`bench.watch`, its own simulator and daemon);
+dropbox: upload and download MB/s of a 1 GiB file over loopback TLS, the daemon vs nginx, and
+model streams during a transfer (`bench.dropbox`, its own simulator, daemon and nginx)."""
 OPTIONAL_ROUTES = ("responses", "litellm", "ccr")
 """Routes skipped with a message, rather than failing the run, when they do not answer."""
 
@@ -248,7 +251,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (StartError, OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 progress(f"skipping watch: {exc}")
                 results.skipped["watch"] = f"watch part failed: {exc}"
-        if args.only - {"kube", "mcp", "watch"}:
+        if "dropbox" in args.only:
+            progress("dropbox: transfers over loopback TLS, the daemon vs nginx")
+            try:
+                results.dropbox = dropbox.measure(
+                    workdir / "dropbox", quick=args.quick, progress=progress
+                )
+            except (StartError, OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                progress(f"skipping dropbox: {exc}")
+                results.skipped["dropbox"] = f"dropbox part failed: {exc}"
+        if args.only - {"kube", "mcp", "watch", "dropbox"}:
             with contextlib.ExitStack() as stack:
                 sim = stack.enter_context(running_sim(workdir))
                 daemon = stack.enter_context(running_daemon(workdir, sim, loop=args.daemon_loop))
