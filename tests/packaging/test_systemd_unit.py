@@ -208,6 +208,15 @@ def test_required_settings(unit: Unit) -> None:
     assert wrong == {}, f"expected {REQUIRED_SERVICE_SETTINGS}"
 
 
+def test_default_runtime_and_state_dirs_are_the_units(unit: Unit) -> None:
+    """With admin.socket and state_dir unset, the daemon (not root) derives both from XDG
+    variables; the unit points them at its RuntimeDirectory and StateDirectory (%t/autosred,
+    %S/autosred: /run/autosred, /var/lib/autosred)."""
+    environment = unit.values("Service", "Environment")
+    assert "XDG_RUNTIME_DIR=%t" in environment
+    assert "XDG_STATE_HOME=%S" in environment
+
+
 def test_device_access_is_only_the_nvidia_groups(unit: Unit) -> None:
     assert set(unit.values("Service", "DeviceAllow")) == NVIDIA_DEVICE_ALLOW
 
