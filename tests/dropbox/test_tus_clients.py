@@ -27,7 +27,7 @@ from tests.support.daemon import running_daemon
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-MAX_SIZE = 32 << 20
+MAX_SIZE = 16 << 20
 IDLE = 3.0
 
 

@@ -22,7 +22,7 @@ from autosred.config import split_listen
 from tests.dropbox.tusclient import Dropbox, TokenSpec, dropbox_config, make_tokens, pinned
 from tests.support.daemon import running_daemon
 
-CASES = 400
+CASES = 250
 HEADERS = (
     "Upload-Length",
     "Upload-Offset",
