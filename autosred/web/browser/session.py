@@ -38,6 +38,8 @@ LOAD_GRACE = 2.0
 """Seconds a navigation waits past DOMContentLoaded for the load event (images, late
 scripts) before the page is read as it is."""
 JPEG_QUALITIES = (80, 60, 40, 25)
+ATTEMPTS = 3
+"""Tries of a navigation that another one cut short (see ``_goto``)."""
 SCROLL_FRACTION = 0.8
 
 Direction = Literal["up", "down", "left", "right"]
@@ -223,20 +225,37 @@ class BrowserSession:
             raise ActionFailed(str(exc).replace("fetched", "opened")) from None
         page = await self._page()
         self._proxy.refusals.clear()
-        await self._bounded(f"Opening {target.url}", self._goto(page, target.url))
+        try:
+            await self._bounded(f"Opening {target.url}", self._goto(page, target.url))
+        except ActionFailed:
+            await self._error_page_landed(page)
+            raise
         await self._settle(page)
 
     async def _goto(self, page: Page, url: str) -> None:
         # A navigation that failed (a refused address) commits Chromium's error page a
-        # moment later; when that lands during the next navigation it cuts it short
-        # ("interrupted by another navigation to chrome-error://…"): that one is retried.
-        for attempt in range(2):
+        # moment later, and one that lands during the next navigation cuts it short
+        # ("interrupted by another navigation to chrome-error://…"): that one is tried
+        # again. Cut short by a navigation to the same URL, it is that one that goes on.
+        for attempt in range(ATTEMPTS):
             try:
                 await page.goto(url, wait_until="domcontentloaded")
                 return
             except PlaywrightError as exc:
-                if attempt or not _cut_by_error_page(exc):
+                message = exc.message or str(exc)
+                if attempt + 1 == ATTEMPTS or "interrupted by another navigation" not in message:
                     raise
+                if f'navigation to "{url}"' in message:
+                    await page.wait_for_load_state("domcontentloaded")
+                    return
+
+    async def _error_page_landed(self, page: Page) -> None:
+        """After a failed navigation, wait (briefly) for Chromium's error page to commit,
+        so that the tab is quiet when the next action comes."""
+        with contextlib.suppress(PlaywrightError, TimeoutError):
+            await page.wait_for_url(
+                lambda url: url.startswith("chrome-error:"), timeout=LOAD_GRACE * 1000
+            )
 
     async def back(self) -> bool:
         """Whether there was a page to go back to."""
@@ -368,11 +387,6 @@ async def _title(page: Page) -> str:
         return await page.title()
     except PlaywrightError:
         return ""
-
-
-def _cut_by_error_page(exc: PlaywrightError) -> bool:
-    message = exc.message or str(exc)
-    return "interrupted by another navigation" in message and "chrome-error://" in message
 
 
 def _image_size(data: bytes, mime: str) -> tuple[int, int]:
