@@ -119,6 +119,11 @@ class ModelController:
         self._idle_timer: Timer | None = None
         self._subscribers: set[asyncio.Queue[Snapshot]] = set()
         self.snapshot = Snapshot(name=recipe.name, state=ModelState.STOPPED)
+        # Exported from the start: _publish sets the gauges only on a change, and a model
+        # that stays at zero would never appear (Grafana's model list, its state timeline).
+        metrics.set_engine_state(recipe.name, ModelState.STOPPED.value)
+        metrics.in_flight.labels(model=recipe.name).set(0)
+        metrics.held.labels(model=recipe.name).set(0)
 
     @property
     def recipe(self) -> Recipe:

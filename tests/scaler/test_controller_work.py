@@ -142,6 +142,20 @@ async def test_an_engine_that_cannot_tell_exports_no_drift(tmp_path: Path) -> No
         h.close()
 
 
+async def test_a_model_at_zero_is_exported_from_the_start(tmp_path: Path) -> None:
+    """Before any wake: stopped, nothing in flight or held (a dashboard lists every recipe)."""
+    h = Harness(tmp_path, recipes=(recipe(gpu={"count": 0}),))
+    try:
+        value = h.metrics.registry.get_sample_value
+        for state in ModelState:
+            expected = 1 if state is ModelState.STOPPED else 0
+            assert value("autosred_engine_state", {"model": "m", "state": state.value}) == expected
+        assert value("autosred_in_flight_requests", {"model": "m"}) == 0
+        assert value("autosred_held_requests", {"model": "m"}) == 0
+    finally:
+        h.close()
+
+
 async def test_a_failed_wake_gives_its_gpu_back_through_the_owner(tmp_path: Path) -> None:
     a, b = recipe("a"), recipe("b")
     h = Harness(tmp_path, recipes=(a, b))
