@@ -19,6 +19,8 @@ REQUIRED=(
     "npm              npm"             # tests/claude: installs them (npm ci, below)
     "tmux             tmux"            # tests/watch: autosrectl watch in a real terminal
     "chromium         chromium"        # tests/mcp/browser: the browser the daemon starts
+    "promtool         prometheus"      # tests/observability: rules, dashboard queries
+    "prometheus       prometheus"      # tests/observability: a real Prometheus scrapes the daemon
 )
 
 missing_packages=()
