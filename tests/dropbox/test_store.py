@@ -51,6 +51,26 @@ async def test_upload_in_parts_completes_with_its_sha256(store: Store) -> None:
     assert listed.metadata["type"] == b"application/pdf" and listed.complete
 
 
+async def test_one_append_of_everything_has_the_sha256_of_what_is_on_disk(
+    store: Store, root: Path
+) -> None:
+    # Hashed as it is written (no second read): the digest must still be the file's.
+    data = os.urandom(200_000)
+    entry = await store.create(OWNER, len(data), {})
+    pieces = [data[i : i + 7_000] for i in range(0, len(data), 7_000)]
+    done = await store.append(OWNER, entry.id, 0, body(*pieces))
+    on_disk = (root / "files" / entry.id / "data").read_bytes()
+    assert done.complete and done.sha256 == hashlib.sha256(on_disk).hexdigest()
+    assert on_disk == data
+    # An append that starts at 0 but fails keeps nothing of its hash: the resumed upload is
+    # hashed from the disk at its completion.
+    again = await store.create(OWNER, len(data), {})
+    with pytest.raises(ConnectionResetError):
+        await store.append(OWNER, again.id, 0, broken_body(data[:50_000]))
+    resumed = await store.append(OWNER, again.id, 50_000, body(data[50_000:]))
+    assert resumed.sha256 == hashlib.sha256(data).hexdigest()
+
+
 async def test_empty_upload_is_complete_at_once(store: Store) -> None:
     entry = await store.create(OWNER, 0, {})
     assert entry.complete and entry.sha256 == hashlib.sha256(b"").hexdigest()

@@ -396,6 +396,9 @@ class Store:
         if offset != start:
             raise OffsetMismatch(start)
         hasher = hashlib.new(checksum.algorithm) if checksum is not None else None
+        # An append from the first byte hashes the file as it writes it, so completing it needs
+        # no second read of the whole file (resumed uploads are hashed at completion).
+        whole = hashlib.sha256() if start == 0 else None
         # Advanced by the worker thread after each write, so even a request cancelled while a
         # write runs knows exactly how far the data got.
         written = _Written(start)
@@ -403,7 +406,7 @@ class Store:
             async for chunk in chunks:
                 if written.position + len(chunk) > entry.length:
                     raise TooLarge("the body goes past the declared Upload-Length")
-                await _settled(functools.partial(_write_at, fd, chunk, written, hasher))
+                await _settled(functools.partial(_write_at, fd, chunk, written, hasher, whole))
             if hasher is not None and checksum is not None and hasher.digest() != checksum.digest:
                 raise ChecksumMismatch(entry.id)
         except InsufficientSpace as full:
@@ -427,7 +430,8 @@ class Store:
         if position < entry.length:
             return _replace_offset(entry, position)
         try:
-            return await _settled(lambda: self._complete(entry.id))
+            digest = None if whole is None else whole.hexdigest()
+            return await _settled(lambda: self._complete(entry.id, sha256=digest))
         except OSError as exc:
             # All data is in and durable but the final metadata did not fit: the upload stays
             # partial at its full length; an append of nothing (or reopening) finishes it.
@@ -437,13 +441,14 @@ class Store:
 
     # -- completion --------------------------------------------------------------------------
 
-    def _complete(self, upload_id: str) -> Entry:
+    def _complete(self, upload_id: str, *, sha256: str | None = None) -> Entry:
+        """Finish an upload whose data is all in; `sha256` when its writer hashed it all."""
         with disk.opened_dir(upload_id, dir_fd=self._partial_fd) as dir_fd:
             meta = disk.read_meta(dir_fd)
             fd = disk.open_data(dir_fd, os.O_RDONLY)
             try:
                 os.fsync(fd)
-                meta["sha256"] = _sha256_of(fd)
+                meta["sha256"] = sha256 if sha256 is not None else _sha256_of(fd)
             finally:
                 os.close(fd)
             meta["expires"] = None
@@ -548,9 +553,11 @@ class _Written:
         self.position = position
 
 
-def _write_at(fd: int, chunk: bytes, written: _Written, hasher: Any) -> None:
-    """Hash (for a checksum) and write one chunk, both in the worker thread: hashing a large
-    chunk is CPU the event loop should not spend, and hashlib releases the GIL for it."""
+def _write_at(fd: int, chunk: bytes, written: _Written, hasher: Any, whole: Any) -> None:
+    """Hash (for a checksum, and the file's sha256) and write one chunk, all in the worker
+    thread: hashing a large chunk is CPU the event loop should not spend, and hashlib releases
+    the GIL for it. `whole` sees a chunk only once it is all written (a failed write ends the
+    append, and with it any use of that hash)."""
     if hasher is not None:
         hasher.update(chunk)
     try:
@@ -560,6 +567,8 @@ def _write_at(fd: int, chunk: bytes, written: _Written, hasher: Any) -> None:
         if exc.errno in _FULL:
             raise InsufficientSpace(written.position) from exc
         raise
+    if whole is not None:
+        whole.update(chunk)
 
 
 def _truncate_sync(fd: int, size: int) -> None:
