@@ -25,6 +25,9 @@ _GENERATION = "vllm:generation_tokens_total"
 _PREFIX_QUERIES = "vllm:prefix_cache_queries_total"
 _PREFIX_HITS = "vllm:prefix_cache_hits_total"
 _TTFT_BUCKET = "vllm:time_to_first_token_seconds_bucket"
+SAMPLES: tuple[str, ...] = (_RUNNING, _WAITING, *_KV_USAGE, _PROMPT, _GENERATION)
+SAMPLES += (_PREFIX_QUERIES, _PREFIX_HITS, _TTFT_BUCKET)
+"""The sample names the figures are made of: the lines of a reading worth parsing for them."""
 
 
 @dataclass(frozen=True, slots=True)

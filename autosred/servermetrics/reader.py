@@ -20,9 +20,16 @@ from dataclasses import dataclass, field
 import aiohttp
 from prometheus_client import Metric
 
-from autosred.servermetrics.figures import WINDOW_SECONDS, Figures, Totals, figures, restarted
+from autosred.servermetrics.figures import (
+    SAMPLES,
+    WINDOW_SECONDS,
+    Figures,
+    Totals,
+    figures,
+    restarted,
+)
 from autosred.servermetrics.figures import totals as totals_of
-from autosred.servermetrics.parse import MAX_BYTES, ExpositionError, parse
+from autosred.servermetrics.parse import MAX_BYTES, PREFIX, ExpositionError, parse, select
 
 READ_TIMEOUT = 1.0
 """Seconds a read may take, connection included: a scrape or a frame waits at most this."""
@@ -37,8 +44,11 @@ class ReadFailed(Exception):
 @dataclass
 class _Server:
     endpoint: str
+    text: str | None = None
+    """The newest reading's vLLM lines; None when the last read failed."""
     families: list[Metric] | None = None
-    """The newest reading's families; None when the last read failed."""
+    """``text`` parsed in full, when a scrape first asks for it (most readings are a watch
+    frame's, which parses only the few lines of its figures)."""
     read_at: float = -1e9
     """Monotonic time of the last read, failed or not."""
     history: deque[tuple[float, Totals]] = field(default_factory=deque)
@@ -86,17 +96,25 @@ class ServerMetricsReader:
     def figures(self, model: str) -> Figures | None:
         """The model's figures, None when it is not running or its last read failed."""
         server = self._servers.get(model)
-        if server is None or server.families is None:
+        if server is None or server.text is None:
             return None
         return figures(server.history)
 
     def families(self) -> dict[str, list[Metric]]:
         """Each running model's newest families (models whose last read failed left out)."""
-        return {
-            name: server.families
-            for name, server in self._servers.items()
-            if server.families is not None
-        }
+        result = {}
+        for name, server in self._servers.items():
+            if server.text is None:
+                continue
+            if server.families is None:
+                try:
+                    server.families = parse(server.text)
+                except ExpositionError as exc:
+                    self._failed(name, server, str(exc))
+                    server.text = None
+                    continue
+            result[name] = server.families
+        return result
 
     async def aclose(self) -> None:
         for name in list(self._servers):
@@ -112,24 +130,30 @@ class ServerMetricsReader:
 
     async def _read(self, name: str, server: _Server) -> None:
         try:
-            families = await self._fetch(server.endpoint)
+            text = select(await self._fetch(server.endpoint), (PREFIX,))
+            reading = totals_of(parse(select(text, SAMPLES)))
+        except ExpositionError as exc:
+            self._failed(name, server, str(exc))
         except ReadFailed as exc:
-            server.families = None
-            if server.failure != str(exc):
-                server.failure = str(exc)
-                self._log.warning(
-                    "servermetrics.read_failed",
-                    extra={"fields": {"model": name, "url": server.endpoint, "reason": str(exc)}},
-                )
+            self._failed(name, server, str(exc))
         else:
             if server.failure is not None:
                 server.failure = None
                 self._log.info("servermetrics.read_recovered", extra={"fields": {"model": name}})
-            server.families = families
-            self._remember(server, totals_of(families))
+            server.text, server.families = text, None
+            self._remember(server, reading)
         finally:
             server.read_at = time.monotonic()
             server.reading = None
+
+    def _failed(self, name: str, server: _Server, reason: str) -> None:
+        server.text = server.families = None
+        if server.failure != reason:
+            server.failure = reason
+            self._log.warning(
+                "servermetrics.read_failed",
+                extra={"fields": {"model": name, "url": server.endpoint, "reason": reason}},
+            )
 
     def _remember(self, server: _Server, reading: Totals) -> None:
         now = time.monotonic()
@@ -141,7 +165,7 @@ class ServerMetricsReader:
         while len(history) > 2 and history[1][0] <= now - WINDOW_SECONDS:
             history.popleft()
 
-    async def _fetch(self, endpoint: str) -> list[Metric]:
+    async def _fetch(self, endpoint: str) -> str:
         session = self._session
         if session is None:
             session = self._session = aiohttp.ClientSession(
@@ -158,10 +182,8 @@ class ServerMetricsReader:
                     body += chunk
                     if len(body) > MAX_BYTES:
                         raise ReadFailed(f"body over {MAX_BYTES} bytes")
-            return parse(body.decode("utf-8", errors="replace"))
+            return body.decode("utf-8", errors="replace")
         except TimeoutError:
             raise ReadFailed(f"no answer within {self._timeout:g} s") from None
         except aiohttp.ClientError as exc:
             raise ReadFailed(f"{type(exc).__name__}: {exc}") from None
-        except ExpositionError as exc:
-            raise ReadFailed(str(exc)) from None
