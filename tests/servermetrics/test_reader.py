@@ -25,6 +25,8 @@ class Server:
     )
     status: int = 200
     hang: bool = False
+    extra: bytes = b""
+    """Appended to the body (a bad line, say)."""
     reads: int = 0
     url: str = ""
     release: asyncio.Event = field(default_factory=asyncio.Event)
@@ -35,7 +37,7 @@ class Server:
             await self.release.wait()
         if self.status != 200:
             return web.Response(status=self.status, text="engine dead")
-        return web.Response(body=self.metrics.render(), content_type="text/plain")
+        return web.Response(body=self.metrics.render() + self.extra, content_type="text/plain")
 
 
 @pytest.fixture
@@ -116,3 +118,16 @@ async def test_an_error_status_is_logged_once_and_recovery_too(
     events = [r.getMessage() for r in caplog.records if r.name == "tests.servermetrics"]
     assert events == ["servermetrics.read_failed", "servermetrics.read_recovered"]
     assert server.reads == 4
+
+
+async def test_a_bad_line_outside_the_figures_is_found_when_a_scrape_parses_it(
+    server: Server, reader: ServerMetricsReader, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.extra = b"vllm:broken{a=1} 2\n"
+    await reader.refresh({"m": server.url})
+    assert reader.figures("m") is not None, "a frame parses only its figures' lines"
+    assert reader.families() == {}, "the scrape leaves the model out"
+    assert reader.figures("m") is None, "and the reading is dropped"
+    failed = [r for r in caplog.records if r.getMessage() == "servermetrics.read_failed"]
+    assert len(failed) == 1
+    assert "not Prometheus text" in failed[0].fields["reason"]  # type: ignore[attr-defined]
