@@ -13,6 +13,7 @@ import argparse
 import contextlib
 import hashlib
 import os
+import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,10 @@ def put(args: argparse.Namespace, ctx: Context) -> int:
     state = ResumeState(cache_dir(os.environ))
     sent: list[Sent] = []
     try:
-        with _dropbox(ctx) as (http, fingerprint), transfer_view(ctx.err, quiet=ctx.json) as view:
+        with (
+            _dropbox(args, ctx) as (http, fingerprint),
+            transfer_view(ctx.err, quiet=ctx.json) as view,
+        ):
             uploader = _Uploader(http, fingerprint, state, view, args.chunk_size)
             for path in paths:
                 done = uploader.put(path, args.name if args.name is not None else path.name)
@@ -78,7 +82,7 @@ def put(args: argparse.Namespace, ctx: Context) -> int:
 
 def get(args: argparse.Namespace, ctx: Context) -> int:
     try:
-        with _dropbox(ctx) as (http, _), transfer_view(ctx.err, quiet=ctx.json) as view:
+        with _dropbox(args, ctx) as (http, _), transfer_view(ctx.err, quiet=ctx.json) as view:
             wanted = _find(http.files(), args.file)
             chosen = Path(args.output) if args.output is not None else None
             if chosen is not None and chosen.is_dir():
@@ -98,10 +102,17 @@ def get(args: argparse.Namespace, ctx: Context) -> int:
 
 
 @contextlib.contextmanager
-def _dropbox(ctx: Context) -> Iterator[tuple[DropboxHttp, str]]:
+def _dropbox(args: argparse.Namespace, ctx: Context) -> Iterator[tuple[DropboxHttp, str]]:
     """The dropbox the daemon names, over pinned TLS; its errors as autosrectl's."""
     session = _parse(DropboxSession.from_json, ctx.client().post("/v1/dropbox/session", {}))
     context = pinned_context(session.pem, session.fingerprint)
+    if args.client_key is not None and args.client_cert is None:
+        raise Failed("--client-key is the key of --client-cert: give both")
+    if args.client_cert is not None:
+        try:
+            context.load_cert_chain(args.client_cert, args.client_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise Failed(f"cannot use the client certificate {args.client_cert}: {exc}") from exc
     try:
         with DropboxHttp(session.url, session.token, context) as http:
             yield http, context.fingerprint
@@ -109,7 +120,13 @@ def _dropbox(ctx: Context) -> Iterator[tuple[DropboxHttp, str]]:
         mismatch = mismatch_in(exc)
         if mismatch is not None:
             raise Failed(f"refusing the dropbox at {session.url}: {mismatch}") from exc
-        raise Unreachable(str(exc)) from exc
+        hint = ""
+        if exc.closed_after_handshake and args.client_cert is None:
+            hint = (
+                " (a dropbox that asks for a client certificate, dropbox.tls.client_ca, "
+                "needs one: --client-cert)"
+            )
+        raise Unreachable(f"{exc}{hint}") from exc
     except DropboxRefused as exc:
         raise Failed(str(exc)) from exc
 

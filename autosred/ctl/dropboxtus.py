@@ -29,6 +29,15 @@ Advance = Callable[[int], None]
 class DropboxUnreachable(Exception):
     """No connection to the dropbox (refused, timed out, TLS failed)."""
 
+    def __init__(self, exc: httpx.TransportError, origin: httpx.URL) -> None:
+        super().__init__(f"cannot reach the dropbox at {origin}: {exc or type(exc).__name__}")
+        # A server that wants a client certificate and got none ends the connection right
+        # after the handshake (TLS 1.3: an alert the client reads as a disconnect; 1.2: the
+        # alert itself).
+        self.closed_after_handshake = isinstance(exc, httpx.RemoteProtocolError) or (
+            "certificate required" in str(exc).lower()
+        )
+
 
 class DropboxRefused(Exception):
     """The dropbox answered with an error status; the message has its status and text."""
@@ -177,7 +186,7 @@ class DropboxHttp:
                     advance(len(data))
                 return began
         except httpx.TransportError as exc:
-            raise DropboxUnreachable(_transport_reason(exc, self.origin)) from exc
+            raise DropboxUnreachable(exc, self.origin) from exc
 
     # plumbing
 
@@ -203,7 +212,7 @@ class DropboxHttp:
         try:
             return self._client.request(method, url, headers=headers, content=content)
         except httpx.TransportError as exc:
-            raise DropboxUnreachable(_transport_reason(exc, self.origin)) from exc
+            raise DropboxUnreachable(exc, self.origin) from exc
 
 
 def _pieces(chunk: bytes, advance: Advance) -> Iterator[bytes]:
@@ -241,7 +250,3 @@ def _refused(response: httpx.Response, doing: str) -> DropboxRefused:
         f"the dropbox answered {response.status_code} {response.reason_phrase} "
         f"when {doing}{reason}",
     )
-
-
-def _transport_reason(exc: httpx.TransportError, origin: httpx.URL) -> str:
-    return f"cannot reach the dropbox at {origin}: {exc or type(exc).__name__}"

@@ -229,6 +229,17 @@ def _dropbox_transfer_commands(
     dropbox_get.add_argument(
         "-o", "--output", metavar="PATH", help="where to write it (a directory: under its name)"
     )
+    for transfer in (dropbox_put, dropbox_get):
+        transfer.add_argument(
+            "--client-cert",
+            type=Path,
+            metavar="PEM",
+            help="a client certificate to present (when the dropbox asks for one: "
+            "dropbox.tls.client_ca); its key too unless --client-key",
+        )
+        transfer.add_argument(
+            "--client-key", type=Path, metavar="PEM", help="the key of --client-cert"
+        )
 
 
 def _chunk_size(text: str) -> int:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from tests.dropbox.certs import make_pair
 from tests.dropbox.transfer import (
     Dropbox,
     ctl,
@@ -291,3 +292,39 @@ async def test_a_put_resumes_after_the_daemon_is_killed_mid_upload(tmp_path: Pat
         code, _, err = await ctl(daemon, env, "dropbox", "get", out.strip(), "-o", str(back))
         assert code == 0, err
         assert hashlib.sha256(back.read_bytes()).digest() == hashlib.sha256(data).digest()
+
+
+async def test_a_dropbox_that_wants_a_client_certificate_gets_one_from_put_and_get(
+    tmp_path: Path,
+) -> None:
+    _, ca_cert, ca_key = make_pair(tmp_path, "client-ca", ca=True)
+    client, _, _ = make_pair(tmp_path, "client", issuer=(ca_cert, ca_key), client=True)
+    config = base_config(
+        tmp_path,
+        [sim_recipe()],
+        dropbox={
+            "enabled": True,
+            "listen": "127.0.0.1:0",
+            "tls": {"client_ca": str(tmp_path / "client-ca.pem")},
+        },
+    )
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    source = tmp_path / "mtls.bin"
+    source.write_bytes(os.urandom(100_000))
+    async with running_daemon(tmp_path, config) as daemon:
+        code, _, err = await ctl(daemon, env, "dropbox", "put", str(source))
+        assert code == 3, err
+        assert "client certificate" in err and "--client-cert" in err
+        with_cert = ("--client-cert", str(client.cert), "--client-key", str(client.key))
+        code, out, err = await ctl(daemon, env, "dropbox", "put", str(source), *with_cert)
+        assert code == 0, err
+        back = tmp_path / "back.bin"
+        code, _, err = await ctl(
+            daemon, env, "dropbox", "get", out.strip(), "-o", str(back), *with_cert
+        )
+        assert code == 0, err
+        assert back.read_bytes() == source.read_bytes()
+        code, _, err = await ctl(
+            daemon, env, "dropbox", "get", out.strip(), "--client-key", str(client.key)
+        )
+        assert code == 1 and "give both" in err
