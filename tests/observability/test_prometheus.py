@@ -1,7 +1,8 @@
 """A real Prometheus (Debian's) scrapes the real daemon while autosred-sim serves a stream
 through it: the daemon's series and the model server's vllm:* series arrive with the right
-`model` label, the shipped alert rules load and evaluate on them (quiet on a healthy box),
-and every dashboard query runs on them and reads only series the daemon exports.
+`model` label, the shipped alert rules load and evaluate on them (quiet for the daemon,
+AutosredDown for a second target of the job where nothing answers), and every dashboard
+query runs on them and reads only series the daemon exports.
 
 One daemon and one Prometheus for the module; Prometheus scrapes and evaluates every second,
 and the tests poll its HTTP API with a deadline for what they wait on."""
@@ -94,18 +95,20 @@ class Prometheus:
 class Stack:
     daemon: Daemon
     prometheus: Prometheus
+    down: str
+    """A second target of the job where nothing listens (a daemon that is down)."""
 
 
 def by_model(result: Vector) -> dict[str, float]:
     return {sample["metric"].get("model", ""): float(sample["value"][1]) for sample in result}
 
 
-def prometheus_config(tmp_path: Path, target: str) -> Path:
-    """The shipped scrape.yml with the test daemon's metrics listener as its target, every
-    second, and the shipped rules (by their path: the copy is not beside them)."""
+def prometheus_config(tmp_path: Path, targets: list[str]) -> Path:
+    """The shipped scrape.yml with ``targets`` in its job, scraped every second, and the
+    shipped rules (by their path: the copy is not beside them)."""
     config = yaml.safe_load(SCRAPE.read_text())
     job = config["scrape_configs"][0]
-    job["static_configs"][0]["targets"] = [target]
+    job["static_configs"][0]["targets"] = targets
     job["scrape_interval"] = "1s"
     config["global"] = {"evaluation_interval": "1s"}
     config["rule_files"] = [str(RULES)]
@@ -161,7 +164,7 @@ async def running_prometheus(tmp_path: Path, config: Path) -> AsyncIterator[Prom
 async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     """The daemon (sim and other; one GPU through the fake NVML) after one streamed request,
     with a second held open mid-stream so the sim's server shows it running; Prometheus
-    scraping it."""
+    scraping it, and a second target of its job where nothing answers."""
     tmp_path = tmp_path_factory.mktemp("prometheus")
     config = base_config(tmp_path, [sim_recipe(), sim_recipe("other")])
     nvml = tmp_path / "gpus.json"
@@ -183,9 +186,10 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack
         )
         try:
             assert (await anext(aiter(held))).type == "message_start"
-            target = daemon.listeners["metrics"]
-            async with running_prometheus(tmp_path, prometheus_config(tmp_path, target)) as prom:
-                yield Stack(daemon, prom)
+            down = f"127.0.0.1:{free_port()}"
+            scrape = prometheus_config(tmp_path, [daemon.listeners["metrics"], down])
+            async with running_prometheus(tmp_path, scrape) as prom:
+                yield Stack(daemon, prom, down)
         finally:
             await held.close()
             await client.close()
@@ -207,7 +211,11 @@ async def test_a_promql_query_returns_the_daemons_and_the_model_servers_series(
     assert by_model(await prom.query('vllm:num_requests_waiting{job="autosred"}')) == {"sim": 0}
     kv = by_model(await prom.query('vllm:kv_cache_usage_perc{job="autosred"}'))
     assert set(kv) == {"sim"} and 0 < kv["sim"] < 1, "the held stream's tokens"
-    assert by_model(await prom.query('up{job="autosred"}')) == {"": 1}
+    up = await prom.query('up{job="autosred"}')
+    assert {sample["metric"]["instance"]: float(sample["value"][1]) for sample in up} == {
+        labels["instance"]: 1,
+        stack.down: 0,
+    }
     ready = await prom.query('autosred_engine_state{job="autosred", state="ready"} == 1')
     assert by_model(ready) == {"sim": 1}
     served = await prom.query(
@@ -224,12 +232,15 @@ def evaluated_at(rule: dict[str, Any]) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-async def test_the_shipped_alert_rules_load_evaluate_and_stay_quiet(stack: Stack) -> None:
+async def test_the_shipped_alert_rules_evaluate_and_see_only_the_target_that_is_down(
+    stack: Stack,
+) -> None:
     """Every rule of the shipped file evaluates on the live series without error, and once
     the daemon has been scraped none fires or is pending (the first evaluations may precede
-    the first scrape, when AutosredMetricsAbsent is rightly pending: wait past them)."""
+    the first scrape, when AutosredMetricsAbsent is rightly pending: wait past them), but
+    AutosredDown for the target that does not answer."""
     prom = stack.prometheus
-    await prom.until('up{job="autosred"}', lambda r: by_model(r) == {"": 1})
+    await prom.until('up{job="autosred"}', lambda r: len(r) == 2)
     scraped = time.time()
     expected = {rule["alert"] for rule in load_rules()}
     groups: list[dict[str, Any]] = []
@@ -247,7 +258,14 @@ async def test_the_shipped_alert_rules_load_evaluate_and_stay_quiet(stack: Stack
     assert {rule["name"] for rule in rules} == expected
     for rule in rules:
         assert rule["health"] == "ok", (rule["name"], rule.get("lastError"))
-    assert (await prom.api("/api/v1/alerts"))["alerts"] == [], "a healthy box fires nothing"
+    alerts = (await prom.api("/api/v1/alerts"))["alerts"]
+    assert [alert["labels"] for alert in alerts] == [
+        {"alertname": "AutosredDown", "instance": stack.down, "job": "autosred"}
+        | {"severity": "critical"}
+    ], "the daemon that answers fires nothing"
+    # Pending for its 2 minutes (firing once they are over, on a slow run).
+    assert alerts[0]["state"] in {"pending", "firing"}
+    assert alerts[0]["annotations"]["summary"] == f"autosred on {stack.down} is down"
 
 
 async def test_every_dashboard_query_runs_on_the_live_series(stack: Stack) -> None:
