@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= etc/autosred/demo.yaml
 
-.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s demo-k8s
+.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s demo-k8s chart
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ check-config: $(STAMP)
 	$(BIN)/autosred --check-config --config $(CONFIG)
 
 lint: $(STAMP)
-	$(BIN)/ruff check autosred fake_k3s tests $(wildcard bench)
-	$(BIN)/ruff format --check autosred fake_k3s tests $(wildcard bench)
+	$(BIN)/ruff check autosred fake_k3s tests helm $(wildcard bench)
+	$(BIN)/ruff format --check autosred fake_k3s tests helm $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -40,6 +40,12 @@ test: test-deps lint typecheck layers pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+
+# helm/autosre packaged as dist/autosre-X.Y.Z.tgz by Helm's own packager (helm-python-sdk, in
+# the test extra the stamp installs; no helm binary): X.Y.Z is autosred's version, which
+# Chart.yaml's version and appVersion must carry (helm/package.py refuses otherwise).
+chart: $(STAMP)
+	$(BIN)/python helm/package.py dist
 
 # The fake one-node k3s (fake_k3s/) in the foreground; see fake_k3s/README.md.
 FAKE_K3S_PORT ?= 16443
