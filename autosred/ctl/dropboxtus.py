@@ -156,19 +156,16 @@ class DropboxHttp:
         except (ValueError, TypeError, KeyError) as exc:
             raise DropboxRefused(200, f"the dropbox sent a listing we cannot read: {exc}") from exc
 
-    def download(
-        self, file_id: str, out: BinaryIO, start: int, etag: str | None, advance: Advance
-    ) -> int:
+    def download(self, file_id: str, out: BinaryIO, start: int, advance: Advance) -> int:
         """Append the file's bytes from `start` to `out` (Range); the offset it started from.
 
-        An answer of 200 instead of 206 (the file is not the one the part came from, or no
-        range is served) restarts at 0: the caller must truncate `out` when that is returned.
+        No If-Range: an id never names other bytes (a file is never rewritten in place). An
+        answer of 200 instead of 206 (no range served) starts again at 0, and `out` is
+        truncated here.
         """
         headers = {}
         if start > 0:
             headers["Range"] = f"bytes={start}-"
-            if etag:
-                headers["If-Range"] = etag
         path = f"/files/{quote(file_id, safe='')}"
         try:
             with self._client.stream("GET", path, headers=headers) as response:
