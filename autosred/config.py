@@ -338,6 +338,10 @@ class BrowserSettings(Section):
     max_sessions: int = Field(default=16, ge=1)
     """Browser contexts (one per MCP session) open at once; the least recently used beyond
     it is closed."""
+    files_max: int = Field(default=100, ge=1)
+    """Saved PDFs and screenshots kept (under state_dir/browser/files); the oldest go first."""
+    files_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1024 * 1024)
+    """Most bytes the saved files take in all; the oldest go first."""
     viewport: tuple[int, int] = (1280, 800)
     """Each context's viewport, width and height in CSS pixels."""
     guard_listen: str = "127.0.0.1"

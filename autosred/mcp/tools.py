@@ -25,13 +25,26 @@ class Image:
 
 
 @dataclass(frozen=True)
+class ResourceItem:
+    """A resource a group serves (``resources/list``), or links to from an answer (MCP
+    resource link content)."""
+
+    uri: str
+    name: str
+    mime_type: str
+    size: int
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class ToolResult:
     """A tool's answer: text for the model, and whether it is an error (``isError``);
-    ``images`` follow the text (a screenshot)."""
+    ``images`` follow the text (a screenshot), then ``links`` (a saved PDF)."""
 
     text: str
     is_error: bool = False
     images: tuple[Image, ...] = ()
+    links: tuple[ResourceItem, ...] = ()
 
     @classmethod
     def error(cls, text: str) -> ToolResult:
@@ -83,6 +96,18 @@ class ToolGroup(Protocol):
 
     async def close(self) -> None:
         """Release what the group holds (HTTP sessions, threads); called once at shutdown."""
+        ...
+
+
+@runtime_checkable
+class ResourceSource(Protocol):
+    """A group that serves resources (``resources/list``, ``resources/read``): the
+    browser's saved PDFs and screenshots."""
+
+    async def list_resources(self) -> Sequence[ResourceItem]: ...
+
+    async def read_resource(self, uri: str) -> tuple[bytes, str] | None:
+        """The resource's bytes and media type; None when there is no such resource."""
         ...
 
 

@@ -22,16 +22,20 @@ from autosred.mcp.browser.render import cap, render_tabs, render_view
 from autosred.mcp.tools import (
     CallContext,
     Image,
+    ResourceItem,
     ToolResult,
     ToolSpec,
     parse_arguments,
     schema_of,
 )
+from autosred.web.browser.files import SavedFile
 from autosred.web.browser.session import ActionFailed, BrowserSession
 from autosred.web.browser.workload import BrowserUnavailable, BrowserWorkload
 
 log = logging.getLogger(__name__)
 
+RESOURCE_PREFIX = "autosred://browser/files/"
+"""The URIs of the saved PDFs and screenshots (``resources/read``)."""
 DIRECT = CallContext(session="direct", client="-")
 """The context of calls made outside any MCP session (a tool's ``handler``)."""
 MAX_WAIT = 60.0
@@ -248,6 +252,14 @@ class BrowserTools:
                 self._wait_for,
             ),
             self._spec(
+                "pdf",
+                "Save the page as PDF",
+                "Print the current page to a PDF (A4), saved by the server; the answer links "
+                "to it as a resource (resources/read gets the file).",
+                NoArgs,
+                self._pdf,
+            ),
+            self._spec(
                 "screenshot",
                 "Take a screenshot",
                 "A picture of the current tab's viewport (the whole page with full_page, one "
@@ -406,12 +418,47 @@ class BrowserTools:
             max_bytes=self._settings.max_screenshot_bytes,
         )
         kind = "PNG" if shot.mime_type == "image/png" else "JPEG"
+        saved = await self._workload.files.save(f"screenshot-{kind.lower()}", shot.data)
         return ToolResult(
             f"Screenshot of {session.current_url}: {shot.width}x{shot.height} {kind}, "
-            f"{len(shot.data):,} bytes.",
+            f"{len(shot.data):,} bytes, saved as {resource_uri(saved.name)}.",
             images=(Image(data=shot.data, mime_type=shot.mime_type),),
+            links=(_link(saved, f"Screenshot of {session.current_url}"),),
         )
+
+    async def _pdf(self, session: BrowserSession, args: NoArgs) -> ToolResult:
+        data = await session.pdf()
+        saved = await self._workload.files.save("pdf", data)
+        return ToolResult(
+            f"Saved {session.current_url} as a PDF of {len(data):,} bytes: "
+            f"{resource_uri(saved.name)} (read it with resources/read).",
+            links=(_link(saved, f"PDF of {session.current_url}"),),
+        )
+
+    # --------------------------------------------------------------------------- resources
+
+    async def list_resources(self) -> Sequence[ResourceItem]:
+        return [_link(saved, None) for saved in await self._workload.files.listed()]
+
+    async def read_resource(self, uri: str) -> tuple[bytes, str] | None:
+        if not uri.startswith(RESOURCE_PREFIX):
+            return None
+        return await self._workload.files.read(uri[len(RESOURCE_PREFIX) :])
 
     async def _evaluate(self, session: BrowserSession, args: EvaluateArgs) -> str:
         result = await session.evaluate(args.js)
         return cap(result, self._settings.max_text_chars)
+
+
+def resource_uri(name: str) -> str:
+    return RESOURCE_PREFIX + name
+
+
+def _link(saved: SavedFile, description: str | None) -> ResourceItem:
+    return ResourceItem(
+        uri=resource_uri(saved.name),
+        name=saved.name,
+        mime_type=saved.mime_type,
+        size=saved.size,
+        description=description,
+    )

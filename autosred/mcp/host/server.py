@@ -22,12 +22,21 @@ from mcp.server.streamable_http import MCP_SESSION_ID_HEADER
 from mcp.shared.exceptions import MCPError
 
 from autosred.mcp.host.calls import CallLog
-from autosred.mcp.tools import CallContext, ToolGroup, ToolResult, ToolSpec
+from autosred.mcp.tools import (
+    CallContext,
+    ResourceItem,
+    ResourceSource,
+    ToolGroup,
+    ToolResult,
+    ToolSpec,
+)
 
 CLIENT_STATE_KEY = "autosred.client"
 """The ASGI scope's ``state`` entry naming the client (its token's name, or "-")."""
 
 SERVER_VERSION = "1"
+RESOURCE_NOT_FOUND = -32002
+"""The JSON-RPC error the specification names for a resource that does not exist."""
 
 
 def tool_server(group: ToolGroup, *, calls: CallLog, log: logging.Logger) -> Server[Any]:
@@ -88,11 +97,42 @@ def tool_server(group: ToolGroup, *, calls: CallLog, log: logging.Logger) -> Ser
         )
         return _as_result(result)
 
+    if not isinstance(group, ResourceSource):
+        return Server(
+            f"autosred-{group.name}",
+            version=SERVER_VERSION,
+            on_list_tools=list_tools,
+            on_call_tool=call_tool,
+        )
+    source = group
+
+    async def list_resources(
+        ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        items = await source.list_resources()
+        return types.ListResourcesResult(resources=[_as_resource(item) for item in items])
+
+    async def read_resource(
+        ctx: ServerRequestContext[Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        found = await source.read_resource(str(params.uri))
+        if found is None:
+            raise MCPError(
+                code=RESOURCE_NOT_FOUND, message=f"No resource {str(params.uri)[:200]} here."
+            )
+        data, mime_type = found
+        blob = base64.b64encode(data).decode("ascii")
+        return types.ReadResourceResult(
+            contents=[types.BlobResourceContents(uri=params.uri, mime_type=mime_type, blob=blob)]
+        )
+
     return Server(
         f"autosred-{group.name}",
         version=SERVER_VERSION,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_read_resource=read_resource,
     )
 
 
@@ -106,6 +146,16 @@ def _as_tool(spec: ToolSpec) -> types.Tool:
     )
 
 
+def _as_resource(item: ResourceItem) -> types.Resource:
+    return types.Resource(
+        uri=item.uri,
+        name=item.name,
+        mime_type=item.mime_type,
+        size=item.size,
+        description=item.description,
+    )
+
+
 def _as_result(result: ToolResult) -> types.CallToolResult:
     content: list[types.ContentBlock] = [types.TextContent(type="text", text=result.text)]
     content += [
@@ -115,6 +165,17 @@ def _as_result(result: ToolResult) -> types.CallToolResult:
             mime_type=image.mime_type,
         )
         for image in result.images
+    ]
+    content += [
+        types.ResourceLink(
+            type="resource_link",
+            uri=link.uri,
+            name=link.name,
+            mime_type=link.mime_type,
+            size=link.size,
+            description=link.description,
+        )
+        for link in result.links
     ]
     return types.CallToolResult(content=content, is_error=result.is_error)
 

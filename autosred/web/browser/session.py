@@ -369,6 +369,13 @@ class BrowserSession:
         width, height = _image_size(data, mime)
         return Screenshot(data=data, mime_type=mime, width=width, height=height)
 
+    async def pdf(self) -> bytes:
+        """The current page printed as a PDF (A4, backgrounds printed)."""
+        page = await self._page()
+        return await self._bounded(
+            "Printing the page", page.pdf(format="A4", print_background=True)
+        )
+
     async def evaluate(self, script: str) -> str:
         page = await self._page()
         result = await self._bounded("Running the script", page.evaluate(script))

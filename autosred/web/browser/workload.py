@@ -26,6 +26,7 @@ from playwright.async_api import Error as PlaywrightError
 
 from autosred.config import BrowserSettings
 from autosred.web.browser.chromium import ChromiumMissing, launch_plan
+from autosred.web.browser.files import BrowserFiles
 from autosred.web.browser.session import BrowserSession
 from autosred.web.browser.socksguard import GuardProxy
 from autosred.web.fetch.addresses import AddressPolicy
@@ -58,19 +59,27 @@ class BrowserSnapshot:
 
 
 class BrowserWorkload:
-    """The daemon's browser. ``profile_dir``: the local child's profile (under state_dir)."""
+    """The daemon's browser. ``profile_dir``: the local child's profile (under state_dir);
+    ``files_dir``: where PDFs and screenshots are saved (default: ``files`` beside it)."""
 
     def __init__(
         self,
         settings: BrowserSettings,
         *,
         profile_dir: Path,
+        files_dir: Path | None = None,
         log: logging.Logger,
         resolver: Resolver = system_resolver,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._profile_dir = profile_dir
+        self.files = BrowserFiles(
+            files_dir or profile_dir.parent / "files",
+            max_files=settings.files_max,
+            max_bytes=settings.files_max_bytes,
+        )
+        """The saved PDFs and screenshots."""
         self._log = log
         self._clock = clock
         self._guard = Guard(

@@ -10,6 +10,7 @@ client's own context (``client:<token>``); the login test opens a handshake sess
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -20,6 +21,7 @@ import pytest
 import pytest_asyncio
 from mcp import Client
 from mcp.shared.exceptions import MCPError
+from mcp.types import BlobResourceContents, ResourceLink
 
 from tests.mcp.browser.site import PASSWORD, USER, BrowserSite, running_browser_site
 from tests.mcp.browser.support import chromium_processes, decode_png, image_of, text_of
@@ -85,7 +87,7 @@ async def test_log_in_by_refs_then_read_a_client_side_route(
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert tools == {
             "navigate", "snapshot", "click", "type", "press", "scroll", "select", "back",
-            "tabs", "tab", "wait_for", "screenshot",
+            "tabs", "tab", "wait_for", "pdf", "screenshot",
         }  # fmt: skip
         page = await call(client, "navigate", url=site.url("/login"))
         assert f"Page: {site.url('/login')}" in page
@@ -145,6 +147,26 @@ async def test_screenshots_are_pngs_of_the_viewport_and_the_page(
         assert width == VIEWPORT[0] and height > 3000
         page = await call(client, "scroll", direction="down")
         assert "Scrolled down" in page
+
+        # The screenshots and a PDF are saved, linked from the answers, listed and read as
+        # the server's resources.
+        (link,) = [item for item in full.content if isinstance(item, ResourceLink)]
+        assert link.mime_type == "image/png" and str(link.uri) in text_of(full)
+        printed = await client.call_tool("pdf", {})
+        assert not printed.is_error, text_of(printed)
+        (pdf_link,) = [item for item in printed.content if isinstance(item, ResourceLink)]
+        assert pdf_link.mime_type == "application/pdf"
+        (contents,) = (await client.read_resource(str(pdf_link.uri))).contents
+        assert isinstance(contents, BlobResourceContents)
+        pdf = base64.b64decode(contents.blob)
+        assert pdf.startswith(b"%PDF-") and len(pdf) == pdf_link.size
+        (png,) = (await client.read_resource(str(link.uri))).contents
+        assert isinstance(png, BlobResourceContents)
+        assert decode_png(base64.b64decode(png.blob))[0] == VIEWPORT[0]
+        listed = {str(item.uri) for item in (await client.list_resources()).resources}
+        assert {str(link.uri), str(pdf_link.uri)} <= listed
+        with pytest.raises(MCPError, match="No resource"):
+            await client.read_resource("autosred://browser/files/../../etc/passwd")
 
 
 async def test_the_guard_blocks_a_redirect_and_sub_requests_to_the_metrics_port(
