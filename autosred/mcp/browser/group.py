@@ -10,6 +10,7 @@ session. Every failure the model can act on is a tool error saying what to do.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -28,6 +29,7 @@ from autosred.mcp.tools import (
     parse_arguments,
     schema_of,
 )
+from autosred.web.browser.apng import assemble
 from autosred.web.browser.files import SavedFile
 from autosred.web.browser.session import ActionFailed, BrowserSession
 from autosred.web.browser.workload import BrowserUnavailable, BrowserWorkload
@@ -260,6 +262,22 @@ class BrowserTools:
                 self._pdf,
             ),
             self._spec(
+                "record_start",
+                "Start recording",
+                "Start recording the current tab (what it shows, as it repaints) until "
+                "record_stop.",
+                NoArgs,
+                self._record_start,
+            ),
+            self._spec(
+                "record_stop",
+                "Stop recording",
+                "Stop the recording and save it as an animated PNG (plays in any browser); "
+                "the answer links to it as a resource.",
+                NoArgs,
+                self._record_stop,
+            ),
+            self._spec(
                 "screenshot",
                 "Take a screenshot",
                 "A picture of the current tab's viewport (the whole page with full_page, one "
@@ -433,6 +451,26 @@ class BrowserTools:
             f"Saved {session.current_url} as a PDF of {len(data):,} bytes: "
             f"{resource_uri(saved.name)} (read it with resources/read).",
             links=(_link(saved, f"PDF of {session.current_url}"),),
+        )
+
+    async def _record_start(self, session: BrowserSession, args: NoArgs) -> str:
+        await session.record_start()
+        return f"Recording {session.current_url}; call record_stop to save it."
+
+    async def _record_stop(self, session: BrowserSession, args: NoArgs) -> ToolResult:
+        recording = await session.record_stop()
+        seconds = time.monotonic() - recording.started
+        if not recording.frames:
+            return ToolResult.error(
+                "The recording has no frames (the page never painted); nothing was saved."
+            )
+        data, count = await asyncio.to_thread(assemble, recording.frames)
+        saved = await self._workload.files.save("recording", data)
+        cut = " (frames past the recording's limits were dropped)" if recording.cut else ""
+        return ToolResult(
+            f"Saved a recording of {count} frames over {seconds:.1f} s as an animated PNG "
+            f"of {len(data):,} bytes{cut}: {resource_uri(saved.name)}.",
+            links=(_link(saved, f"Recording of {session.current_url}"),),
         )
 
     # --------------------------------------------------------------------------- resources

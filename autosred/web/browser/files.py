@@ -23,9 +23,10 @@ KINDS = {
     "pdf": ("pdf", "application/pdf"),
     "screenshot-png": ("png", "image/png"),
     "screenshot-jpeg": ("jpg", "image/jpeg"),
+    "recording": ("png", "image/apng"),
 }
 """What ``save`` takes: kind -> the file's suffix and media type."""
-NAME = re.compile(r"^(pdf|screenshot)-\d{8}T\d{6}-[0-9a-f]{8}\.(pdf|png|jpg)$")
+NAME = re.compile(r"^(pdf|screenshot|recording)-\d{8}T\d{6}-[0-9a-f]{8}\.(pdf|png|jpg)$")
 MIME_OF_SUFFIX = {"pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg"}
 
 
@@ -49,7 +50,8 @@ class BrowserFiles:
         self._lock = asyncio.Lock()
 
     async def save(self, kind: str, data: bytes) -> SavedFile:
-        """Keep ``data`` (``kind``: ``pdf``, ``screenshot-png``, ``screenshot-jpeg``)."""
+        """Keep ``data`` (``kind``: ``pdf``, ``screenshot-png``, ``screenshot-jpeg``,
+        ``recording``)."""
         suffix, mime = KINDS[kind]
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         name = f"{kind.partition('-')[0]}-{stamp}-{secrets.token_hex(4)}.{suffix}"
@@ -95,8 +97,7 @@ class BrowserFiles:
             if not NAME.fullmatch(entry.name) or not entry.is_file(follow_symlinks=False):
                 continue
             stat = entry.stat(follow_symlinks=False)
-            suffix = entry.name.rsplit(".", 1)[1]
-            found.append(SavedFile(entry.name, MIME_OF_SUFFIX[suffix], stat.st_size, stat.st_mtime))
+            found.append(SavedFile(entry.name, _mime(entry.name), stat.st_size, stat.st_mtime))
         return sorted(found, key=lambda item: (item.created, item.name))
 
     async def read(self, name: str) -> tuple[bytes, str] | None:
@@ -113,4 +114,11 @@ class BrowserFiles:
             return None
         with os.fdopen(fd, "rb") as source:
             data = source.read()
-        return data, MIME_OF_SUFFIX[name.rsplit(".", 1)[1]]
+        return data, _mime(name)
+
+
+def _mime(name: str) -> str:
+    """A saved file's media type, from its name (a recording is an animated PNG)."""
+    if name.startswith("recording-"):
+        return "image/apng"
+    return MIME_OF_SUFFIX[name.rsplit(".", 1)[1]]

@@ -10,6 +10,7 @@ the guard's reason, which Chromium itself reports only as ``ERR_SOCKS_CONNECTION
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import re
@@ -18,11 +19,12 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-from playwright.async_api import BrowserContext, Locator, Page
+from playwright.async_api import BrowserContext, CDPSession, Locator, Page
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from autosred.config import BrowserSettings
+from autosred.web.browser.apng import Frame
 from autosred.web.browser.socksguard import GuardProxy, GuardRefusal
 from autosred.web.fetch.failure import FetchFailure
 from autosred.web.fetch.urls import parse_target
@@ -38,6 +40,9 @@ LOAD_GRACE = 2.0
 """Seconds a navigation waits past DOMContentLoaded for the load event (images, late
 scripts) before the page is read as it is."""
 JPEG_QUALITIES = (80, 60, 40, 25)
+MAX_FRAMES = 600
+MAX_RECORDING_BYTES = 64 * 1024 * 1024
+"""A recording keeps at most this many frames and bytes; later frames are dropped."""
 ATTEMPTS = 3
 """Tries of a navigation that another one cut short (see ``_goto``)."""
 SCROLL_FRACTION = 0.8
@@ -77,6 +82,49 @@ class Screenshot:
     height: int
 
 
+class Recording:
+    """The frames of one screencast, acknowledged as they come (Chromium sends the next
+    only after the last was acknowledged), kept up to ``MAX_FRAMES`` and
+    ``MAX_RECORDING_BYTES``."""
+
+    def __init__(self, cdp: CDPSession, *, log: logging.Logger) -> None:
+        self._cdp = cdp
+        self._log = log
+        self.frames: list[Frame] = []
+        self.size = 0
+        self.cut = False
+        """Whether frames past the limits were dropped."""
+        self.started = time.monotonic()
+        self._acks: set[asyncio.Task[None]] = set()
+
+    def on_frame(self, params: dict[str, object]) -> None:
+        data, metadata = params.get("data"), params.get("metadata")
+        timestamp = metadata.get("timestamp") if isinstance(metadata, dict) else None
+        if isinstance(data, str) and isinstance(timestamp, (int, float)):
+            png = base64.b64decode(data)
+            if len(self.frames) < MAX_FRAMES and self.size + len(png) <= MAX_RECORDING_BYTES:
+                self.frames.append(Frame(png=png, timestamp=float(timestamp)))
+                self.size += len(png)
+            else:
+                self.cut = True
+        ack = asyncio.get_running_loop().create_task(self._ack(params.get("sessionId")))
+        self._acks.add(ack)
+        ack.add_done_callback(self._acks.discard)
+
+    async def _ack(self, session_id: object) -> None:
+        with contextlib.suppress(PlaywrightError):
+            await self._cdp.send("Page.screencastFrameAck", {"sessionId": session_id})
+
+    async def stop(self) -> None:
+        with contextlib.suppress(PlaywrightError):
+            await self._cdp.send("Page.stopScreencast")
+        for ack in list(self._acks):
+            with contextlib.suppress(Exception):
+                await ack
+        with contextlib.suppress(PlaywrightError):
+            await self._cdp.detach()
+
+
 class BrowserSession:
     """The context of one MCP session (``key``), its guard proxy, and its current tab."""
 
@@ -95,6 +143,7 @@ class BrowserSession:
         self._settings = settings
         self._log = log
         self._current: Page | None = None
+        self._recording: Recording | None = None
         self.lock = asyncio.Lock()
         """Held for each action: one session's actions run one at a time, in order."""
         self.last_used = time.monotonic()
@@ -368,6 +417,39 @@ class BrowserSession:
             )
         width, height = _image_size(data, mime)
         return Screenshot(data=data, mime_type=mime, width=width, height=height)
+
+    # ------------------------------------------------------------------------ recording
+
+    @property
+    def recording(self) -> bool:
+        return self._recording is not None
+
+    async def record_start(self) -> None:
+        """Start collecting the current tab's screencast frames (one recording at a time)."""
+        if self._recording is not None:
+            raise ActionFailed("A recording is already running; call record_stop first.")
+        page = await self._page()
+        cdp = await self._bounded("Starting the recording", self._context.new_cdp_session(page))
+        recording = Recording(cdp, log=self._log)
+        cdp.on("Page.screencastFrame", recording.on_frame)
+        width, height = self._settings.viewport
+        await self._bounded(
+            "Starting the recording",
+            cdp.send(
+                "Page.startScreencast",
+                {"format": "png", "maxWidth": width, "maxHeight": height, "everyNthFrame": 1},
+            ),
+        )
+        self._recording = recording
+
+    async def record_stop(self) -> Recording:
+        """Stop the recording and hand its frames over."""
+        recording = self._recording
+        if recording is None:
+            raise ActionFailed("No recording is running; call record_start first.")
+        self._recording = None
+        await recording.stop()
+        return recording
 
     async def pdf(self) -> bytes:
         """The current page printed as a PDF (A4, backgrounds printed)."""

@@ -90,3 +90,58 @@ def chromium_processes(pid: int) -> dict[int, str]:
         for child, cmd in descendants(pid).items()
         if "chromium" in cmd.split(" ", 1)[0] or "/chrome" in cmd.split(" ", 1)[0]
     }
+
+
+def decode_apng(data: bytes) -> tuple[int, list[int]]:
+    """An animated PNG read as a decoder would: the frame count acTL declares, and each
+    frame's delay in ms, after checking every CRC, the sequence numbers, and that each
+    frame's image data inflates to exactly its rows."""
+    assert data[:8] == PNG_SIGNATURE
+    offset = 8
+    declared = -1
+    width = height = bpp = 0
+    delays: list[int] = []
+    frame_data: list[bytes] = []
+    expected_sequence = 0
+    frames_inflated = 0
+
+    def finish_frame() -> None:
+        nonlocal frames_inflated
+        if frame_data:
+            raw = zlib.decompress(b"".join(frame_data))
+            assert len(raw) == height * (1 + width * bpp), "a frame's rows do not add up"
+            frames_inflated += 1
+            frame_data.clear()
+
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        chunk = data[offset + 8 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", data[offset + 8 + length : offset + 12 + length])
+        assert zlib.crc32(kind + chunk) == crc, f"bad CRC in {kind!r}"
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8
+            bpp = BYTES_PER_PIXEL[colour]
+        elif kind == b"acTL":
+            declared = struct.unpack(">I", chunk[:4])[0]
+        elif kind == b"fcTL":
+            finish_frame()
+            sequence, frame_width, frame_height = struct.unpack(">III", chunk[:12])
+            assert sequence == expected_sequence
+            expected_sequence += 1
+            assert (frame_width, frame_height) == (width, height)
+            numerator, denominator = struct.unpack(">HH", chunk[20:24])
+            delays.append(round(numerator * 1000 / (denominator or 100)))
+        elif kind == b"IDAT":
+            frame_data.append(chunk)
+        elif kind == b"fdAT":
+            assert struct.unpack(">I", chunk[:4])[0] == expected_sequence
+            expected_sequence += 1
+            frame_data.append(chunk[4:])
+        elif kind == b"IEND":
+            finish_frame()
+            break
+        offset += 12 + length
+    assert declared == len(delays) == frames_inflated, (declared, len(delays), frames_inflated)
+    return declared, delays

@@ -87,7 +87,7 @@ async def test_log_in_by_refs_then_read_a_client_side_route(
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert tools == {
             "navigate", "snapshot", "click", "type", "press", "scroll", "select", "back",
-            "tabs", "tab", "wait_for", "pdf", "screenshot",
+            "tabs", "tab", "wait_for", "pdf", "record_start", "record_stop", "screenshot",
         }  # fmt: skip
         page = await call(client, "navigate", url=site.url("/login"))
         assert f"Page: {site.url('/login')}" in page

@@ -21,6 +21,7 @@ from autosred.config import BrowserSettings
 from autosred.mcp.browser import BrowserTools
 from autosred.mcp.tools import CallContext, ToolResult
 from autosred.web.browser.workload import BrowserWorkload
+from tests.mcp.browser.support import decode_apng, decode_png
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -38,6 +39,9 @@ PAGES = {
     "const r = () => (s = (s * 16807) % 2147483647) % 256;"
     "for (let i = 0; i < 160; i++) for (let j = 0; j < 100; j++) {"
     "x.fillStyle = `rgb(${r()},${r()},${r()})`; x.fillRect(i * 8, j * 8, 8, 8); }</script>",
+    "/ticker": "<title>Ticker</title><h1 id=t>tick 0</h1><script>let n = 0;"
+    "setInterval(() => { document.getElementById('t').textContent = 'tick ' + (++n); }, 50);"
+    "</script>",
     "/cookie": "<title>Cookie</title><script>document.cookie = 'seen=yes'</script>",
     "/whoami": "<title>Whoami</title><p id=c></p><script>"
     "document.getElementById('c').textContent = 'cookie:' + (document.cookie || 'none')"
@@ -240,3 +244,23 @@ async def test_a_browser_at_a_cdp_endpoint_is_used_and_left_running(
         await group.close()
     assert process.poll() is None, "the remote browser is disconnected from, not stopped"
     assert not (tmp_path / "p").exists(), "no local profile for a remote browser"
+
+
+async def test_a_recording_is_an_animated_png_that_plays(tools: BrowserTools, site: str) -> None:
+    await call(tools, "navigate", session="rec", url=f"{site}/ticker")
+    assert (await call(tools, "record_stop", session="rec")).is_error, "none running yet"
+    started = await call(tools, "record_start", session="rec")
+    assert not started.is_error and "record_stop" in started.text
+    again = await call(tools, "record_start", session="rec")
+    assert again.is_error and "already running" in again.text
+    await call(tools, "wait_for", session="rec", text="tick 12", timeout=20)
+    stopped = await call(tools, "record_stop", session="rec")
+    assert not stopped.is_error, stopped.text
+    (link,) = stopped.links
+    assert link.mime_type == "image/apng" and "animated PNG" in stopped.text
+    found = await tools.read_resource(link.uri)
+    assert found is not None and found[1] == "image/apng"
+    frames, delays = decode_apng(found[0])
+    assert frames >= 3, "the ticking page repainted while it was recorded"
+    assert decode_png(found[0]) == (1280, 800)
+    assert sum(delays[:-1]) > 0
