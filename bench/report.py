@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.browser import BrowserFigures
+from bench.browser import section as browser_section
 from bench.competitors import Competitor
 from bench.ctl import TARGET_MS, CommandTiming, ImportEntry
 from bench.dropbox import DropboxFigures
@@ -66,6 +68,7 @@ class Results:
     mcp: McpFigures | None = None
     watch: WatchFigures | None = None
     dropbox: DropboxFigures | None = None
+    browser: BrowserFigures | None = None
     elapsed: float = 0.0
 
 
@@ -123,6 +126,7 @@ def render(results: Results) -> str:
     lines += mcp_section(results.mcp)
     lines += watch_section(results.watch)
     lines += dropbox_section(results.dropbox)
+    lines += browser_section(results.browser)
     lines += _commands_section(results)
     return "\n".join(lines).rstrip() + "\n"
 
@@ -644,6 +648,7 @@ ALL_PARTS = (
     "mcp",
     "watch",
     "dropbox",
+    "browser",
 )
 
 

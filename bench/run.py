@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench import competitors, ctl, dropbox, kube, mcp, scenarios, watch
+from bench import browser, competitors, ctl, dropbox, kube, mcp, scenarios, watch
 from bench.daemon import Daemon, Sim, StartError, daemon_config, running_daemon, running_sim
 from bench.procinfo import load_average, machine
 from bench.report import BEGIN, END, Results, render, shown, splice
@@ -43,6 +43,7 @@ PARTS = (
     "mcp",
     "watch",
     "dropbox",
+    "browser",
 )
 """relay: the OpenAI pass-through vs direct (throughput, added TTFB); anthropic: the daemon's
 /v1/messages; responses: the daemon's /v1/responses; competitors: LiteLLM and
@@ -52,7 +53,10 @@ byte, idle CPU; `bench.kube`); mcp: the fetch tool (extraction, overhead per cal
 streams while fetching; `bench.mcp`, its own simulator and daemon); watch: the daemon's CPU
 with one `autosrectl watch` attached vs none (`bench.watch`, its own simulator and daemon);
 dropbox: upload and download MB/s of a 1 GiB file over loopback TLS, the daemon vs nginx, and
-model streams during a transfer (`bench.dropbox`, its own simulator, daemon and nginx)."""
+model streams during a transfer (`bench.dropbox`, its own simulator, daemon and nginx);
+browser: the browser tools' cold wake, per-action cost through the tool vs Playwright vs raw
+CDP, and model streams while browsing (`bench.browser`, its own simulator, daemons and
+Chromium)."""
 OPTIONAL_ROUTES = ("responses", "litellm", "ccr")
 """Routes skipped with a message, rather than failing the run, when they do not answer."""
 
@@ -260,7 +264,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (StartError, OSError, RuntimeError, subprocess.SubprocessError) as exc:
                 progress(f"skipping dropbox: {exc}")
                 results.skipped["dropbox"] = f"dropbox part failed: {exc}"
-        if args.only - {"kube", "mcp", "watch", "dropbox"}:
+        if "browser" in args.only:
+            progress("browser: the browser tools")
+            try:
+                results.browser = browser.measure(
+                    workdir / "browser", quick=args.quick, progress=progress
+                )
+            except Exception as exc:  # the MCP client's failures come as exception groups
+                progress(f"skipping browser: {exc}")
+                results.skipped["browser"] = f"browser part failed: {exc}"
+        if args.only - {"kube", "mcp", "watch", "dropbox", "browser"}:
             with contextlib.ExitStack() as stack:
                 sim = stack.enter_context(running_sim(workdir))
                 daemon = stack.enter_context(running_daemon(workdir, sim, loop=args.daemon_loop))
