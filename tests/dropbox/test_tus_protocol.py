@@ -575,13 +575,28 @@ async def test_a_patch_racing_another_is_423(box: Dropbox, client: httpx.AsyncCl
     upload_id = upload_id_of(await box.create(client, "alice", 100))
     host, port = split_listen(box.daemon.listeners["dropbox"])
     reader, writer = await asyncio.open_connection(host, port, ssl=pinned(box.pem))
+    sent = 10
+    done = asyncio.Event()
+
+    async def trickle() -> None:
+        # A slow client, never idle for the body deadline, while the test races it.
+        nonlocal sent
+        while not done.is_set() and sent < 90:
+            writer.write(b"a")
+            await writer.drain()
+            sent += 1
+            await asyncio.sleep(IDLE / 5)
+
     try:
-        writer.write(await _raw_patch_head(box, upload_id, 0, 100) + b"a" * 10)
+        writer.write(await _raw_patch_head(box, upload_id, 0, 100) + b"a" * sent)
         await writer.drain()
+        slow = asyncio.create_task(trickle())
         await held(box, client, upload_id)
         delete = await client.delete(f"/files/{upload_id}", headers={**TUS, **box.auth("alice")})
         assert delete.status_code == 423
-        writer.write(b"a" * 90)
+        done.set()
+        await slow
+        writer.write(b"a" * (100 - sent))
         await writer.drain()
         answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
         assert answer.startswith(b"HTTP/1.1 204 "), answer

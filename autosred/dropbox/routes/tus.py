@@ -18,6 +18,7 @@ Decisions beyond the spec, each for a reason:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from aiohttp import web
@@ -217,9 +218,10 @@ class TusRoutes:
         (saying where to resume when the client knows the upload: `resumable`)."""
         store = self._service.store
         wanted = None if sums is None else Checksum(sums.algorithm, sums.digest)
-        body = body_pieces(request.content, idle=self._idle)
         try:
-            after = await store.append(entry.owner, entry.id, offset, body, checksum=wanted)
+            # Closed here, not whenever it is collected: its reader task stops with it.
+            async with contextlib.aclosing(body_pieces(request.content, idle=self._idle)) as body:
+                after = await store.append(entry.owner, entry.id, offset, body, checksum=wanted)
         except BodyStalled as exc:
             reached = await self._reached(entry)
             self._failed(entry, "interrupted", reached, offset, detail="stalled")
