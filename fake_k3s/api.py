@@ -176,6 +176,31 @@ def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("true", "1")
 
 
+def _manager(request: web.Request) -> str | None:
+    """The write's field manager: ``fieldManager``, else the User-Agent up to its first '/'
+    (the API server's rule; the official Python client's is ``OpenAPI-Generator``). An apply
+    must name one: None then, which the registry refuses."""
+    named = request.query.get("fieldManager")
+    if not named and request.headers.get("Content-Type", "").startswith("application/apply-"):
+        return None
+    if named:
+        if len(named) > 128 or not named.isprintable():
+            raise bad_request(
+                "fieldManager: Invalid value: must be at most 128 printable characters"
+            )
+        return named
+    agent = request.headers.get("User-Agent", "")
+    return agent.split("/", 1)[0][:128] or "unknown"
+
+
+def _dry_run(request: web.Request) -> bool:
+    values = request.query.getall("dryRun", [])
+    for value in values:
+        if value != "All":
+            raise bad_request(f'dryRun: Unsupported value: "{value}": supported values: "All"')
+    return bool(values)
+
+
 def _int_param(value: str | None, name: str) -> int | None:
     if value in (None, ""):
         return None
@@ -218,8 +243,9 @@ async def _resource(request: web.Request) -> web.StreamResponse:
             if target.resource.namespaced and target.namespace is None:
                 raise method_not_allowed(method, request.path)
             created = backend.registry.create(
-                target.resource, target.namespace, await _body(request)
-            )
+                target.resource, target.namespace, await _body(request),
+                manager=_manager(request), dry_run=_dry_run(request),
+            )  # fmt: skip
             return _json(created, 201)
         if method == "DELETE":
             options = await _delete_options(request)
@@ -249,7 +275,13 @@ async def _object(request: web.Request, target: Target, backend: Backend) -> web
         body = await _body(request)
         return _json(
             backend.registry.replace(
-                target.resource, target.namespace, target.name, body, subresource=sub
+                target.resource,
+                target.namespace,
+                target.name,
+                body,
+                subresource=sub,
+                manager=_manager(request),
+                dry_run=_dry_run(request),
             )
         )
     if method == "PATCH":
@@ -257,7 +289,15 @@ async def _object(request: web.Request, target: Target, backend: Backend) -> web
         body = parse_patch_body(content_type, await request.read())
         return _json(
             backend.registry.patch(
-                target.resource, target.namespace, target.name, content_type, body, subresource=sub
+                target.resource,
+                target.namespace,
+                target.name,
+                content_type,
+                body,
+                subresource=sub,
+                manager=_manager(request),
+                force=_flag(request, "force"),
+                dry_run=_dry_run(request),
             )
         )
     if method == "DELETE" and sub is None:
@@ -287,13 +327,17 @@ async def _scale(request: web.Request, target: Target, backend: Backend) -> web.
         return _json(backend.registry.get_scale(target.namespace, target.name))
     if request.method == "PUT":
         return _json(
-            backend.registry.replace_scale(target.namespace, target.name, await _body(request))
+            backend.registry.replace_scale(
+                target.namespace, target.name, await _body(request), manager=_manager(request)
+            )
         )
     if request.method == "PATCH":
         content_type = request.headers.get("Content-Type", "")
         body = parse_patch_body(content_type, await request.read())
         return _json(
-            backend.registry.patch_scale(target.namespace, target.name, content_type, body)
+            backend.registry.patch_scale(
+                target.namespace, target.name, content_type, body, manager=_manager(request)
+            )
         )
     raise method_not_allowed(request.method, request.path)
 

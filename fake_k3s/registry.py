@@ -7,6 +7,9 @@ the real rules: a pod bound to a node is deleted gracefully (``deletionTimestamp
 kubelet stops it and removes it), one that never got a node goes at once; deleting a
 Deployment or ReplicaSet takes its dependents along unless ``propagationPolicy=Orphan``.
 The scale subresource reads and writes ``spec.replicas`` through an autoscaling/v1 Scale.
+Writes that name a field manager record field ownership in ``metadata.managedFields``, and an
+apply patch is server-side apply with its conflicts (fieldmanager.py); ``dry_run`` runs a
+write through defaulting and validation and answers the result without storing it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from __future__ import annotations
 import copy
 import json
 import secrets
+import uuid
 from typing import Any
 
 import yaml
 
-from fake_k3s import admission
+from fake_k3s import admission, fieldmanager
 from fake_k3s.errors import (
     ApiError,
     bad_request,
@@ -26,6 +30,7 @@ from fake_k3s.errors import (
     invalid,
     unsupported_media_type,
 )
+from fake_k3s.fieldmanager import Owner
 from fake_k3s.network import ServiceAddresses
 from fake_k3s.patches import json_patch, merge_patch, strategic_merge_patch
 from fake_k3s.resources import (
@@ -67,10 +72,6 @@ def apply_patch(target: JSON, content_type: str, body: Any) -> JSON:
         result = merge_patch(target, body)
     elif media == "application/strategic-merge-patch+json":
         result = strategic_merge_patch(target, body)
-    elif media == "application/apply-patch+yaml":
-        # Server-side apply, approximated: the applied configuration is merged strategically.
-        # Field ownership (and so removal of fields a manager stopped applying) is not tracked.
-        result = strategic_merge_patch(target, body)
     else:
         raise unsupported_media_type(content_type, list(PATCH_TYPES))
     if not isinstance(result, dict):
@@ -111,8 +112,20 @@ class Registry:
                 },
             )
 
-    def create(self, resource: ResourceType, namespace: str | None, body: Any) -> JSON:
+    def create(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        body: Any,
+        *,
+        manager: str | None = None,
+        dry_run: bool = False,
+        applied: JSON | None = None,
+    ) -> JSON:
+        """``applied``: the object comes from an apply (its managedFields already set)."""
         obj = copy.deepcopy(admission.check_type(resource, body))
+        if manager is not None and applied is None:
+            fieldmanager.record_update(None, obj, Owner(manager, fieldmanager.UPDATE))
         metadata = obj.setdefault("metadata", {})
         if resource.namespaced:
             if metadata.get("namespace") not in (None, "", namespace):
@@ -134,6 +147,8 @@ class Registry:
         if resource == SERVICES:
             self._assign_cluster_ip(obj, None)
         admission.validate(resource, obj, None)
+        if dry_run:
+            return _as_stored(resource, obj)
         return self.store.insert(resource, obj)
 
     def _assign_cluster_ip(self, obj: JSON, old: JSON | None) -> None:
@@ -169,9 +184,12 @@ class Registry:
         body: Any,
         *,
         subresource: str | None = None,
+        manager: str | None = None,
+        dry_run: bool = False,
     ) -> JSON:
         current = self.store.get(resource, namespace, name)
-        return self._update(resource, current, admission.check_type(resource, body), subresource)
+        new = admission.check_type(resource, body)
+        return self._update(resource, current, new, subresource, manager=manager, dry_run=dry_run)
 
     def patch(
         self,
@@ -182,18 +200,67 @@ class Registry:
         body: Any,
         *,
         subresource: str | None = None,
+        manager: str | None = None,
+        force: bool = False,
+        dry_run: bool = False,
     ) -> JSON:
         current = self.store.find(resource, namespace, name)
         media = content_type.split(";", 1)[0].strip().lower()
-        if current is None and media == "application/apply-patch+yaml" and subresource is None:
-            return self.create(resource, namespace, body)
+        if media == "application/apply-patch+yaml":
+            return self._apply(
+                resource, namespace, name, current, body,
+                manager=manager, force=force, dry_run=dry_run, subresource=subresource,
+            )  # fmt: skip
         if current is None:
             current = self.store.get(resource, namespace, name)  # raises NotFound
         patched = apply_patch(copy.deepcopy(current), content_type, body)
-        return self._update(resource, current, patched, subresource)
+        return self._update(
+            resource, current, patched, subresource, manager=manager, dry_run=dry_run
+        )
+
+    def _apply(
+        self,
+        resource: ResourceType,
+        namespace: str | None,
+        name: str,
+        current: JSON | None,
+        body: Any,
+        *,
+        manager: str | None,
+        force: bool,
+        dry_run: bool,
+        subresource: str | None,
+    ) -> JSON:
+        """Server-side apply: the object made to match the configuration, created when
+        absent; the fields other managers own conflict unless ``force``."""
+        if not manager:
+            raise bad_request(
+                "PATCH, application/apply-patch+yaml: fieldManager must be set (the query "
+                "parameter is required for apply requests)"
+            )
+        if subresource is not None:
+            raise bad_request(f"apply is not supported on the {subresource} subresource")
+        config = admission.check_type(resource, body)
+        config_name = (config.get("metadata") or {}).get("name")
+        if config_name != name:
+            raise bad_request(
+                f"the name of the object ({config_name}) does not match the name on the URL "
+                f"({name})"
+            )
+        merged = fieldmanager.apply(current, config, manager, force=force)
+        if current is None:
+            return self.create(resource, namespace, merged, dry_run=dry_run, applied=merged)
+        return self._update(resource, current, merged, None, dry_run=dry_run)
 
     def _update(
-        self, resource: ResourceType, current: JSON, new: JSON, subresource: str | None
+        self,
+        resource: ResourceType,
+        current: JSON,
+        new: JSON,
+        subresource: str | None,
+        *,
+        manager: str | None = None,
+        dry_run: bool = False,
     ) -> JSON:
         new = copy.deepcopy(new)
         metadata = new.setdefault("metadata", {})
@@ -209,7 +276,7 @@ class Registry:
         if subresource == "status":
             result = copy.deepcopy(current)
             result["status"] = new.get("status", {})
-            return self.store.replace(resource, result)
+            return current if dry_run else self.store.replace(resource, result)
         metadata["name"] = name
         if resource.namespaced:
             metadata["namespace"] = current["metadata"]["namespace"]
@@ -220,12 +287,22 @@ class Registry:
                 metadata.pop(field, None)
         if "status" in current:
             new["status"] = current["status"]
+        if manager is not None:
+            fieldmanager.record_update(
+                current, new, Owner(manager, fieldmanager.UPDATE, subresource or "")
+            )
+        elif "managedFields" not in metadata and "managedFields" in current["metadata"]:
+            # A write that names no manager (the fake's own controllers) moves no ownership.
+            metadata["managedFields"] = copy.deepcopy(current["metadata"]["managedFields"])
         admission.apply_defaults(resource, new)
         if resource == SERVICES:
             self._assign_cluster_ip(new, current)
         admission.validate(resource, new, current)
         if resource.has_generation and new.get("spec") != current.get("spec"):
             metadata["generation"] = int(current["metadata"].get("generation", 1)) + 1
+        if dry_run:
+            new["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            return new
         return self.store.replace(resource, new)
 
     # -- scale --------------------------------------------------------------------------------
@@ -247,7 +324,9 @@ class Registry:
             },
         }
 
-    def replace_scale(self, namespace: str, name: str, body: Any) -> JSON:
+    def replace_scale(
+        self, namespace: str, name: str, body: Any, *, manager: str | None = None
+    ) -> JSON:
         if not isinstance(body, dict):
             raise bad_request("the body of the request must be a Scale object")
         deployment = self.store.get(DEPLOYMENTS, namespace, name)
@@ -265,12 +344,15 @@ class Registry:
         updated = copy.deepcopy(deployment)
         updated["spec"]["replicas"] = replicas
         updated["metadata"].pop("resourceVersion", None)
-        self._update(DEPLOYMENTS, deployment, updated, None)
+        self._update(DEPLOYMENTS, deployment, updated, "scale" if manager else None,
+                     manager=manager)  # fmt: skip
         return self.get_scale(namespace, name)
 
-    def patch_scale(self, namespace: str, name: str, content_type: str, body: Any) -> JSON:
+    def patch_scale(
+        self, namespace: str, name: str, content_type: str, body: Any, *, manager: str | None = None
+    ) -> JSON:
         patched = apply_patch(self.get_scale(namespace, name), content_type, body)
-        return self.replace_scale(namespace, name, patched)
+        return self.replace_scale(namespace, name, patched, manager=manager)
 
     # -- delete -------------------------------------------------------------------------------
 
@@ -353,3 +435,15 @@ class Registry:
             )  # fmt: skip
             deleted.append(obj)
         return deleted
+
+
+def _as_stored(resource: ResourceType, obj: JSON) -> JSON:
+    """A dry-run create's answer: the object as it would be stored (no resourceVersion)."""
+    result = copy.deepcopy(obj)
+    result["apiVersion"] = resource.api_version
+    result["kind"] = resource.kind
+    metadata = result.setdefault("metadata", {})
+    metadata.setdefault("uid", str(uuid.uuid4()))
+    metadata["creationTimestamp"] = now()
+    metadata["generation"] = 1
+    return result

@@ -14,6 +14,9 @@ POST   /v1/models/{name}/scale      ScaleRequest (direction up | down | switch) 
 GET    /v1/models/{name}/drift      DriftReport (the recipe's rendered spec vs what runs)
 GET    /v1/recipes/{name}/helm-values
                                     HelmValues (the recipe as helm/autosre values)
+POST   /v1/recipes/{name}/apply     RecipeApplyRequest -> RecipeApplied (server-side apply
+                                    of the recipe's Service and Deployment; 409: fields
+                                    another manager owns)
 GET    /v1/dropbox/cert             DropboxCert (404 when the dropbox is not enabled)
 GET    /v1/dropbox/tokens           DropboxTokenList
 POST   /v1/dropbox/tokens           DropboxTokenRequest -> DropboxTokenCreated (409: the
@@ -55,6 +58,7 @@ from autosred.admin.schema import (
     DropboxTokenRequest,
     ModelList,
     Progress,
+    RecipeApplyRequest,
     ScaleDone,
     ScaleLine,
     ScaleRequest,
@@ -103,6 +107,7 @@ def make_app(
     app.router.add_post("/v1/models/{name}/scale", _scale)
     app.router.add_get("/v1/models/{name}/drift", _drift)
     app.router.add_get("/v1/recipes/{name}/helm-values", _helm_values)
+    app.router.add_post("/v1/recipes/{name}/apply", _apply_recipe)
     app.router.add_get("/v1/dropbox/cert", _dropbox_cert)
     app.router.add_get("/v1/dropbox/tokens", _dropbox_tokens)
     app.router.add_post("/v1/dropbox/tokens", _dropbox_create_token)
@@ -232,6 +237,19 @@ async def _drift(request: web.Request) -> web.Response:
 
 async def _helm_values(request: web.Request) -> web.Response:
     return _json(request.app[CONTROL].helm_values(request.match_info["name"]).to_json())
+
+
+async def _apply_recipe(request: web.Request) -> web.Response:
+    body = _decoded(RecipeApplyRequest.from_json, await _json_body(request))
+    applied = await request.app[CONTROL].apply_recipe(request.match_info["name"], body)
+    if not applied.dry_run:
+        _changed(
+            request,
+            "admin.recipe_applied",
+            model=applied.model,
+            **{obj.kind.lower(): obj.action for obj in applied.objects},
+        )
+    return _json(applied.to_json())
 
 
 async def _dropbox_cert(request: web.Request) -> web.Response:

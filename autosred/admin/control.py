@@ -24,6 +24,8 @@ from autosred.admin.schema import (
     HelmValues,
     ModelStatus,
     Progress,
+    RecipeApplied,
+    RecipeApplyRequest,
     ReloadResult,
     RequestRecord,
     Status,
@@ -111,6 +113,13 @@ class Control(Protocol):
     def helm_values(self, model: str) -> HelmValues:
         """The model's recipe as helm/autosre values. Unknown model: ControlError.unknown_model;
         a recipe the chart cannot render (no image or model): ControlError ``bad_request``."""
+        ...
+
+    async def apply_recipe(self, model: str, request: RecipeApplyRequest) -> RecipeApplied:
+        """Create or patch the recipe's objects by server-side apply (or, dry, say what that
+        would do). Unknown model: ControlError.unknown_model; an engine that does not deploy
+        from recipes: ``bad_request``; a conflict with another field manager: ``conflict``; an
+        object the API server refuses: ``bad_request``; the API unreachable: ``unavailable``."""
         ...
 
     def dropbox_cert(self) -> DropboxCert:

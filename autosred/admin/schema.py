@@ -489,6 +489,40 @@ class HelmValues(Wire, what="helm values"):
 
 
 @dataclass(frozen=True)
+class RecipeApplyRequest(Wire, what="recipe apply request"):
+    """The body of ``POST /v1/recipes/{name}/apply``."""
+
+    dry_run: bool = False
+    """Ask the API server what the apply would do (``dryRun=All``); change nothing."""
+    force: bool = False
+    """Take over fields another field manager set (without it they are a conflict)."""
+
+
+@dataclass(frozen=True)
+class AppliedObject(Wire, what="applied object"):
+    """One object of a recipe apply."""
+
+    kind: str
+    """``Service`` or ``Deployment``."""
+    name: str
+    action: Literal["created", "configured", "unchanged"]
+    """What the apply did to it (with ``dry_run``: would do)."""
+    diff: str = ""
+    """Unified diff, the live object against the applied one, without the fields the API
+    server manages (managedFields, resourceVersion, status, …); empty when unchanged."""
+
+
+@dataclass(frozen=True)
+class RecipeApplied(Wire, what="recipe applied"):
+    """``POST /v1/recipes/{name}/apply``: the recipe's objects after a server-side apply."""
+
+    model: str
+    dry_run: bool
+    namespace: str
+    objects: list[AppliedObject] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class DropboxCert(Wire, what="dropbox certificate"):
     """``GET /v1/dropbox/cert``: the certificate the dropbox listener serves now."""
 

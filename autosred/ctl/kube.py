@@ -1,11 +1,18 @@
-"""autosrectl commands about what recipes render to: ``drift`` and ``recipe helm-values``."""
+"""autosrectl commands about what recipes render to: ``drift``, ``recipe helm-values`` and
+``recipe apply``."""
 
 from __future__ import annotations
 
 import argparse
 from urllib.parse import quote
 
-from autosred.admin.schema import DriftReport, HelmValues, ModelList
+from autosred.admin.schema import (
+    DriftReport,
+    HelmValues,
+    ModelList,
+    RecipeApplied,
+    RecipeApplyRequest,
+)
 from autosred.ctl.commands import EXIT_FAILED, EXIT_OK, Context, _parse
 
 _HASH_CHARS = 12
@@ -57,7 +64,7 @@ def drift_view(report: DriftReport) -> str:
 
 
 def recipe(args: argparse.Namespace, ctx: Context) -> int:
-    # One subcommand so far: helm-values.
+    # helm-values (apply has its own handler, recipe_apply).
     route = f"/v1/recipes/{quote(args.model, safe='')}/helm-values"
     values = _parse(HelmValues.from_json, ctx.client().get(route))
     if ctx.json:
@@ -69,4 +76,22 @@ def recipe(args: argparse.Namespace, ctx: Context) -> int:
         )
         ctx.out.write(values.yaml)
         ctx.out.flush()
+    return EXIT_OK
+
+
+def recipe_apply(args: argparse.Namespace, ctx: Context) -> int:
+    """One line per object (``deployment/NAME configured``); with --dry-run the diff of each
+    object that would change, under its line."""
+    route = f"/v1/recipes/{quote(args.model, safe='')}/apply"
+    body = RecipeApplyRequest(dry_run=args.dry_run, force=args.force).to_json()
+    applied = _parse(RecipeApplied.from_json, ctx.client().post(route, body))
+    if ctx.json:
+        ctx.print_json(applied.to_json())
+        return EXIT_OK
+    suffix = " (dry run: nothing changed)" if applied.dry_run else ""
+    for obj in applied.objects:
+        print(f"{obj.kind.lower()}/{obj.name} {obj.action}{suffix}", file=ctx.out)
+        if applied.dry_run and obj.diff:
+            ctx.out.write(obj.diff if obj.diff.endswith("\n") else obj.diff + "\n")
+    ctx.out.flush()
     return EXIT_OK

@@ -336,6 +336,28 @@ def _add_commands(
         help="the recipe as values for the helm/autosre chart (YAML)",
     )
     helm.add_argument("model", metavar="NAME")
+    apply = _command(
+        recipe_commands,
+        "apply",
+        effect=CHANGES,
+        handler="autosred.ctl.kube:recipe_apply",
+        parents=[common],
+        help="create or patch the recipe's Service and Deployment (server-side apply)",
+        description="Make the recipe's Service and Deployment in the engine's namespace match "
+        "the recipe, through the daemon's Kubernetes client with server-side apply (field "
+        "manager 'autosred'): what helm/autosre would install, for a host without helm. The "
+        "Deployment keeps its live replicas. A field another manager set is a conflict (exit "
+        "1, the fields named) unless --force. Needs engine.kind: kubernetes.",
+    )
+    apply.add_argument("model", metavar="NAME")
+    apply.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the diff (live vs what the API server would make) and change nothing",
+    )
+    apply.add_argument(
+        "--force", action="store_true", help="take over fields another field manager set"
+    )
     dropbox = _command(
         commands,
         "dropbox",

@@ -12,6 +12,7 @@ import yaml
 from autosred import __version__
 from autosred.admin.control import ControlError
 from autosred.admin.schema import (
+    AppliedObject,
     BrowserStatus,
     DriftField,
     DriftReport,
@@ -27,6 +28,8 @@ from autosred.admin.schema import (
     LogLine,
     ModelStatus,
     Progress,
+    RecipeApplied,
+    RecipeApplyRequest,
     ReloadResult,
     RequestRecord,
     ServerFigures,
@@ -42,7 +45,13 @@ from autosred.daemon.modelservers import running_endpoints
 from autosred.dropbox.access import Access
 from autosred.dropbox.cert import DropboxTls
 from autosred.dropbox.service import DropboxService
-from autosred.engines.base import DriftSource, EngineUnavailable, ProcessOwner
+from autosred.engines.base import (
+    ApplyRefused,
+    DriftSource,
+    EngineUnavailable,
+    ProcessOwner,
+    RecipeApplier,
+)
 from autosred.gpu import GpuProcess, GpuReader, GpuReading
 from autosred.proxy.requestlog import RequestEntry, RequestLog
 from autosred.recipes import Recipe, render
@@ -248,6 +257,33 @@ class DaemonControl:
             raise ControlError.of("bad_request", str(exc)) from exc
         text = yaml.safe_dump(values, sort_keys=False, default_flow_style=False)
         return HelmValues(model=recipe.name, values=values, yaml=text)
+
+    async def apply_recipe(self, model: str, request: RecipeApplyRequest) -> RecipeApplied:
+        recipe = self._recipe(model)
+        engine = self._gate.engine
+        if not isinstance(engine, RecipeApplier):
+            raise ControlError.of(
+                "bad_request",
+                f"the {engine.kind} engine does not deploy recipes to Kubernetes: recipe apply "
+                "needs engine.kind: kubernetes (its kubeconfig and namespace)",
+            )
+        try:
+            objects = await engine.apply(recipe, dry_run=request.dry_run, force=request.force)
+        except ApplyRefused as exc:
+            raise ControlError.of(
+                "conflict" if exc.conflict else "bad_request", exc.reason
+            ) from exc
+        except EngineUnavailable as exc:
+            raise ControlError.of("unavailable", exc.reason) from exc
+        return RecipeApplied(
+            model=recipe.name,
+            dry_run=request.dry_run,
+            namespace=engine.namespace,
+            objects=[
+                AppliedObject(kind=o.kind, name=o.name, action=o.action, diff=o.diff)
+                for o in objects
+            ],
+        )
 
     def _recipe(self, model: str) -> Recipe:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from yarl import URL
 
@@ -74,6 +74,43 @@ class Observation:
     """RUNNING: the fields in which what runs differs from the recipe (empty when it matches);
     None when the engine does not deploy from the recipe. Data only: the scaler logs and
     exports it."""
+
+
+class ApplyRefused(Exception):
+    """A recipe apply the API server refused (a conflict, an invalid object, no right) or
+    that would take over another's object; ``reason`` is fit to show a user."""
+
+    def __init__(self, reason: str, *, conflict: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.conflict = conflict
+
+
+@dataclass(frozen=True)
+class AppliedObject:
+    """One object of a recipe apply: what the apply did (or, dry, would do) to it."""
+
+    kind: str
+    name: str
+    action: Literal["created", "configured", "unchanged"]
+    diff: str
+    """Unified diff of the live object against the result (server-managed fields left out);
+    empty when unchanged."""
+
+
+@runtime_checkable
+class RecipeApplier(Protocol):
+    """An engine that can create or patch a recipe's objects on request (server-side apply)."""
+
+    @property
+    def namespace(self) -> str:
+        """Where the objects go."""
+        ...
+
+    async def apply(self, recipe: Recipe, *, dry_run: bool, force: bool) -> list[AppliedObject]:
+        """Each object as applied, or with ``dry_run`` as the API server says it would be;
+        raises ApplyRefused, or EngineUnavailable when the API cannot be reached."""
+        ...
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ import aiohttp
 from autosred.config import EngineSettings
 from autosred.engines import podstatus
 from autosred.engines.base import (
+    AppliedObject,
     EngineUnavailable,
     Observation,
     Observed,
@@ -36,6 +37,7 @@ from autosred.engines.base import (
     WakeProgress,
 )
 from autosred.engines.health import DEFAULT_TIMEOUT, HealthChecker, health_url
+from autosred.engines.kubeapply import apply_recipe
 from autosred.engines.kubeobjects import JSON, KubeObjects
 from autosred.engines.kubewake import EVENT_SELECTOR, Wake, WakeFollower
 from autosred.kube import KubeClient, KubeError, KubeNotFound
@@ -171,6 +173,23 @@ class KubernetesEngine:
         """The recipe's Deployment and its current pod (None when absent); raises
         EngineUnavailable."""
         return await self._objects.live_objects(recipe)
+
+    async def apply(self, recipe: Recipe, *, dry_run: bool, force: bool) -> list[AppliedObject]:
+        """``autosrectl recipe apply``: server-side apply of the recipe's objects
+        (kubeapply.py); raises ApplyRefused or EngineUnavailable."""
+        objects = await apply_recipe(self._client, recipe, dry_run=dry_run, force=force)
+        if not dry_run:
+            self._log.info(
+                "engine.recipe_applied",
+                extra={
+                    "fields": {
+                        "model": recipe.name,
+                        "force": force,
+                        **{obj.kind.lower(): obj.action for obj in objects},
+                    }
+                },
+            )
+        return objects
 
     # -- start ---------------------------------------------------------------------------------
 

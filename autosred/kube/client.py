@@ -22,6 +22,9 @@ from autosred.kube.config import load_configuration
 from autosred.kube.watches import Listing, Watches, WatchEvent
 
 MERGE_PATCH = "application/merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+FIELD_MANAGER = "autosred"
+"""The field manager of autosred's server-side applies (``autosrectl recipe apply``)."""
 
 Kind = Literal["pods", "events"]
 
@@ -110,6 +113,18 @@ class KubeClient:
             ),
         )
 
+    async def apply_deployment(self, body: JSON, *, force: bool, dry_run: bool) -> JSON:
+        """Server-side apply as FIELD_MANAGER (created when absent): the live object, or with
+        ``dry_run`` what it would be. A field another manager owns is a KubeConflict naming
+        it, unless ``force`` takes it over."""
+        name = body["metadata"]["name"]
+        return await self._calls.run(
+            f"deployment {name}",
+            lambda **kw: self._apps.patch_namespaced_deployment(
+                name, self.namespace, body, **_apply_options(force, dry_run), **kw
+            ),
+        )
+
     async def scale_deployment(self, name: str, replicas: int) -> JSON:
         """Through the scale subresource (the only write the Role allows on replicas)."""
         body = {"spec": {"replicas": replicas}}
@@ -140,6 +155,16 @@ class KubeClient:
             f"service {name}",
             lambda **kw: self._core.patch_namespaced_service(
                 name, self.namespace, patch, _content_type=MERGE_PATCH, **kw
+            ),
+        )
+
+    async def apply_service(self, body: JSON, *, force: bool, dry_run: bool) -> JSON:
+        """As apply_deployment, for the Service."""
+        name = body["metadata"]["name"]
+        return await self._calls.run(
+            f"service {name}",
+            lambda **kw: self._core.patch_namespaced_service(
+                name, self.namespace, body, **_apply_options(force, dry_run), **kw
             ),
         )
 
@@ -200,6 +225,15 @@ def _model(body: JSON) -> Any:
     return body
 
 
+def _apply_options(force: bool, dry_run: bool) -> dict[str, Any]:
+    options: dict[str, Any] = {"field_manager": FIELD_MANAGER, "_content_type": APPLY_PATCH}
+    if force:
+        options["force"] = True
+    if dry_run:
+        options["dry_run"] = "All"
+    return options
+
+
 def _selectors(label_selector: str | None, field_selector: str | None) -> dict[str, str]:
     params = {}
     if label_selector:
@@ -209,4 +243,4 @@ def _selectors(label_selector: str | None, field_selector: str | None) -> dict[s
     return params
 
 
-__all__ = ["MERGE_PATCH", "REQUIRED_ACCESS", "Kind", "KubeClient"]
+__all__ = ["APPLY_PATCH", "FIELD_MANAGER", "MERGE_PATCH", "REQUIRED_ACCESS", "Kind", "KubeClient"]

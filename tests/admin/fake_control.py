@@ -31,6 +31,8 @@ from autosred.admin.schema import (
     HelmValues,
     ModelStatus,
     Progress,
+    RecipeApplied,
+    RecipeApplyRequest,
     ReloadResult,
     RequestRecord,
     StateName,
@@ -219,6 +221,11 @@ class FakeControl:
             values={"models": [{"recipe": m.name}]},
             yaml=f"models:\n- recipe: {m.name}\n",
         )
+
+    async def apply_recipe(self, model: str, request: RecipeApplyRequest) -> RecipeApplied:
+        # Applied for real against the fake k3s in tests/daemon/test_recipe_apply.py.
+        m = self._lookup(model)
+        raise ControlError.of("bad_request", f"the fake control applies nothing ({m.name})")
 
     def dropbox_cert(self) -> DropboxCert:
         raise _no_dropbox()
