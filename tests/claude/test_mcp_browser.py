@@ -68,7 +68,13 @@ def browser_config(directory: Path) -> dict[str, Any]:
     digest = hashlib.sha256(TOKEN.encode()).hexdigest()
     return base_config(
         directory,
-        [sim_recipe(aliases=["claude-*"], claude_label=MODEL)],
+        # Claude Code's own prompt (its system prompt and every tool's schema) is near the
+        # simulator's default 32k context by itself; a real model has room for it.
+        [
+            sim_recipe(
+                aliases=["claude-*"], claude_label=MODEL, sim_args=["--max-model-len", "131072"]
+            )
+        ],
         api={"clients": [{"name": "e2e", "token_sha256": digest}]},
         mcp={
             "fetch": {"enabled": False},
@@ -82,7 +88,9 @@ def browser_config(directory: Path) -> dict[str, Any]:
 async def button_ref(daemon: Daemon, url: str) -> str:
     """The button's ref as the browser numbers it on this page: a fresh context numbers
     the same page the same way, so the script can name it before Claude Code runs."""
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"})
+    # The first call starts the browser, which takes seconds on a loaded machine: longer
+    # than httpx's 5 s default read timeout.
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
     async with (
         http,
         Client(

@@ -328,7 +328,7 @@ class BrowserTools:
             name=name,
             title=title,
             description=description,
-            input_schema=schema_of(model),
+            input_schema=lean_schema(schema_of(model)),
             handler=direct,
             session_handler=in_session,
             read_only=read_only,
@@ -500,3 +500,18 @@ def _link(saved: SavedFile, description: str | None) -> ResourceItem:
         size=saved.size,
         description=description,
     )
+
+
+def lean_schema(schema: Any) -> Any:
+    """The schema without pydantic's ``title`` entries (``"title": "Ref"`` beside a property
+    named ``ref``): a client puts every tool's schema in every model request, and sixteen
+    tools' titles are tokens of the context spent on nothing."""
+    if isinstance(schema, dict):
+        return {
+            key: lean_schema(value)
+            for key, value in schema.items()
+            if not (key == "title" and isinstance(value, str))
+        }
+    if isinstance(schema, list):
+        return [lean_schema(item) for item in schema]
+    return schema

@@ -1,14 +1,22 @@
-"""What the model reads after an action, pure: the snapshot cut at a line end within the cap
-with a note (any text, hypothesis), the page's lines, refusals, tabs."""
+"""What the model reads, pure: the snapshot cut at a line end within the cap with a note
+(any text, hypothesis), the page's lines, refusals, tabs; the tools' schemas without
+pydantic's titles (every client request carries them)."""
 
 from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from autosred.config import BrowserSettings
+from autosred.mcp.browser import BrowserTools
 from autosred.mcp.browser.render import cap, render_tabs, render_view
 from autosred.web.browser.session import PageView, Tab
 from autosred.web.browser.socksguard import GuardRefusal
+from autosred.web.browser.workload import BrowserWorkload
 
 NOTE_ROOM = 200
 
@@ -46,3 +54,12 @@ def test_the_view_says_where_the_page_is_and_what_was_blocked() -> None:
     ]
     assert render_tabs([]) == "No tab is open."
     assert render_tabs([Tab(0, "http://x/", "", current=True)]) == "* 0: (no title) - http://x/"
+
+
+def test_the_tools_schemas_carry_no_titles() -> None:
+    settings = BrowserSettings(enabled=True, allow_evaluate=True)
+    workload = BrowserWorkload(settings, profile_dir=Path("/nonexistent"), log=logging.getLogger())
+    for spec in BrowserTools(settings, workload=workload).tools():
+        text = json.dumps(spec.input_schema)
+        assert '"title"' not in text, spec.name
+        assert spec.input_schema["type"] == "object"
