@@ -22,6 +22,7 @@ import yaml
 
 from autosred.engines.base import AppliedObject, ApplyRefused, EngineUnavailable
 from autosred.kube import KubeClient, KubeConflict, KubeError, KubeNotFound, KubeUnavailable
+from autosred.kube.client import ENGINE_MANAGER
 from autosred.recipes import Recipe
 from autosred.recipes.render import (
     NAME_LABEL,
@@ -73,11 +74,7 @@ async def _apply_one(
         body = _body(kind, want, live)
         result = await apply(body, force=force, dry_run=dry_run)
     except KubeConflict as exc:
-        raise ApplyRefused(
-            f"{exc.message} (another field manager set these fields; `autosrectl recipe apply "
-            f"--force` takes them over)",
-            conflict=True,
-        ) from exc
+        raise ApplyRefused(_conflict_text(exc.message), conflict=True) from exc
     except KubeUnavailable as exc:
         raise EngineUnavailable(exc.message) from exc
     except KubeError as exc:
@@ -91,6 +88,15 @@ async def _apply_one(
     else:
         action = "configured"
     return AppliedObject(kind=kind, name=name, action=action, diff=_diff(kind, name, before, after))
+
+
+def _conflict_text(message: str) -> str:
+    text = f"{message} (another field manager set these fields; `--force` takes them over"
+    if f'"{ENGINE_MANAGER}"' in message:
+        # The engine deployed an earlier rendering of this recipe (on a wake); the apply
+        # renders the same recipe, so taking its fields over loses nothing of anyone's.
+        text += f"; {ENGINE_MANAGER} is the daemon's own earlier deploy of the recipe"
+    return text + ")"
 
 
 def _body(kind: str, want: JSON, live: JSON | None) -> JSON:

@@ -25,6 +25,9 @@ MERGE_PATCH = "application/merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 FIELD_MANAGER = "autosred"
 """The field manager of autosred's server-side applies (``autosrectl recipe apply``)."""
+ENGINE_MANAGER = "autosred-engine"
+"""The field manager of the engine's own writes (creates, merge patches, scaling), so that an
+apply's conflict with them names the daemon rather than the client library's User-Agent."""
 
 Kind = Literal["pods", "events"]
 
@@ -100,7 +103,7 @@ class KubeClient:
         return await self._calls.run(
             f"deployment {name}",
             lambda **kw: self._apps.create_namespaced_deployment(
-                self.namespace, _model(body), **kw
+                self.namespace, _model(body), field_manager=ENGINE_MANAGER, **kw
             ),
         )
 
@@ -109,7 +112,12 @@ class KubeClient:
         return await self._calls.run(
             f"deployment {name}",
             lambda **kw: self._apps.patch_namespaced_deployment(
-                name, self.namespace, patch, _content_type=MERGE_PATCH, **kw
+                name,
+                self.namespace,
+                patch,
+                _content_type=MERGE_PATCH,
+                field_manager=ENGINE_MANAGER,
+                **kw,
             ),
         )
 
@@ -131,7 +139,12 @@ class KubeClient:
         return await self._calls.run(
             f"deployment {name} scale",
             lambda **kw: self._apps.patch_namespaced_deployment_scale(
-                name, self.namespace, body, _content_type=MERGE_PATCH, **kw
+                name,
+                self.namespace,
+                body,
+                _content_type=MERGE_PATCH,
+                field_manager=ENGINE_MANAGER,
+                **kw,
             ),
         )
 
@@ -147,14 +160,21 @@ class KubeClient:
         name = body["metadata"]["name"]
         return await self._calls.run(
             f"service {name}",
-            lambda **kw: self._core.create_namespaced_service(self.namespace, _model(body), **kw),
+            lambda **kw: self._core.create_namespaced_service(
+                self.namespace, _model(body), field_manager=ENGINE_MANAGER, **kw
+            ),
         )
 
     async def patch_service(self, name: str, patch: JSON) -> JSON:
         return await self._calls.run(
             f"service {name}",
             lambda **kw: self._core.patch_namespaced_service(
-                name, self.namespace, patch, _content_type=MERGE_PATCH, **kw
+                name,
+                self.namespace,
+                patch,
+                _content_type=MERGE_PATCH,
+                field_manager=ENGINE_MANAGER,
+                **kw,
             ),
         )
 
@@ -243,4 +263,12 @@ def _selectors(label_selector: str | None, field_selector: str | None) -> dict[s
     return params
 
 
-__all__ = ["APPLY_PATCH", "FIELD_MANAGER", "MERGE_PATCH", "REQUIRED_ACCESS", "Kind", "KubeClient"]
+__all__ = [
+    "APPLY_PATCH",
+    "ENGINE_MANAGER",
+    "FIELD_MANAGER",
+    "MERGE_PATCH",
+    "REQUIRED_ACCESS",
+    "Kind",
+    "KubeClient",
+]

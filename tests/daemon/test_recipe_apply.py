@@ -181,6 +181,32 @@ async def test_a_changed_recipe_dry_runs_as_a_diff_and_changes_nothing(tmp_path:
             kube.api.close()  # type: ignore[no-untyped-call]
 
 
+async def test_the_engines_own_deploy_is_named_in_a_conflict(tmp_path: Path) -> None:
+    """The engine deployed the recipe on a wake (its writes are field manager
+    autosred-engine); a changed recipe's apply conflicts with that, says whose the fields
+    are, and --force takes them over without touching the replicas."""
+    ctl = Ctl(socket=tmp_path / "admin.sock")
+    async with running_cluster(tmp_path / "k3s", **FAST) as cluster:
+        async with running_daemon(tmp_path, daemon_config(tmp_path, cluster)):
+            woke = await ctl("scale", "up", "qwen", "--wait")
+            assert woke.rc == 0, woke.err
+        changed = daemon_config(tmp_path, cluster, recipe(vllm_args=["--max-model-len", "8192"]))
+        async with running_daemon(tmp_path, changed):
+            refused = await ctl("recipe", "apply", "qwen")
+            assert refused.rc == 1
+            assert 'conflict with "autosred-engine" using apps/v1' in refused.err, refused.err
+            assert "the daemon's own earlier deploy" in refused.err
+            forced = await ctl("recipe", "apply", "qwen", "--force")
+            assert forced.out == "service/qwen unchanged\ndeployment/qwen configured\n"
+            assert cluster.kubeconfig is not None
+            kube = Cluster(cluster.kubeconfig)
+            live = await kube.deployment("qwen")
+            kube.api.close()  # type: ignore[no-untyped-call]
+            assert live["spec"]["replicas"] == 1
+            args = live["spec"]["template"]["spec"]["containers"][0]["args"]
+            assert args[-2:] == ["--max-model-len", "8192"]
+
+
 async def test_an_engine_without_kubernetes_says_what_apply_needs(tmp_path: Path) -> None:
     async with running_daemon(tmp_path, base_config(tmp_path, [sim_recipe("alpha")])):
         result = await Ctl(socket=tmp_path / "admin.sock")("recipe", "apply", "alpha")
