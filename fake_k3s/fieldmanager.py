@@ -54,6 +54,8 @@ def _item_key(item: Any, field: str) -> Key | None:
         return None
     for name in MERGE_KEYS[field]:
         if name in item:
+            if not isinstance(item[name], str | int | bool | None):
+                return None  # not a key the schema allows: the list is treated as one value
             keys = [name]
             if "protocol" in item and name in ("containerPort", "port"):
                 keys.append("protocol")

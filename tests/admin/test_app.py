@@ -116,6 +116,25 @@ async def test_bad_scale_body_is_400(http: aiohttp.ClientSession, body: bytes, n
     assert needle in error.message
 
 
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"dry_run": "yes"}', "dry_run"),
+        (b'{"force": 1}', "force"),
+        (b"[]", "expected an object"),
+    ],
+)
+async def test_bad_recipe_apply_body_is_400(
+    http: aiohttp.ClientSession, body: bytes, needle: str
+) -> None:
+    async with http.post(f"{BASE}/v1/recipes/qwen/apply", data=body) as response:
+        assert response.status == 400
+        error = _error(await _json(response))
+    assert error.type == "bad_request"
+    assert needle in error.message
+
+
 async def test_scale_up_without_wait_answers_once_and_the_wake_goes_on(
     http: aiohttp.ClientSession, fake: FakeControl
 ) -> None:
