@@ -156,35 +156,11 @@ async def test_recipe_apply_creates_keeps_restores_and_dry_runs(tmp_path: Path) 
             kube.api.close()  # type: ignore[no-untyped-call]
 
 
-async def test_a_changed_recipe_dry_runs_as_a_diff_and_changes_nothing(tmp_path: Path) -> None:
-    async with running_cluster(tmp_path / "k3s", **FAST) as cluster:
-        first = daemon_config(tmp_path, cluster)
-        async with running_daemon(tmp_path, first):
-            assert (await Ctl(socket=tmp_path / "admin.sock")("recipe", "apply", "qwen")).rc == 0
-        changed = daemon_config(tmp_path, cluster, recipe(vllm_args=["--max-model-len", "8192"]))
-        async with running_daemon(tmp_path, changed):
-            assert cluster.kubeconfig is not None
-            kube = Cluster(cluster.kubeconfig)
-            before = await kube.deployment("qwen")
-            preview = await Ctl(socket=tmp_path / "admin.sock")(
-                "recipe", "apply", "qwen", "--dry-run"
-            )
-            assert preview.rc == 0, preview.err
-            diff = changed_lines(preview.out)
-            assert [line.replace(" ", "") for line in diff if "'" in line] == [
-                "--'32768'",
-                "+-'8192'",
-            ]
-            assert sum("autosred.io/recipe-hash" in line for line in diff) == 4
-            after = await kube.deployment("qwen")
-            assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
-            kube.api.close()  # type: ignore[no-untyped-call]
-
-
 async def test_the_engines_own_deploy_is_named_in_a_conflict(tmp_path: Path) -> None:
     """The engine deployed the recipe on a wake (its writes are field manager
-    autosred-engine); a changed recipe's apply conflicts with that, says whose the fields
-    are, and --force takes them over without touching the replicas."""
+    autosred-engine); a changed recipe's apply conflicts with that and says whose the fields
+    are; its dry run prints the changed args and hash as a diff and changes nothing; --force
+    takes the fields over without touching the replicas."""
     ctl = Ctl(socket=tmp_path / "admin.sock")
     async with running_cluster(tmp_path / "k3s", **FAST) as cluster:
         async with running_daemon(tmp_path, daemon_config(tmp_path, cluster)):
@@ -196,10 +172,22 @@ async def test_the_engines_own_deploy_is_named_in_a_conflict(tmp_path: Path) -> 
             assert refused.rc == 1
             assert 'conflict with "autosred-engine" using apps/v1' in refused.err, refused.err
             assert "the daemon's own earlier deploy" in refused.err
-            forced = await ctl("recipe", "apply", "qwen", "--force")
-            assert forced.out == "service/qwen unchanged\ndeployment/qwen configured\n"
             assert cluster.kubeconfig is not None
             kube = Cluster(cluster.kubeconfig)
+            before = await kube.deployment("qwen")
+            preview = await ctl("recipe", "apply", "qwen", "--dry-run", "--force")
+            assert preview.rc == 0, preview.err
+            diff = changed_lines(preview.out)
+            assert [line.replace(" ", "") for line in diff if "'" in line] == [
+                "--'32768'",
+                "+-'8192'",
+            ]
+            assert sum("autosred.io/recipe-hash" in line for line in diff) == 4
+            after = await kube.deployment("qwen")
+            assert after["spec"] == before["spec"]
+            assert after["metadata"]["generation"] == before["metadata"]["generation"]
+            forced = await ctl("recipe", "apply", "qwen", "--force")
+            assert forced.out == "service/qwen unchanged\ndeployment/qwen configured\n"
             live = await kube.deployment("qwen")
             kube.api.close()  # type: ignore[no-untyped-call]
             assert live["spec"]["replicas"] == 1
