@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= etc/autosred/demo.yaml
 
-.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s demo-k8s chart
+.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s demo-k8s chart deb
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ test-deps:
 	bash tests/setup/install-test-deps.sh
 
 test: test-deps lint typecheck layers pytest
+
+# The Debian package: exactly one dist/autosred_*_$(dpkg --print-architecture).deb, built
+# from the working tree (reused from build/deb/cache when its inputs did not change).
+# packaging/README.md says how, and what the package holds.
+deb:
+	bash packaging/build-deb.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -21,6 +21,10 @@ REQUIRED=(
     "chromium         chromium"        # tests/mcp/browser: the browser the daemon starts
     "promtool         prometheus"      # tests/observability: rules, dashboard queries
     "prometheus       prometheus"      # tests/observability: a real Prometheus scrapes the daemon
+    "dh               debhelper"       # tests/packaging/test_deb.py: make deb (debian/rules)
+    "dpkg-buildpackage dpkg-dev"       # make deb
+    "lintian          lintian"         # make deb: no lintian errors
+    "pip3             python3-pip"     # make deb: installs the wheelhouse into the venv
 )
 
 missing_packages=()
