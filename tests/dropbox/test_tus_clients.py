@@ -210,3 +210,8 @@ async def test_a_reader_that_stops_taking_is_cut_and_blocks_no_one(
         writer.close()
         with contextlib.suppress(ConnectionError, ssl.SSLError):
             await writer.wait_closed()
+    # The cut came while the next piece was being read from the disk: it waited for that
+    # read, and the file downloads whole afterwards.
+    async with box.client() as client:
+        again = await client.get(f"/files/{file_id}", headers=box.auth("alice"))
+    assert again.status_code == 200 and again.content == data

@@ -6,9 +6,10 @@ name as RFC 6266 `filename*`), `X-Content-Type-Options: nosniff` and
 cannot run script on the dropbox's origin (transfer.sh's inline-HTML XSS). The ETag is the
 file's sha256.
 
-The file is read in pieces in a worker thread and written as the client takes it (each
-write waits for the socket to drain), so neither the file nor a slow reader's backlog sits
-in memory and the event loop never blocks; a reader that takes nothing for the body idle
+The file is read in pieces in a worker thread, the next one while the last is written as
+the client takes it (each write waits for the socket to drain), so the disk and the socket
+work at once, yet neither the file nor a slow reader's backlog sits in memory (two pieces
+at most) and the event loop never blocks; a reader that takes nothing for the body idle
 time is cut.
 """
 
@@ -25,6 +26,10 @@ from autosred.dropbox.storage import Entry, StoredFile
 from autosred.metrics import Metrics
 
 PIECE = 1 << 20
+
+
+def _read(stored: StoredFile, position: int, end: int) -> asyncio.Future[bytes]:
+    return asyncio.ensure_future(stored.read(position, min(PIECE, end - position)))
 
 
 def file_headers(entry: Entry) -> dict[str, str]:
@@ -95,14 +100,23 @@ async def stream(
             response.headers["Content-Range"] = content_range
         response.content_length = end - start
         position, outcome = start, "complete"
+        # The next piece is read from the disk while this one goes out, not in turns.
+        ahead: asyncio.Future[bytes] | None = None
         try:
             await response.prepare(request)
-            while position < end:
-                data = await stored.read(position, min(PIECE, end - position))
+            if position < end:
+                ahead = _read(stored, position, end)
+            while ahead is not None:
+                data = await ahead
+                ahead = None
                 if not data:
                     outcome = "short"  # the data is shorter than its metadata says
                     break
-                await asyncio.wait_for(response.write(data), idle)
+                if position + len(data) < end:
+                    ahead = _read(stored, position + len(data), end)
+                # A timeout scope rather than wait_for: no task is made for each write.
+                async with asyncio.timeout(idle):
+                    await response.write(data)
                 position += len(data)
             if outcome == "complete":
                 await response.write_eof()
@@ -110,6 +124,11 @@ async def stream(
             outcome = "stalled"
         except ConnectionError:
             outcome = "client_gone"
+        finally:
+            if ahead is not None:  # its thread still reads stored.fd: let it finish first
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: the answer is already cut, its error moot
         if outcome != "complete" and request.transport is not None:
             request.transport.abort()  # the answer is cut: never leave it looking whole
     finally:
