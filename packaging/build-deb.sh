@@ -10,8 +10,9 @@
 # Steps (see packaging/README.md, "The .deb"):
 #   1. the build tools debian/control's Build-Depends name, and lintian: installed with
 #      apt-get when missing (as root; otherwise the command to run is printed, exit 1);
-#   2. the package's inputs (autosred/, debian/, systemd/, packaging/, etc/autosred/,
-#      pyproject.toml, constraints.txt, README.md) copied to build/deb/work/;
+#   2. the package's inputs (INPUTS below: autosred/, debian/, systemd/, this script and
+#      packaging/man/, etc/autosred/, pyproject.toml, constraints.txt, README.md) copied to
+#      build/deb/work.*/;
 #   3. cache: their content hash, with the distribution, python3 version and architecture,
 #      names a directory build/deb/cache/KEY/; a .deb already built from the same inputs
 #      there is reused (no rebuild: CI builds once, make install-test reuses it);
@@ -32,11 +33,14 @@ from=worktree
 case "${1:-}" in
     "") ;;
     --head) from=head ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "usage: $0 [--head]" >&2; exit 2 ;;
 esac
 cd "$root"
-INPUTS=(autosred debian systemd packaging etc/autosred pyproject.toml constraints.txt README.md)
+# What the package is made of (and so what its cache key covers): packaging/'s documentation,
+# Prometheus and Grafana files are not in it.
+INPUTS=(autosred debian systemd packaging/build-deb.sh packaging/import-extensions.py
+    packaging/man etc/autosred pyproject.toml constraints.txt README.md)
 
 # ---- 1. build tools ------------------------------------------------------------------------
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
