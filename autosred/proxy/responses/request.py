@@ -299,6 +299,10 @@ def _tools(
         if not isinstance(tool, dict):
             raise invalid(path, "Input should be a valid dictionary")
         kind = tool.get("type")
+        if kind is None:
+            raise invalid(f"{path}.type", "Field required")
+        if not isinstance(kind, str):  # a list or an object cannot be looked up in a set
+            raise invalid(f"{path}.type", "Input should be a valid string")
         if kind == "function":
             name, spec = _function(tool, path)
             add(name, spec, ToolTarget("function", name))
@@ -331,10 +335,8 @@ def _tools(
                     continue
                 name, spec = _function(inner, where, namespace=namespace)
                 add(name, spec, ToolTarget("function", name, namespace))
-        elif isinstance(kind, str):
-            skipped.append(kind)
         else:
-            raise invalid(f"{path}.type", "Field required")
+            skipped.append(kind)
     return chat, targets, skipped, hosted
 
 
@@ -355,7 +357,7 @@ def _tool_choice(value: object, targets: dict[str, ToolTarget]) -> str | dict[st
             choice = {"type": "function", "function": {"name": wanted}}
         elif kind == "allowed_tools":
             choice = "required" if value.get("mode") == "required" else "auto"
-        elif kind in WEB_SEARCH_TYPES:
+        elif isinstance(kind, str) and kind in WEB_SEARCH_TYPES:
             target = targets.get(WEB_SEARCH)
             hosted = target is not None and target.kind == "web_search"
             choice = {"type": "function", "function": {"name": WEB_SEARCH}} if hosted else "auto"

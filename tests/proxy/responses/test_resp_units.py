@@ -158,6 +158,9 @@ def test_tool_choice_forms() -> None:
     assert allowed["tool_choice"] == "required"
     hosted = upstream(base(tools=tools, tool_choice={"type": "web_search"}))
     assert hosted["tool_choice"] == "auto"
+    # A type that is no string is no tool the daemon knows (it once raised TypeError: a 500).
+    for odd in ({"x": 1}, ["web_search"]):
+        assert upstream(base(tools=tools, tool_choice={"type": odd}))["tool_choice"] == "auto"
     assert "tool_choice" not in upstream(base(tool_choice="required"))  # no tools: not sent
     with pytest.raises(ResponsesError, match="not in tools"):
         request(base(tools=tools, tool_choice={"type": "function", "name": "missing"}))
@@ -177,6 +180,9 @@ def test_text_formats_and_invalid_options() -> None:
         ({"stream": "yes"}, "stream"),
         ({"include": "all"}, "include"),
         ({"instructions": ["a"]}, "instructions"),
+        ({"tools": [{"name": "f"}]}, "tools.0.type"),
+        ({"tools": [{"type": {"web_search": 1}}]}, "tools.0.type"),
+        ({"tools": [{"type": ["web_search"]}]}, "tools.0.type"),
         ({"reasoning": {"effort": 3}}, "reasoning.effort"),
         ({"input": [{"type": "message"}]}, "input.0.role"),
         ({"input": [{"type": "message", "role": "tool", "content": "x"}]}, "input.0.role"),
