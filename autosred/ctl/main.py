@@ -515,9 +515,24 @@ def socket_path(args: argparse.Namespace, env: Mapping[str, str]) -> Path:
     if from_env:
         return Path(from_env)
     own = default_socket_path(env=env)
-    if own != SYSTEM_SOCKET and not own.exists() and SYSTEM_SOCKET.exists():
+    if own != SYSTEM_SOCKET and _exists(own) is False and _exists(SYSTEM_SOCKET) is not False:
+        # Also when this user may not even look into /run/autosred (0750, group autosre): the
+        # connection is then refused with EACCES, which says who may connect, where the
+        # user's own missing socket would only ask whether the daemon runs.
         return SYSTEM_SOCKET
     return own
+
+
+def _exists(path: Path) -> bool | None:
+    """Whether ``path`` exists; None when this user may not know (a directory it cannot
+    search). Path.exists() raises PermissionError there before Python 3.12."""
+    try:
+        path.stat()
+    except PermissionError:
+        return None
+    except OSError:
+        return False
+    return True
 
 
 def resolve_handler(spec: str) -> Callable[[argparse.Namespace, Context], int]:
