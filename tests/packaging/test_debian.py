@@ -91,13 +91,15 @@ def test_build_depends() -> None:
 
 def test_depends_name_the_interpreter_not_python_libraries() -> None:
     """The Python dependencies ship in the package's venv: Depends names the interpreter
-    (filled in by debian/rules), the shared libraries and adduser, no python3-* library."""
+    (filled in by debian/rules), the shared libraries, adduser and procps (/bin/kill for the
+    unit's ExecReload), no python3-* library."""
     depends = relations(control()[1]["Depends"])
     assert depends.keys() == {
         "${autosred:Python}",
         "${misc:Depends}",
         "${shlibs:Depends}",
         "adduser",
+        "procps",
     }
     assert "autosred:Python" in (DEBIAN / "rules").read_text()
 
