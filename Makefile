@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 CONFIG ?= etc/autosred/demo.yaml
 
-.PHONY: run test test-deps lint typecheck layers pytest bench check-config clean fake-k3s demo-k8s chart deb
+.PHONY: run test test-deps lint typecheck layers pytest install-test bench check-config clean fake-k3s demo-k8s chart deb
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,16 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-pytest: $(STAMP) test-deps
-	$(BIN)/pytest -q -n auto -p no:cacheprovider
+# --dist loadgroup: tests/install's modules (one booted container each) share one worker,
+# while the rest of the suite spreads over the others as before.
+pytest: $(STAMP) test-deps deb
+	$(BIN)/pytest -q -n auto --dist loadgroup -p no:cacheprovider
+
+# The built .deb installed with apt and run under systemd in a booted Debian 12 container
+# (tests/install): the container's root is made once with debootstrap and cached under
+# build/install-test/ (make clean keeps it; rm -rf build/install-test to rebuild it).
+install-test: $(STAMP) test-deps deb
+	$(BIN)/pytest -q -p no:cacheprovider tests/install
 
 test-deps:
 	bash tests/setup/install-test-deps.sh

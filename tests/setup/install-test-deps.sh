@@ -25,6 +25,8 @@ REQUIRED=(
     "dpkg-buildpackage dpkg-dev"       # make deb
     "lintian          lintian"         # make deb: no lintian errors
     "pip3             python3-pip"     # make deb: installs the wheelhouse into the venv
+    "debootstrap      debootstrap"     # tests/install: the minimal Debian root
+    "systemd-nspawn   systemd-container" # tests/install: boots it with systemd as PID 1
 )
 
 missing_packages=()
