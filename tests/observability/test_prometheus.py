@@ -211,7 +211,8 @@ async def test_a_promql_query_returns_the_daemons_and_the_model_servers_series(
     assert by_model(await prom.query('vllm:num_requests_waiting{job="autosred"}')) == {"sim": 0}
     kv = by_model(await prom.query('vllm:kv_cache_usage_perc{job="autosred"}'))
     assert set(kv) == {"sim"} and 0 < kv["sim"] < 1, "the held stream's tokens"
-    up = await prom.query('up{job="autosred"}')
+    # The down target is scraped on its own schedule: wait for its first scrape too.
+    up = await prom.until('up{job="autosred"}', lambda r: len(r) == 2)
     assert {sample["metric"]["instance"]: float(sample["value"][1]) for sample in up} == {
         labels["instance"]: 1,
         stack.down: 0,
