@@ -45,6 +45,7 @@ from mcp import Client
 from playwright.async_api import async_playwright
 
 from bench import scenarios
+from bench.beside import streams_beside
 from bench.daemon import (
     Daemon,
     free_port,
@@ -52,7 +53,6 @@ from bench.daemon import (
     running_daemon,
     running_sim,
 )
-from bench.load import ROOT, run_load
 from bench.procinfo import load_average
 
 PAGE = (
@@ -314,33 +314,10 @@ class BrowserFigures:
 def streams(
     settings: PartSettings, figures: BrowserFigures, spec: dict[str, Any], browse: list[str]
 ) -> None:
-    def events_per_s() -> float:
-        result = run_load(spec)
-        if result["errors"]:
-            raise RuntimeError(f"model streams had {result['errors']} errors")
-        return float(result["events"]) / float(result["duration"])
-
-    for _ in range(settings.turns):
-        figures.without.append(events_per_s())
-        load = subprocess.Popen(
-            browse, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        try:
-            assert load.stdin is not None and load.stdout is not None
-            line = json.loads(load.stdout.readline() or '{"event": "died"}')
-            if line["event"] != "running":
-                raise RuntimeError(f"browser load did not start: {line}")
-            figures.with_browser.append(events_per_s())
-            load.stdin.write("\n")
-            load.stdin.flush()
-            result = json.loads(load.stdout.readline())
-            figures.actions_per_s.append(result["calls"] / result["seconds"])
-            if result["errors"]:
-                raise RuntimeError(f"browser load had {result['errors']} tool errors")
-        finally:
-            if load.poll() is None:
-                load.terminate()
-                load.wait(timeout=30)
+    beside = streams_beside(spec, browse, turns=settings.turns, what="browser")
+    figures.without += beside.without
+    figures.with_browser += beside.with_load
+    figures.actions_per_s += [t["calls"] / t["seconds"] for t in beside.totals]
 
 
 def measure(

@@ -41,8 +41,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from bench import scenarios
+from bench.beside import streams_beside
 from bench.daemon import StartError, free_port, running_daemon, running_sim, stop_process
-from bench.load import run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -281,33 +281,10 @@ def transfers(
 def streams(
     settings: DropboxSettings, figures: DropboxFigures, spec: dict[str, Any], load: list[str]
 ) -> None:
-    def events_per_s() -> float:
-        result = run_load(spec)
-        if result["errors"]:
-            raise RuntimeError(f"model streams had {result['errors']} errors")
-        return float(result["events"]) / float(result["duration"])
-
-    for _ in range(settings.stream_rounds):
-        figures.without.append(events_per_s())
-        process = subprocess.Popen(
-            load, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        try:
-            assert process.stdin is not None and process.stdout is not None
-            line = json.loads(process.stdout.readline() or '{"event": "died"}')
-            if line["event"] != "running":
-                raise RuntimeError(f"transfer load did not start: {line}")
-            figures.with_transfer.append(events_per_s())
-            process.stdin.write("\n")
-            process.stdin.flush()
-            result = json.loads(process.stdout.readline())
-            figures.transfer_mbps.append(result["bytes"] / result["seconds"] / 1e6)
-            if result["errors"]:
-                raise RuntimeError(f"transfer load failed: {result['errors']}")
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                process.wait(timeout=30)
+    beside = streams_beside(spec, load, turns=settings.stream_rounds, what="transfer")
+    figures.without += beside.without
+    figures.with_transfer += beside.with_load
+    figures.transfer_mbps += [t["bytes"] / t["seconds"] / 1e6 for t in beside.totals]
 
 
 def measure(

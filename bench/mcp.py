@@ -38,8 +38,8 @@ from mcp import Client
 from autosred.web.fetch import extract
 from autosred.web.fetch.worker import Extractor
 from bench import scenarios
+from bench.beside import streams_beside
 from bench.daemon import free_port, http_get_status, running_daemon, running_sim
-from bench.load import run_load
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ROOT / "tests" / "web" / "fetch" / "pages"
@@ -187,33 +187,10 @@ def _fetch_load_command(mcp_url: str, page: str) -> list[str]:
 def streams(
     settings: McpSettings, figures: McpFigures, spec: dict[str, Any], fetch: list[str]
 ) -> None:
-    def events_per_s() -> float:
-        result = run_load(spec)
-        if result["errors"]:
-            raise RuntimeError(f"model streams had {result['errors']} errors")
-        return float(result["events"]) / float(result["duration"])
-
-    for _ in range(settings.rounds):
-        figures.without.append(events_per_s())
-        load = subprocess.Popen(
-            fetch, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        try:
-            assert load.stdin is not None and load.stdout is not None
-            line = json.loads(load.stdout.readline() or '{"event": "died"}')
-            if line["event"] != "running":
-                raise RuntimeError(f"fetch load did not start: {line}")
-            figures.with_fetches.append(events_per_s())
-            load.stdin.write("\n")
-            load.stdin.flush()
-            result = json.loads(load.stdout.readline())
-            figures.fetches_per_s.append(result["calls"] / result["seconds"])
-            if result["errors"]:
-                raise RuntimeError(f"fetch load had {result['errors']} tool errors")
-        finally:
-            if load.poll() is None:
-                load.terminate()
-                load.wait(timeout=30)
+    beside = streams_beside(spec, fetch, turns=settings.rounds, what="fetch")
+    figures.without += beside.without
+    figures.with_fetches += beside.with_load
+    figures.fetches_per_s += [t["calls"] / t["seconds"] for t in beside.totals]
 
 
 def measure(
