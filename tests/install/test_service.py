@@ -7,11 +7,12 @@ One container for the module (`box`); the checks run in file order and each firs
 the unit runs (`Installed.ensure_running`), so one that stops or freezes the daemon leaves no
 trace for the next. The container's setup is in conftest.py, installed.py and nspawn.py.
 
-Times on this project's machine (2 cores, shared with other test runs;
-`pytest -p no:cacheprovider tests/install`, both modules, the .deb already built):
-warm (cached root, the dependencies' .debs downloaded) 256 s: per container a 1-3 s boot and
-a 30 s `apt-get install`, then the checks (the watchdog's alone is 30 s + 5 s + the start);
-cold, the root made first with debootstrap: 145 s more (264 s on a loaded machine).
+Times on this project's machine (2 cores; `pytest -p no:cacheprovider tests/install`, all
+modules, the .deb already built): warm (cached root, the dependencies' .debs downloaded)
+138 s on a quiet machine, 256-275 s beside other test runs: per container a 1-3 s boot and a
+17-45 s `apt-get install`, then the checks (the watchdog's alone is 30 s + 5 s + the start);
+cold (no root, no downloaded .debs: debootstrap first) 212 s quiet, the root's build alone
+77-264 s depending on the load.
 The figures per step of the last run are in build/install-test/timings.log.
 """
 
