@@ -278,11 +278,17 @@ async def test_a_watcher_that_does_not_read_never_slows_requests(daemon: Daemon)
                     )
                     assert all("message_stop" in a["events"] for a in answers)
                     sent += len(answers)
-            for _ in range(4):  # more requests: the backlog stays at its bound
+            # More requests: the backlog stays at its bound. They go on for 2 s at least, so
+            # the time the writer is stuck is long next to the 0.1 s interval however fast
+            # this machine streams (on a quiet one, four rounds took well under a second).
+            full = time.monotonic()
+            rounds = 0
+            while rounds < 4 or time.monotonic() - full < 2.0:
                 await asyncio.gather(
                     *(message(daemon, '#sim {"text": "x y"}', stream=True) for _ in range(16))
                 )
                 sent += 16
+                rounds += 1
                 assert await _gauge(daemon, "autosred_watch_backlog_events") == FEED_SIZE
             # Reading again: everything it gets, up to a frame built after this point.
             resumed = time.time()

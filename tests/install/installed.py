@@ -8,6 +8,7 @@ daemon's listeners (the container shares the host's network).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import shutil
 import socket
@@ -44,6 +45,7 @@ class Installed:
     api: str
     codex: str
     metrics: str
+    archives: Path  # the host directory bound over the container's apt archives
 
     # ---- systemd ---------------------------------------------------------------------
 
@@ -157,6 +159,7 @@ def installed(root: Path, deb: Path, *, work: Path, apt_archives: Path) -> Itera
             api=f"http://127.0.0.1:{ports['api']}",
             codex=f"http://127.0.0.1:{ports['codex']}",
             metrics=f"http://127.0.0.1:{ports['metrics']}",
+            archives=apt_archives,
         )
         with _timed(timings, f"apt-get install {deb.name}"):
             apt_install(box, box.deb)
@@ -167,11 +170,25 @@ def apt_install(box: Installed, deb: str, *, timeout: float = 600.0) -> Exec:
     """`apt-get install ./autosred_….deb` as an operator runs it: the package's dependencies
     come from the mirror (the downloaded .debs are kept between runs, see conftest)."""
     container = box.container
-    container.run(["apt-get", "-q", "update"], timeout=timeout).check()
-    result = container.run(["apt-get", "install", "-y", "-q", deb], timeout=timeout)
+    with _apt_lock(box.archives):
+        container.run(["apt-get", "-q", "update"], timeout=timeout).check()
+        result = container.run(["apt-get", "install", "-y", "-q", deb], timeout=timeout)
     if result.returncode != 0:
         raise ContainerError(
             f"apt-get install {deb} exited {result.returncode}\n{result.stdout[-4000:]}\n"
             f"{result.stderr[-4000:]}"
         )
     return result
+
+
+@contextlib.contextmanager
+def _apt_lock(archives: Path) -> Iterator[None]:
+    """One apt at a time on the shared archives. apt's own lock file lives in them, so two
+    containers installing at once (two pytest workers, as a clean clone's CI run did) made the
+    second fail at once with "Could not get lock /var/cache/apt/archives/lock"."""
+    with (archives.parent / f"{archives.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -238,6 +238,14 @@ class TusRoutes:
             reached = await self._reached(entry)
             self._failed(entry, "interrupted", reached, offset, detail=type(exc).__name__)
             raise Refusal(400, "interrupted", "the body ended early", close=True) from exc
+        except NotFound as exc:
+            # Finished by a PATCH that raced this one: the upload moved to the finished files
+            # between this request's lookup and its append, so the offset it named is stale.
+            try:
+                now = await self._service.lookup(entry.owner, entry.id)
+            except NotFound:
+                raise from_store(exc, upload_id=entry.id) from exc
+            raise _offset_mismatch(now) from exc
         except StoreError as exc:
             refusal = from_store(exc, upload_id=entry.id)
             reason = {
