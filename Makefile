@@ -30,8 +30,8 @@ typecheck: $(STAMP)
 layers: $(STAMP)
 	$(BIN)/lint-imports
 
-# --dist loadgroup: tests/install's modules (one booted container each) share one worker,
-# while the rest of the suite spreads over the others as before.
+# --dist loadgroup: tests/install's modules (one booted container each) are meant to share one
+# worker; they are also safe side by side (tests/install/conftest.py says why).
 pytest: $(STAMP) test-deps deb
 	$(BIN)/pytest -q -n auto --dist loadgroup -p no:cacheprovider
 

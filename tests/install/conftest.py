@@ -2,8 +2,10 @@
 
 Each test module boots its own container from a copy of the root (its fixture, `box`, is
 module-scoped: the checks of one module share one installed daemon and run in file order);
-the modules mark themselves as one xdist group ("install"), so a parallel run (`--dist
-loadgroup`) gives them one worker and one container at a time.
+the modules mark themselves as one xdist group ("install") for `--dist loadgroup`. Two clean
+runs still booted two containers at once on two workers (why xdist split the group is not known),
+so containers are safe side by side: each has free ports and an overlay over the shared root, and
+apt, whose lock lives in the shared archives, is serialised by a host lock (installed.py).
 """
 
 from __future__ import annotations
