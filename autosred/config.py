@@ -344,6 +344,10 @@ class BrowserSettings(Section):
     """Most bytes the saved files take in all; the oldest go first."""
     viewport: tuple[int, int] = (1280, 800)
     """Each context's viewport, width and height in CSS pixels."""
+    nice: int = Field(default=10, ge=0, le=19)
+    """The CPU priority (Linux nice value) of Playwright's driver and of the Chromium it
+    launches, so that a browsing agent yields the CPU to the model streams on a busy host;
+    0 keeps the daemon's own."""
     guard_listen: str = "127.0.0.1"
     """The address the daemon's per-context guard proxy (SOCKS5, which checks every
     connection a page makes) listens on: loopback for a local child; an address the remote

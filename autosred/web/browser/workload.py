@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import playwright
 from playwright.async_api import Browser, BrowserContext, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from autosred.config import BrowserSettings
 from autosred.web.browser.chromium import ChromiumMissing, launch_plan
 from autosred.web.browser.files import BrowserFiles
+from autosred.web.browser.priority import children_running, lower_priority
 from autosred.web.browser.session import BrowserSession
 from autosred.web.browser.socksguard import GuardProxy
 from autosred.web.fetch.addresses import AddressPolicy
@@ -34,6 +36,8 @@ from autosred.web.fetch.guard import Guard, Resolver, system_resolver
 
 HOME_PROXY_HOST = "127.0.0.1"
 """Where the local child's own context's proxy listens (it is the daemon's child)."""
+DRIVER_DIR = Path(playwright.__file__).parent / "driver"
+"""Where Playwright's driver (its own Node.js) lies in the installed package."""
 BrowserState = Literal["stopped", "starting", "running", "stopping"]
 LOOPBACK_THROUGH_PROXY = "<-loopback>"
 """Chromium sends loopback straight past a proxy unless told not to; the guard must see it."""
@@ -260,6 +264,7 @@ class BrowserWorkload:
                 proxy_hosts=(HOME_PROXY_HOST, settings.guard_listen),
             )
         self._playwright = await async_playwright().start()
+        self._lower_driver_priority()
         chromium = self._playwright.chromium
         if plan is None:
             assert settings.cdp_url is not None
@@ -294,6 +299,18 @@ class BrowserWorkload:
                 raise BrowserUnavailable("Playwright gave no browser for the launched context")
         browser = self._browser
         browser.on("disconnected", lambda _: self._on_disconnected(browser))
+
+    def _lower_driver_priority(self) -> None:
+        """The driver just started, before it launches anything: what it starts inherits."""
+        nice = self._settings.nice
+        if nice == 0:
+            return
+        drivers = children_running(DRIVER_DIR)
+        threads = sum(lower_priority(pid, nice) for pid in drivers)
+        self._log.info(
+            "browser.priority",
+            extra={"fields": {"nice": nice, "drivers": drivers, "threads": threads}},
+        )
 
     def _on_disconnected(self, browser: Browser) -> None:
         if browser is not self._browser or self._state == "stopping":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -24,7 +25,13 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import BlobResourceContents, ResourceLink
 
 from tests.mcp.browser.site import PASSWORD, USER, BrowserSite, running_browser_site
-from tests.mcp.browser.support import chromium_processes, decode_png, image_of, text_of
+from tests.mcp.browser.support import (
+    chromium_processes,
+    decode_png,
+    descendants,
+    image_of,
+    text_of,
+)
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -118,6 +125,25 @@ async def test_log_in_by_refs_then_read_a_client_side_route(
         assert browser["sessions"] >= 1
     # The SDK client ended its session (DELETE): its context is closed with it.
     await wait_for_event(daemon, "browser.session_closed", reason="session_ended")
+
+
+async def test_the_driver_yields_the_cpu_and_the_daemon_does_not(
+    daemon: Daemon, site: BrowserSite
+) -> None:
+    async with Client(daemon.api_url + "/mcp/browser") as client:
+        await call(client, "navigate", url=site.url("/app/"))
+    processes = descendants(daemon.process.pid)
+    drivers = [pid for pid, cmd in processes.items() if "/playwright/driver/" in cmd]
+    assert drivers, f"no Playwright driver among the daemon's processes: {processes}"
+    ours = os.getpriority(os.PRIO_PROCESS, 0)  # what the daemon inherited from this test
+    for pid in drivers:
+        # mcp.browser.nice's default; every thread, not only the first.
+        assert set(thread_nice(pid).values()) == {max(10, ours)}, thread_nice(pid)
+    # The daemon's own threads (the model streams' loop) keep their priority. (Chromium's
+    # are not asserted: as root, which this suite runs as, Chromium raises some of its own
+    # threads again; under the unit it has no capability to.)
+    assert set(thread_nice(daemon.process.pid).values()) == {ours}
+    await wait_for_event(daemon, "browser.priority", nice=10)
 
 
 async def test_a_late_element_is_waited_for(daemon: Daemon, site: BrowserSite) -> None:
@@ -272,3 +298,11 @@ async def wait_for_event(daemon: Daemon, name: str, *, timeout: float = 10, **fi
             for event in daemon.events_named(name)
         ):
             await asyncio.sleep(0.05)
+
+
+def thread_nice(pid: int) -> dict[int, int]:
+    """Each thread of ``pid``: its nice value."""
+    return {
+        int(tid): os.getpriority(os.PRIO_PROCESS, int(tid))
+        for tid in os.listdir(f"/proc/{pid}/task")
+    }
