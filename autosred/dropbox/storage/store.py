@@ -51,6 +51,7 @@ from autosred.dropbox.storage.errors import (
     UnsafeStorage,
     UploadBusy,
 )
+from autosred.dropbox.storage.hashing import ChunkHashes
 from autosred.dropbox.storage.ids import is_id, new_id
 from autosred.dropbox.storage.names import name_of
 
@@ -402,11 +403,13 @@ class Store:
         # Advanced by the worker thread after each write, so even a request cancelled while a
         # write runs knows exactly how far the data got.
         written = _Written(start)
+        hashes = ChunkHashes(hasher, whole)
         try:
             async for chunk in chunks:
                 if written.position + len(chunk) > entry.length:
                     raise TooLarge("the body goes past the declared Upload-Length")
-                await _settled(functools.partial(_write_at, fd, chunk, written, hasher, whole))
+                await _settled(functools.partial(_write_at, fd, chunk, written, hashes))
+            await _settled(hashes.wait)
             if hasher is not None and checksum is not None and hasher.digest() != checksum.digest:
                 raise ChecksumMismatch(entry.id)
         except InsufficientSpace as full:
@@ -425,6 +428,8 @@ class Store:
             kept = start if hasher is not None else written.position
             await _settled(lambda: _truncate_sync(fd, kept))
             raise
+        finally:
+            hashes.close()
         position = written.position
         await _settled(lambda: os.fsync(fd))
         if position < entry.length:
@@ -553,13 +558,12 @@ class _Written:
         self.position = position
 
 
-def _write_at(fd: int, chunk: bytes, written: _Written, hasher: Any, whole: Any) -> None:
-    """Hash (for a checksum, and the file's sha256) and write one chunk, all in the worker
-    thread: hashing a large chunk is CPU the event loop should not spend, and hashlib releases
-    the GIL for it. `whole` sees a chunk only once it is all written (a failed write ends the
-    append, and with it any use of that hash)."""
-    if hasher is not None:
-        hasher.update(chunk)
+def _write_at(fd: int, chunk: bytes, written: _Written, hashes: ChunkHashes) -> None:
+    """Write one chunk in the worker thread while the hashing thread hashes it (for a
+    checksum, and the file's sha256): hashing is CPU the event loop should not spend, and
+    hashlib and pwrite both release the GIL, so the two run at once. The hashes may see a
+    chunk whose write then fails; that ends the append, and with it any use of them."""
+    hashes.feed(chunk)
     try:
         written.position += disk.write_all(fd, chunk, written.position)
     except OSError as exc:
@@ -567,8 +571,6 @@ def _write_at(fd: int, chunk: bytes, written: _Written, hasher: Any, whole: Any)
         if exc.errno in _FULL:
             raise InsufficientSpace(written.position) from exc
         raise
-    if whole is not None:
-        whole.update(chunk)
 
 
 def _truncate_sync(fd: int, size: int) -> None:
