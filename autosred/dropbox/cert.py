@@ -168,15 +168,18 @@ class DropboxTls:
         self._files = certificate_files(settings, state_dir)
         self._client_ca = settings.tls.client_ca
         self._log = log
-        self.context, self._pem = _server_context(self._files, self._client_ca)
+        self.context, pem = _server_context(self._files, self._client_ca)
         self._current = self.context
         self.context.sni_callback = self._choose_context
-        self._fingerprint = fingerprint(self._pem)
+        # One tuple, replaced whole on a reload: the admin's thread reads it while the
+        # dropbox's loop may be reloading, and must never see one certificate's PEM with
+        # another's fingerprint.
+        self._identity = (fingerprint(pem), pem.decode("ascii"))
         log.info(
             "dropbox.certificate",
             extra={
                 "fields": {
-                    "fingerprint": self._fingerprint,
+                    "fingerprint": self.fingerprint,
                     "cert": str(self._files.cert),
                     "self_signed": self._files.self_signed,
                 }
@@ -190,12 +193,17 @@ class DropboxTls:
             connection.context = self._current
 
     @property
+    def identity(self) -> tuple[str, str]:
+        """(fingerprint, PEM) of the certificate served now, read together."""
+        return self._identity
+
+    @property
     def pem(self) -> str:
-        return self._pem.decode("ascii")
+        return self._identity[1]
 
     @property
     def fingerprint(self) -> str:
-        return self._fingerprint
+        return self._identity[0]
 
     def reload(self) -> bool:
         """Re-read the certificate files; a pair that does not load keeps the one in use."""
@@ -204,12 +212,12 @@ class DropboxTls:
         except CertificateError as exc:
             self._log.error(
                 "dropbox.certificate_rejected",
-                extra={"fields": {"problem": str(exc), "kept": self._fingerprint}},
+                extra={"fields": {"problem": str(exc), "kept": self.fingerprint}},
             )
             return False
-        self._current, self._pem = context, pem
-        self._fingerprint = fingerprint(pem)
+        self._current = context
+        self._identity = (fingerprint(pem), pem.decode("ascii"))
         self._log.info(
-            "dropbox.certificate_reloaded", extra={"fields": {"fingerprint": self._fingerprint}}
+            "dropbox.certificate_reloaded", extra={"fields": {"fingerprint": self.fingerprint}}
         )
         return True
