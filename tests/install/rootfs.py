@@ -24,6 +24,14 @@ from pathlib import Path
 
 MIRROR_ENV = "AUTOSRED_INSTALL_TEST_MIRROR"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# What debootstrap puts in every root besides its minimal base: systemd as PID 1 and what
+# `systemctl` needs, and python3, which any stock Debian install has (installing it in each
+# test container would byte-compile its standard library every time: about a minute).
+BASE_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3")
+# Ubuntu's releases this module can make a root of (from Ubuntu's archive, main and universe).
+UBUNTU_SUITES = frozenset({"jammy", "noble", "plucky", "questing"})
+UBUNTU_KEYRING = "/usr/share/keyrings/ubuntu-archive-keyring.gpg"
+DEBOOTSTRAP_SCRIPTS = "/usr/share/debootstrap/scripts"
 # Bump when the way a root is made changes (masked units, apt lists, ...): old roots are then
 # not reused.
 RECIPE_VERSION = 1
@@ -49,9 +57,14 @@ class RootSpec:
     suite: str
     arch: str
     packages: tuple[str, ...]
+    # Installed with apt-get once debootstrap is done: debootstrap's own resolver follows no
+    # virtual package (Debian 13's lintian needs perl-openssl-abi-3 through one), apt's does.
+    apt_packages: tuple[str, ...] = ()
 
     def key(self) -> str:
         text = f"{RECIPE_VERSION} {self.suite} {self.arch} {' '.join(sorted(self.packages))}"
+        if self.apt_packages:  # (absent from the keys of roots made before it existed)
+            text += f" apt {' '.join(sorted(self.apt_packages))}"
         return f"{self.suite}-{self.arch}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
@@ -59,6 +72,15 @@ def host_arch() -> str:
     return subprocess.run(
         ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
     ).stdout.strip()
+
+
+def host_suite(os_release: Path = Path("/etc/os-release")) -> str:
+    """This host's release codename (bookworm, trixie ...): the release `make deb` builds for."""
+    for line in os_release.read_text().splitlines():
+        name, _, value = line.partition("=")
+        if name == "VERSION_CODENAME" and value.strip('"'):
+            return value.strip('"')
+    raise RootBuildError(f"{os_release} names no VERSION_CODENAME")
 
 
 def apt_mirror(suite: str, *, sources: Path = Path("/etc/apt")) -> str:
@@ -135,7 +157,7 @@ def cached_root(cache: Path, spec: RootSpec, *, log: Path) -> Path:
         shutil.rmtree(building, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
         _debootstrap(building, spec, log=log)
-        _prepare(building, log=log)
+        _prepare(building, spec, log=log)
         (building / ".complete").write_text(f"{spec}\n")
         building.rename(root)
     return root
@@ -157,20 +179,49 @@ def _run_logged(argv: list[str], *, log: Path, what: str, timeout: float) -> Non
 
 
 def _debootstrap(target: Path, spec: RootSpec, *, log: Path) -> None:
-    mirror = apt_mirror(spec.suite)
+    ubuntu = spec.suite in UBUNTU_SUITES
+    mirror = ubuntu_mirror(spec.arch) if ubuntu else apt_mirror(spec.suite)
     argv = [
         "debootstrap",
         "--variant=minbase",
         f"--arch={spec.arch}",
         f"--include={','.join(spec.packages)}",
-        spec.suite,
-        str(target),
-        mirror,
     ]
+    if ubuntu:
+        argv += ["--components=main,universe", f"--keyring={_ubuntu_keyring()}"]
+    argv += [spec.suite, str(target), mirror]
+    script = Path(DEBOOTSTRAP_SCRIPTS) / spec.suite
+    if ubuntu and not script.exists():
+        # An Ubuntu release newer than this debootstrap (Debian 12's knows none after
+        # lunar): every Ubuntu script of debootstrap is a link to gutsy's.
+        argv.append(str(Path(DEBOOTSTRAP_SCRIPTS) / "gutsy"))
     _run_logged(argv, log=log, what=f"debootstrap {spec.suite} from {mirror}", timeout=900)
 
 
-def _prepare(root: Path, *, log: Path) -> None:
+def ubuntu_mirror(arch: str) -> str:
+    """Ubuntu's archive (amd64, i386) or its ports archive (arm64 ...), unless overridden."""
+    override = os.environ.get(MIRROR_ENV)
+    if override:
+        return override
+    if arch in ("amd64", "i386"):
+        return "http://archive.ubuntu.com/ubuntu"
+    return "http://ports.ubuntu.com/ubuntu-ports"
+
+
+def _ubuntu_keyring() -> Path:
+    """Ubuntu's archive key, which debootstrap checks the release files with: from the Debian
+    package ubuntu-keyring (Debian 13 has it; Debian 12 does not, and installs Debian 13's
+    with dpkg -i: it is a keyring and nothing else)."""
+    keyring = Path(UBUNTU_KEYRING)
+    if not keyring.is_file():
+        raise RootBuildError(
+            f"{keyring} missing: install the Debian package ubuntu-keyring (on Debian 12, the "
+            "one of Debian 13: apt-get download ubuntu-keyring in a Debian 13 root, dpkg -i)"
+        )
+    return keyring
+
+
+def _prepare(root: Path, spec: RootSpec, *, log: Path) -> None:
     """What every container wants and debootstrap leaves out: the masked units, apt's
     package lists (so an install needs only a quick `apt-get update` that finds them current),
     no downloaded .debs kept in the root itself."""
@@ -190,6 +241,56 @@ def _prepare(root: Path, *, log: Path) -> None:
         what="apt-get update",
         timeout=600,
     )
+    if spec.apt_packages:
+        _run_logged(
+            [
+                "chroot",
+                str(root),
+                "env",
+                "DEBIAN_FRONTEND=noninteractive",
+                "apt-get",
+                "-q",
+                "-y",
+                "--no-install-recommends",
+                "install",
+                *spec.apt_packages,
+            ],
+            log=log,
+            what=f"apt-get install {' '.join(spec.apt_packages)}",
+            timeout=1200,
+        )
     _run_logged(
         ["chroot", str(root), "apt-get", "clean"], log=log, what="apt-get clean", timeout=60
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python3 -m tests.install.rootfs --cache DIR --log FILE --suite NAME PACKAGE...`: the
+    cached root's path on stdout, built first when missing: a minimal root (debootstrap, with
+    the packages the install tests' roots have) in which apt-get installs PACKAGE...
+    packaging/build-deb.sh --suite makes its build roots with it (the same debootstrap, cache
+    and lock as the tests')."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python3 -m tests.install.rootfs")
+    parser.add_argument("--cache", type=Path, required=True)
+    parser.add_argument("--log", type=Path, required=True)
+    parser.add_argument("--suite", required=True)
+    parser.add_argument("packages", nargs="+")
+    args = parser.parse_args(argv)
+    try:
+        root = cached_root(
+            args.cache.resolve(),
+            RootSpec(args.suite, host_arch(), BASE_PACKAGES, tuple(args.packages)),
+            log=args.log.resolve(),
+        )
+    except RootBuildError as exc:
+        print(f"no {args.suite} root: {exc}", file=sys.stderr)
+        return 1
+    print(root)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

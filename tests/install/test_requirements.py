@@ -15,7 +15,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.install.package import _ar_archive, _ar_members, _complete_deb, _whole_ar
-from tests.install.rootfs import DEFAULT_MIRROR, MIRROR_ENV, apt_mirror
+from tests.install.rootfs import (
+    DEFAULT_MIRROR,
+    MIRROR_ENV,
+    RootBuildError,
+    apt_mirror,
+    host_suite,
+    ubuntu_mirror,
+)
 
 pytestmark = [pytest.mark.xdist_group("install")]
 
@@ -90,6 +97,26 @@ def test_the_mirror_is_the_one_apt_uses(tmp_path: Path, monkeypatch: pytest.Monk
     assert apt_mirror("bookworm", sources=tmp_path) == DEFAULT_MIRROR
     monkeypatch.setenv(MIRROR_ENV, "http://override.example/debian")
     assert apt_mirror("bookworm", sources=tmp_path) == "http://override.example/debian"
+
+
+def test_ubuntu_roots_come_from_ubuntus_archive_or_its_ports(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    assert ubuntu_mirror("amd64") == "http://archive.ubuntu.com/ubuntu"
+    assert ubuntu_mirror("arm64") == "http://ports.ubuntu.com/ubuntu-ports"
+    monkeypatch.setenv(MIRROR_ENV, "http://override.example/ubuntu")
+    assert ubuntu_mirror("arm64") == "http://override.example/ubuntu"
+
+
+def test_the_default_release_is_this_hosts(tmp_path: Path) -> None:
+    """make install-test without SUITE: the release the host's `make deb` built for."""
+    os_release = tmp_path / "os-release"
+    os_release.write_text('PRETTY_NAME="Debian GNU/Linux 13 (trixie)"\nVERSION_CODENAME=trixie\n')
+    assert host_suite(os_release) == "trixie"
+    os_release.write_text('ID=debian\nVERSION_CODENAME=""\n')
+    with pytest.raises(RootBuildError, match="no VERSION_CODENAME"):
+        host_suite(os_release)
 
 
 @given(
