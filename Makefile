@@ -38,8 +38,10 @@ pytest: $(STAMP) test-deps deb
 # The built .deb installed with apt and run under systemd in a booted Debian 12 container
 # (tests/install): the container's root is made once with debootstrap and cached under
 # build/install-test/ (make clean keeps it; rm -rf build/install-test to rebuild it).
+# SUITE=NAME (by hand; make test runs this host's release only): the package make deb
+# SUITE=NAME built, in a root of that release.
 install-test: $(STAMP) test-deps deb
-	$(BIN)/pytest -q -p no:cacheprovider tests/install
+	AUTOSRED_INSTALL_TEST_SUITE=$(SUITE) $(BIN)/pytest -q -p no:cacheprovider tests/install
 
 test-deps:
 	bash tests/setup/install-test-deps.sh
@@ -49,8 +51,10 @@ test: test-deps lint typecheck layers pytest
 # The Debian package: exactly one dist/autosred_*_$(dpkg --print-architecture).deb, built
 # from the working tree (reused from build/deb/cache when its inputs did not change).
 # packaging/README.md says how, and what the package holds.
+# SUITE=NAME (trixie, noble, bookworm ...): for that release instead, built inside a root of it
+# (debootstrap once, cached under build/deb/roots/) into dist/NAME/: its python3 builds the venv.
 deb:
-	bash packaging/build-deb.sh
+	bash packaging/build-deb.sh $(if $(SUITE),--suite $(SUITE))
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run

@@ -34,6 +34,7 @@ REQUIRED_BUILD_DEPENDS = {"debhelper-compat", "python3", "python3-pip", "python3
 
 SHELL_SCRIPTS = [
     REPO / "packaging" / "build-deb.sh",
+    REPO / "packaging" / "build-package.sh",
     REPO / "packaging" / "build-wheel.sh",
     INSTALL_TEST_DEPS,
 ]
@@ -87,6 +88,20 @@ def test_build_depends() -> None:
     build_depends = relations(control()[0]["Build-Depends"])
     assert build_depends.keys() >= REQUIRED_BUILD_DEPENDS
     assert build_depends["debhelper-compat"] == Relation("debhelper-compat", "=", "13")
+
+
+def test_a_release_build_root_has_every_build_dependency() -> None:
+    """build-deb.sh --suite debootstraps its build root with BUILD_ROOT_PACKAGES: debootstrap
+    resolves no virtual package, so debhelper-compat is asked for as debhelper."""
+    script = (REPO / "packaging" / "build-deb.sh").read_text()
+    found = re.search(r"^BUILD_ROOT_PACKAGES=\(([^)]*)\)", script, re.MULTILINE)
+    assert found, "BUILD_ROOT_PACKAGES=(...) not in build-deb.sh"
+    packages = set(found.group(1).split())
+    wanted = {
+        "debhelper" if name == "debhelper-compat" else name
+        for name in relations(control()[0]["Build-Depends"])
+    }
+    assert packages >= wanted | {"lintian", "dpkg-dev", "build-essential"}, wanted - packages
 
 
 def test_depends_name_the_interpreter_not_python_libraries() -> None:
@@ -226,6 +241,17 @@ def test_shell_script_syntax(script: Path) -> None:
     assert script.read_text().startswith("#!/usr/bin/env bash\n")
     result = run(["/bin/bash", "-n", str(script)])
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("suite", ["Trixie", "../trixie", "trixie;id", ""])
+def test_build_deb_refuses_a_suite_that_is_not_a_release_name(suite: str) -> None:
+    """--suite names a directory (dist/NAME/, the cache's NAME/): nothing else gets through,
+    before anything is built or installed."""
+    for argv in ([f"--suite={suite}"], ["--suite", suite]):
+        result = run(["/bin/bash", str(REPO / "packaging" / "build-deb.sh"), *argv])
+        # An empty one too: not taken for this host's own build.
+        assert result.returncode == 2, result.stderr
+        assert f"--suite {suite}: not a release name" in result.stderr
 
 
 def test_install_test_deps_is_a_no_op_when_all_is_there() -> None:
