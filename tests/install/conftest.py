@@ -10,6 +10,7 @@ apt, whose lock lives in the shared archives, is serialised by a host lock (inst
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,16 +19,24 @@ import pytest
 from tests.install.installed import Installed, installed
 from tests.install.nspawn import missing_requirements
 from tests.install.package import settled_copy
-from tests.install.rootfs import RootBuildError, RootSpec, cached_root, host_arch
+from tests.install.rootfs import (
+    BASE_PACKAGES,
+    RootBuildError,
+    RootSpec,
+    cached_root,
+    host_arch,
+    host_suite,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 WORK = REPO / "build" / "install-test"
-SUITE = "bookworm"
-# systemd as PID 1 and what `systemctl` needs (apt comes with every root), and python3, which
-# any stock Debian install has: installing it in each container would byte-compile its
-# standard library every time (about a minute here). Everything else the package depends on
-# (procps, adduser's users, ...) apt must find from the package's own Depends.
-ROOT_PACKAGES = ("systemd", "systemd-sysv", "dbus", "python3")
+# `make install-test SUITE=NAME` sets it: the package built for that release (make deb
+# SUITE=NAME: dist/NAME/) in a root of that release. Unset or empty: this host's own
+# release and the package `make deb` built here (dist/), as `make test` runs it.
+SUITE_ENV = "AUTOSRED_INSTALL_TEST_SUITE"
+# The base packages (rootfs.BASE_PACKAGES): everything else the package depends on (procps,
+# adduser's users, ...) apt must find from the package's own Depends.
+ROOT_PACKAGES = BASE_PACKAGES
 
 
 @pytest.fixture(scope="session")
@@ -47,30 +56,38 @@ def arch(machine_ready: None) -> str:
 
 
 @pytest.fixture(scope="session")
+def suite() -> str:
+    return os.environ.get(SUITE_ENV) or host_suite()
+
+
+@pytest.fixture(scope="session")
 def package(arch: str) -> Path:
     """The package `make deb` built (make install-test and make pytest build it first)."""
-    found = settled_copy(REPO / "dist", arch, WORK / "package", timeout=120)
+    chosen = os.environ.get(SUITE_ENV)
+    dist = REPO / "dist" / chosen if chosen else REPO / "dist"
+    found = settled_copy(dist, arch, WORK / "package" / (chosen or "host"), timeout=120)
     if isinstance(found, str):
         pytest.fail(found)
     return found
 
 
 @pytest.fixture(scope="session")
-def debian_root(arch: str) -> Path:
+def debian_root(arch: str, suite: str) -> Path:
     WORK.mkdir(parents=True, exist_ok=True)
     try:
         return cached_root(
-            WORK / "roots", RootSpec(SUITE, arch, ROOT_PACKAGES), log=WORK / "root-build.log"
+            WORK / "roots", RootSpec(suite, arch, ROOT_PACKAGES), log=WORK / "root-build.log"
         )
     except RootBuildError as exc:
-        pytest.fail(f"no Debian {SUITE} root: {exc}")
+        pytest.fail(f"no {suite} root: {exc}")
 
 
 @pytest.fixture(scope="session")
-def apt_archives() -> Path:
+def apt_archives(suite: str) -> Path:
     """Bound over the containers' /var/cache/apt/archives: what apt downloads for the package's
-    dependencies is downloaded once, then found here by every later run."""
-    return WORK / "apt-archives"
+    dependencies is downloaded once, then found here by every later run (one per release:
+    apt's autoclean in one release's container would remove the others' .debs)."""
+    return WORK / "apt-archives" / suite
 
 
 @pytest.fixture(scope="module")
