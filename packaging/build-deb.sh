@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
         --head) from=head ;;
         --suite) suite=${2-}; suite_set=1; shift $(($# > 1)) ;;
         --suite=*) suite=${1#--suite=}; suite_set=1 ;;
-        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "usage: $0 [--head] [--suite NAME]" >&2; exit 2 ;;
     esac
     shift
@@ -72,9 +72,9 @@ BUILD_ROOT_PACKAGES=(debhelper python3 python3-pip python3-venv dpkg-dev build-e
 # `in_root CMD...`: CMD chrooted into an overlay over the cached release root $build_root,
 # in a mount namespace of its own (every mount goes with it), with $work at /build. Its
 # environment: a fixed one, plus this host's PIP_*, proxy and CA bundle variables (with the
-# bundles they name). This host's pip.conf
-# files are not carried in (they name files of this host: find-links, constraints): pip
-# there reads the root's own configuration, none, so PyPI; set PIP_INDEX_URL for a mirror.
+# bundles they name). This host's pip.conf files are not carried in (they name files of this
+# host: find-links, constraints): pip there reads the root's own configuration, none, so
+# PyPI; set PIP_INDEX_URL for a mirror.
 in_root() {
     local -a pass=()
     local name

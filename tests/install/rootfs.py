@@ -7,7 +7,8 @@ temporary directory and renamed into place, under a lock, so an interrupted or c
 build never leaves a half-made root that a later run would trust.
 
 The mirror is the one this machine's apt already uses for Debian (so the build works wherever
-apt works), else deb.debian.org; ``AUTOSRED_INSTALL_TEST_MIRROR`` overrides both.
+apt works), else deb.debian.org; ``AUTOSRED_INSTALL_TEST_MIRROR`` overrides both. An Ubuntu
+release (UBUNTU_SUITES) comes from Ubuntu's archive instead, checked with its archive key.
 """
 
 from __future__ import annotations
@@ -215,8 +216,8 @@ def _ubuntu_keyring() -> Path:
     keyring = Path(UBUNTU_KEYRING)
     if not keyring.is_file():
         raise RootBuildError(
-            f"{keyring} missing: install the Debian package ubuntu-keyring (on Debian 12, the "
-            "one of Debian 13: apt-get download ubuntu-keyring in a Debian 13 root, dpkg -i)"
+            f"{keyring} missing: install the Debian package ubuntu-keyring (on Debian 12, "
+            "Debian 13's, with dpkg -i: packaging/README.md says how)"
         )
     return keyring
 
