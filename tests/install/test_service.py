@@ -14,6 +14,8 @@ modules, the .deb already built): warm (cached root, the dependencies' .debs dow
 cold (no root, no downloaded .debs: debootstrap first) 212 s quiet, the root's build alone
 77-264 s depending on the load.
 The figures per step of the last run are in build/install-test/timings.log.
+Other releases (`make install-test SUITE=trixie`, `noble`: by hand) and their times:
+packaging/README.md, "Each release, installed and run".
 """
 
 from __future__ import annotations
