@@ -297,6 +297,9 @@ QUICK = PartSettings(rounds=15, window=3.0, turns=1)
 FULL = PartSettings(rounds=30, window=5.0, turns=3)
 STREAMS = 16
 BROWSER_CLIENTS = 2
+AGENT_PAUSE = 1.0
+"""Seconds between a paced client's calls: an agent's pace, the model's turn between two
+tool calls (the back-to-back load is the stress case)."""
 RATIO_TARGET = 0.9
 OVERHEAD_TARGET_MS = 15.0
 
@@ -311,6 +314,10 @@ class BrowserFigures:
     without: list[float] = field(default_factory=list)
     with_browser: list[float] = field(default_factory=list)
     actions_per_s: list[float] = field(default_factory=list)
+    paced_without: list[float] = field(default_factory=list)
+    paced_with: list[float] = field(default_factory=list)
+    paced_actions_per_s: list[float] = field(default_factory=list)
+    """The same at an agent's pace (``AGENT_PAUSE`` between a client's calls)."""
     commands: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
 
@@ -322,6 +329,12 @@ def streams(
     figures.without += beside.without
     figures.with_browser += beside.with_load
     figures.actions_per_s += [t["calls"] / t["seconds"] for t in beside.totals]
+    paced = streams_beside(
+        spec, [*browse, str(AGENT_PAUSE)], turns=settings.turns, what="paced browser"
+    )
+    figures.paced_without += paced.without
+    figures.paced_with += paced.with_load
+    figures.paced_actions_per_s += [t["calls"] / t["seconds"] for t in paced.totals]
 
 
 def measure(
@@ -366,7 +379,8 @@ def measure(
                 "browser": "[setpriv --bounding-set=-sys_nice, as root] nice -n 10 chromium "
                 "--headless --remote-debugging-port=0 …",
                 "model streams": f"python -m bench.loadgen '{json.dumps(spec)}'",
-                "browser load": " ".join(["nice", "-n", "10", "python", *browse[4:]]),
+                "browser load": " ".join(["nice", "-n", "10", "python", *browse[4:]])
+                + f" [{AGENT_PAUSE:g}, paced]",
             }
             progress(f"browser: model streams with and without {BROWSER_CLIENTS} browsing clients")
             streams(settings, figures, spec, browse)
@@ -380,6 +394,7 @@ def section(figures: BrowserFigures | None) -> list[str]:
     ways = figures.ways
     worst = max(ways["handler"][action] - ways["playwright"][action] for action in ACTIONS)
     ratio = statistics.median(figures.with_browser) / statistics.median(figures.without)
+    paced = statistics.median(figures.paced_with) / statistics.median(figures.paced_without)
     lines = [
         "#### 11. MCP browser tools: wake, per-action cost, model streams while browsing",
         "",
@@ -415,6 +430,13 @@ def section(figures: BrowserFigures | None) -> list[str]:
         f"{', '.join(f'{v:,.0f}' for v in figures.without)}; with "
         f"{', '.join(f'{v:,.0f}' for v in figures.with_browser)}; browser calls/s during "
         f"{', '.join(f'{v:.1f}' for v in figures.actions_per_s)}.",
+        "",
+        f"The same at an agent's pace ({AGENT_PAUSE:g} s between a client's calls, the "
+        f"model's turn between two tool calls): **{paced:.2f}x** "
+        f"({'met' if paced >= RATIO_TARGET else '**missed**'}); events/s without "
+        f"{', '.join(f'{v:,.0f}' for v in figures.paced_without)}; with "
+        f"{', '.join(f'{v:,.0f}' for v in figures.paced_with)}; browser calls/s during "
+        f"{', '.join(f'{v:.1f}' for v in figures.paced_actions_per_s)}.",
         "",
         "Commands:",
         "",

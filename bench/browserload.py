@@ -1,10 +1,13 @@
-"""Browser load, run in its own process: ``python -m bench.browserload MCP_URL PAGE_URL N``.
+"""Browser load, run in its own process:
+``python -m bench.browserload MCP_URL PAGE_URL N [PAUSE]``.
 
 ``N`` MCP clients (the official SDK's, legacy sessions as Claude Code opens them, each its
 own browser context) each open ``PAGE_URL`` once, then click its first button and read the
-page back to back. It prints ``{"event": "running"}`` once every client has had its first
-answer, keeps going until a line arrives on stdin, then prints ``{"event": "result",
-"calls": …, "errors": …, "seconds": …}`` (calls answered after "running").
+page, back to back, or with ``PAUSE`` seconds between a client's calls (an agent's pace: the
+model takes its turn between two tool calls). It prints ``{"event": "running"}`` once every
+client has had its first answer, keeps going until a line arrives on stdin, then prints
+``{"event": "result", "calls": …, "errors": …, "seconds": …}`` (calls answered after
+"running").
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from mcp import Client
 from bench.mcpfetch import emit
 
 
-async def run(mcp_url: str, page_url: str, clients: int) -> None:
+async def run(mcp_url: str, page_url: str, clients: int, pause: float = 0.0) -> None:
     counts = {"calls": 0, "errors": 0, "ready": 0}
     everyone = asyncio.Event()
     measuring = False
@@ -39,6 +42,8 @@ async def run(mcp_url: str, page_url: str, clients: int) -> None:
                     result = await session.call_tool(tool, arguments)
                     if measuring:
                         counts["calls" if not result.is_error else "errors"] += 1
+                    if pause:
+                        await asyncio.sleep(pause)
 
     tasks = [asyncio.create_task(client()) for _ in range(clients)]
     await everyone.wait()
@@ -53,8 +58,8 @@ async def run(mcp_url: str, page_url: str, clients: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    mcp_url, page_url, clients = argv
-    asyncio.run(run(mcp_url, page_url, int(clients)))
+    mcp_url, page_url, clients, *pause = argv
+    asyncio.run(run(mcp_url, page_url, int(clients), float(pause[0]) if pause else 0.0))
     return 0
 
 
