@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,17 +231,21 @@ def running_daemon(
     loop: str = "asyncio",
     sections: dict[str, Any] | None = None,
     models_ready: bool = True,
+    prefix: Sequence[str] = (),
+    start_timeout: float = 30.0,
+    stop_grace: float = 10.0,
 ) -> Iterator[Daemon]:
     """``sections``: top-level config sections set on top of `daemon_config` (e.g. ``mcp``,
     or ``engine`` and ``recipes`` for another engine). Yields once every model is ready, or
     with ``models_ready`` false once the admin API answers (a process engine's model starts at
-    zero)."""
+    zero). ``prefix``: a command the daemon runs under (``valgrind …``, which is why it may
+    take ``start_timeout`` to start and ``stop_grace`` to stop)."""
     config_path = workdir / "autosred.yaml"
     # JSON is YAML.
     config_path.write_text(
         json.dumps({**daemon_config(workdir, sim), **(sections or {})}, indent=2)
     )
-    command = daemon_command(config_path, loop=loop)
+    command = [*prefix, *daemon_command(config_path, loop=loop)]
     log = workdir / "daemon.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -260,10 +264,10 @@ def running_daemon(
         return not models_ready or all(model["state"] == "ready" for model in status["models"])
 
     try:
-        wait_until("autosred", ready, process, log)
+        wait_until("autosred", ready, process, log, timeout=start_timeout)
         status = daemon.status()
         daemon.pid = int(status["pid"])
         daemon.listeners = dict(status["listeners"])
         yield daemon
     finally:
-        stop_process(process)
+        stop_process(process, grace=stop_grace)
