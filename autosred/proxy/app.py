@@ -40,6 +40,7 @@ from autosred.proxy.openai.errors import error_response as openai_error
 from autosred.proxy.requestlog import RequestLog
 from autosred.proxy.responses import handler as responses
 from autosred.proxy.responses.reasoning import ReasoningSealer
+from autosred.proxy.streamclient import UpstreamClient
 from autosred.proxy.upstream import make_session
 from autosred.scaler import ModelGate
 
@@ -108,7 +109,13 @@ def make_api_app(
 async def _upstream_session(app: web.Application) -> AsyncIterator[None]:
     ctx = app[PROXY]
     ctx.session = make_session(ctx.settings)
+    ctx.relay_client = UpstreamClient(
+        connect_timeout=ctx.settings.upstream_connect_timeout,
+        read_timeout=ctx.settings.upstream_read_timeout,
+    )
     yield
+    ctx.relay_client.close()
+    ctx.relay_client = None
     await ctx.session.close()
     ctx.session = None
 

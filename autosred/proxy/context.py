@@ -13,6 +13,7 @@ from autosred.config import ApiSettings
 from autosred.metrics import Metrics
 from autosred.proxy.modelinfo import ModelInfo
 from autosred.proxy.requestlog import RequestLog
+from autosred.proxy.streamclient import UpstreamClient
 from autosred.scaler import ModelGate
 
 
@@ -30,12 +31,21 @@ class ProxyContext:
     requests: RequestLog = field(default_factory=RequestLog)
     """The recent requests, for the admin API's watchers (the daemon's own, passed in)."""
     session: aiohttp.ClientSession | None = field(default=None)
+    relay_client: UpstreamClient | None = field(default=None)
 
     @property
     def upstream(self) -> aiohttp.ClientSession:
-        """The pooled upstream session, open while the app runs (see make_api_app)."""
+        """The pooled upstream session, open while the app runs (see make_api_app): the
+        model server's small answers (``/v1/models``, ``/tokenize``)."""
         assert self.session is not None, "upstream session used outside the app's lifetime"
         return self.session
+
+    @property
+    def stream_client(self) -> UpstreamClient:
+        """The relay's own client (streamclient.py), open while the app runs: every relayed
+        request, its answer read as it comes."""
+        assert self.relay_client is not None, "relay client used outside the app's lifetime"
+        return self.relay_client
 
 
 PROXY: web.AppKey[ProxyContext] = web.AppKey("proxy", ProxyContext)

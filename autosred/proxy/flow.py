@@ -378,6 +378,10 @@ class _Flow:
         keepalive = None
         if call.stream and (content_type or "").startswith("text/event-stream"):
             keepalive = stream.keepalive_comment
-        await stream.open(content_type)
+        try:
+            await stream.open(content_type)
+        except BaseException:
+            upstream.close()  # the client is gone or the daemon stops: so does the generation
+            raise
         await upstream_call.relay_bytes(upstream, stream, keepalive, self.ctx.keepalive_interval)
         self._finish(Outcome(200))

@@ -18,12 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import aiohttp
-
 from autosred.proxy.chatstream import ChatStreamTranslator
 from autosred.proxy.context import ProxyContext
 from autosred.proxy.fastjson import parse_chunk
-from autosred.proxy.idle import UpstreamReader
 from autosred.proxy.prompt import (
     clamp_max_tokens,
     estimate_prompt_tokens,
@@ -31,12 +28,13 @@ from autosred.proxy.prompt import (
     tokenize_body,
 )
 from autosred.proxy.sse import SSEDecoder
-from autosred.proxy.upstream import (
-    UPSTREAM_CONNECT_ERRORS,
-    UpstreamError,
-    encode_body,
-    upstream_message,
+from autosred.proxy.streamclient import (
+    UpstreamBroken,
+    UpstreamResponse,
+    UpstreamSilent,
+    UpstreamUnreachable,
 )
+from autosred.proxy.upstream import UpstreamError, encode_body, upstream_message
 from autosred.scaler import Backend
 
 EventT = TypeVar("EventT")
@@ -88,7 +86,7 @@ async def fit_to_context(
 
 
 async def _first_read(
-    content: UpstreamReader,
+    content: UpstreamResponse,
     keepalive: Callable[[], Awaitable[None]],
     interval: float | None,
     grace: float,
@@ -111,7 +109,7 @@ async def _first_read(
 
 
 async def _first_bytes(
-    content: UpstreamReader,
+    content: UpstreamResponse,
     flush_headers: Callable[[], Awaitable[None]],
     keepalive: Callable[[], Awaitable[None]] | None,
     interval: float | None,
@@ -161,25 +159,26 @@ class UpstreamCall:
             extra={"fields": {"model": model, "kind": failure.kind, "error": failure.detail}},
         )
 
-    async def open(self, path: str, wire: bytes) -> aiohttp.ClientResponse:
+    async def open(self, path: str, wire: bytes) -> UpstreamResponse:
         """POST ``wire`` to ``path``; the response once the server answered 200.
 
-        UpstreamError (counted, logged) when it cannot be reached or answers an error status.
+        UpstreamError (counted, logged) when it cannot be reached, stays silent or answers an
+        error status.
         """
         ctx, backend = self.ctx, self.backend
         model = backend.recipe.name
         try:
-            upstream = await ctx.upstream.post(
+            upstream = await ctx.stream_client.post(
                 backend.url / path,
-                data=wire,
-                headers={
+                wire,
+                {
                     "Content-Type": "application/json",
                     # Relayed or parsed here: never compressed.
                     "Accept-Encoding": "identity",
                     "X-Request-Id": self.request_id,
                 },
             )
-        except UPSTREAM_CONNECT_ERRORS as exc:
+        except UpstreamUnreachable as exc:
             backend.report_unreachable()
             ctx.metrics.upstream_errors.labels(model=model, kind="connect").inc()
             ctx.log.warning(
@@ -187,12 +186,20 @@ class UpstreamCall:
                 extra={"fields": {"model": model, "error": str(exc)}},
             )
             raise UpstreamError("connect", detail=str(exc)) from None
+        except UpstreamSilent:
+            failure = UpstreamError("timeout")
+            self._dropped(failure)
+            raise failure from None
+        except UpstreamBroken as exc:
+            failure = UpstreamError("protocol", detail=str(exc))
+            self._dropped(failure)
+            raise failure from None
         if upstream.status == 200:
             return upstream
         ctx.metrics.upstream_errors.labels(model=model, kind="status").inc()
         try:
-            payload: bytes = await upstream.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            payload: bytes = await upstream.read_all()
+        except (UpstreamSilent, UpstreamBroken) as exc:
             payload = str(exc).encode()
         finally:
             upstream.close()
@@ -216,7 +223,7 @@ class UpstreamCall:
 
     async def relay_events(
         self,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         translator: ChatStreamTranslator[EventT, Any, Any],
         emit: Callable[[list[EventT]], Awaitable[None]],
         finish: Callable[[list[EventT]], Awaitable[None]],
@@ -227,11 +234,9 @@ class UpstreamCall:
         the same write); while the first chunk is awaited, ``translator.keepalive()`` every
         ``keepalive_interval`` (None: the client waits silently)."""
         clean = False
-        content = UpstreamReader(upstream, self.ctx.settings.upstream_read_timeout)
         try:
-            clean = await self._pump(content, translator, emit, finish, keepalive_interval)
+            clean = await self._pump(upstream, translator, emit, finish, keepalive_interval)
         finally:
-            content.close()
             if clean:
                 upstream.release()
             else:
@@ -241,7 +246,7 @@ class UpstreamCall:
 
     async def _pump(
         self,
-        content: UpstreamReader,
+        content: UpstreamResponse,
         translator: ChatStreamTranslator[EventT, Any, Any],
         emit: Callable[[list[EventT]], Awaitable[None]],
         finish: Callable[[list[EventT]], Awaitable[None]],
@@ -265,10 +270,10 @@ class UpstreamCall:
                     first = False
                 else:
                     data = await content.read()
-            except aiohttp.ServerTimeoutError:
+            except UpstreamSilent:
                 failure = UpstreamError("timeout")
                 break
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+            except UpstreamBroken as exc:
                 # After finish_reason only the usage chunk is missing: end the output with the
                 # running usage rather than fail a complete answer.
                 if not translator.finishing:
@@ -303,7 +308,7 @@ class UpstreamCall:
 
     async def relay_bytes(
         self,
-        upstream: aiohttp.ClientResponse,
+        upstream: UpstreamResponse,
         stream: BytesSink,
         keepalive: Callable[[], Awaitable[None]] | None,
         keepalive_interval: float | None,
@@ -313,7 +318,7 @@ class UpstreamCall:
         bytes come within ``START_GRACE``, the head goes out alone and, while they are
         awaited, ``keepalive`` every ``keepalive_interval``. UpstreamError when the server's
         answer broke off (the client has had some of it)."""
-        content = UpstreamReader(upstream, self.ctx.settings.upstream_read_timeout)
+        content = upstream
         clean = False
         try:
             data = await _first_bytes(content, stream.flush_headers, keepalive, keepalive_interval)
@@ -322,16 +327,15 @@ class UpstreamCall:
                 data = await content.read()
             await stream.end(data)
             clean = True
-        except aiohttp.ServerTimeoutError:
+        except UpstreamSilent:
             failure = UpstreamError("timeout")
             self._dropped(failure)
             raise failure from None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        except UpstreamBroken as exc:
             failure = UpstreamError("closed", detail=str(exc))
             self._dropped(failure)
             raise failure from None
         finally:
-            content.close()
             if clean:
                 upstream.release()
             else:
