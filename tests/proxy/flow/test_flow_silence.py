@@ -153,3 +153,29 @@ async def test_a_slow_stream_lives_longer_than_the_deadline(
     assert not any(a.event in ("error", "response.failed") for a in stream.arrivals)
     record = await upstream_record(daemon, session, marker)
     assert record["status"] == "completed", record
+
+
+async def test_a_server_silent_before_its_head_is_a_504_at_the_deadline(
+    daemon: Daemon, session: aiohttp.ClientSession
+) -> None:
+    """A non-streamed answer the server never starts (the simulator stalls before any
+    response): the deadline covers the wait for the head too, and the client hears the
+    surface's "stopped responding" (it was a 500 from an uncaught read timeout before the
+    relay had its own client)."""
+    marker = "silent-head"
+    body = {
+        "model": "sim",
+        "stream": False,
+        "messages": [{"role": "user", "content": prompt(text=marker, hang_after=0)}],
+    }
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    async with asyncio.timeout(READ_TIMEOUT + 2 * MARGIN):
+        async with session.post(f"{daemon.api_url}/v1/chat/completions", json=body) as answer:
+            status, payload = answer.status, await answer.json()
+    waited = loop.time() - started
+    assert status == 504, payload
+    assert payload["error"]["message"] == "the model server stopped responding", payload
+    assert READ_TIMEOUT - 0.1 <= waited < READ_TIMEOUT + MARGIN, waited
+    record = await upstream_record(daemon, session, marker)
+    assert record["status"] == "aborted", record  # the daemon closed the upstream connection
