@@ -114,7 +114,9 @@ class Measured:
     errors: int = 0
 
 
-def _window(route: Route, pid: int, concurrency: int, events: int, seconds: float) -> Measured:
+def measure_window(
+    route: Route, pid: int, concurrency: int, events: int, seconds: float
+) -> Measured:
     spec = {
         "mode": "throughput",
         **route.spec(),
@@ -165,7 +167,7 @@ def measure(levels: Sequence[int], seconds: float, rounds: int, chunks: int) -> 
                     order = list(routes) if round_ % 2 == 0 else list(reversed(routes))
                     for key in order:
                         route, pid = routes[key]
-                        one = _window(route, pid, level, events[key], seconds)
+                        one = measure_window(route, pid, level, events[key], seconds)
                         results[key].us_per_chunk += one.us_per_chunk
                         results[key].streams_per_second += one.streams_per_second
                         results[key].errors += one.errors

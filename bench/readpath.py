@@ -66,7 +66,7 @@ from bench.daemon import (
     stop_process,
     wait_until,
 )
-from bench.floor import Measured, _window
+from bench.floor import Measured, measure_window
 from bench.routes import TOKEN, Route, chat_usage_body, daemon_anthropic, daemon_openai
 from bench.stats import median
 
@@ -490,7 +490,7 @@ def measure(levels: Sequence[int], seconds: float, rounds: int, chunks: int) -> 
                         order = list(routes) if round_ % 2 == 0 else list(reversed(routes))
                         for key in order:
                             route, pid = routes[key]
-                            one = _window(route, pid, level, events[key], seconds)
+                            one = measure_window(route, pid, level, events[key], seconds)
                             results[key].us_per_chunk += one.us_per_chunk
                             results[key].streams_per_second += one.streams_per_second
                             results[key].errors += one.errors
