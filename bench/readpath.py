@@ -559,7 +559,11 @@ def _callgrind_run(
 
 
 def count_instructions(
-    streams: Sequence[int], chunks: int, pace: float, keep: Path | None = None
+    streams: Sequence[int],
+    chunks: int,
+    pace: float,
+    keep: Path | None = None,
+    targets: Sequence[str] = (*READERS, "daemon"),
 ) -> str:
     """Instructions per event of each reader, each surface: the relay under ``valgrind
     --tool=callgrind`` serves ``streams[0]`` then (a new process) ``streams[1]`` paced streams
@@ -588,7 +592,7 @@ def count_instructions(
                 token = TOKEN if request == "messages" else None
                 route = Route(surface, surface, "", 0, request, SERVED, reply, token)
                 per_event: dict[str, float] = {}
-                for reader in (*READERS, "daemon"):
+                for reader in targets:
                     runs = [
                         _callgrind_run(workdir, sim, reader, route, streams=n, pace=pace)
                         for n in (few, many)
@@ -600,9 +604,15 @@ def count_instructions(
                             shutil.copy(out, keep / out.name)
                     per_event[reader] = (ir_many - ir_few) / max(ev_many - ev_few, 1)
                     print(f"{surface} {reader}: {per_event[reader]:,.0f}", file=sys.stderr)
-                figures = " | ".join(f"{per_event[key]:,.0f}" for key in (*READERS, "daemon"))
+                shown = (*READERS, "daemon")
+                figures = " | ".join(
+                    f"{per_event[key]:,.0f}" if key in per_event else "-" for key in shown
+                )
                 ratios = " | ".join(
-                    f"{per_event[key] / per_event['aiohttp']:.2f}" for key in READERS[1:]
+                    f"{per_event[key] / per_event['aiohttp']:.2f}"
+                    if key in per_event and "aiohttp" in per_event
+                    else "-"
+                    for key in READERS[1:]
                 )
                 rows.append(f"| {surface} | {figures} | {ratios} |")
     return "\n".join(rows)
@@ -627,6 +637,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     count.add_argument("--chunks", type=int, default=200)
     count.add_argument("--pace", type=float, default=100.0, help="tokens/s; 0: unpaced")
     count.add_argument("--keep", type=Path, default=None, help="copy callgrind's files here")
+    count.add_argument("--targets", default="aiohttp,protocol,direct,daemon")
     parser.add_argument("--levels", type=_levels, default=[1, 16, 64])
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--rounds", type=int, default=3)
@@ -637,7 +648,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         web.run_app(app, host=args.host, port=args.port, print=None)
         return 0
     if args.command == "count":
-        print(count_instructions(args.streams, args.chunks, args.pace, args.keep))
+        targets = args.targets.split(",")
+        print(count_instructions(args.streams, args.chunks, args.pace, args.keep, targets))
         return 0
     print(measure(args.levels, args.seconds, args.rounds, args.chunks))
     return 0
