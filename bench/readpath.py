@@ -516,70 +516,101 @@ def measure(levels: Sequence[int], seconds: float, rounds: int, chunks: int) -> 
     return "\n".join(header + rows)
 
 
+@dataclass
+class Counted:
+    """What callgrind counted in a measured window."""
+
+    instructions: int
+    events: int
+    reads: int
+    """``recv`` calls (the upstream's and the client's sockets)."""
+
+
+def _calls_to(dump: Path, names: frozenset[str]) -> int:
+    """How many times the dumped process called any function in ``names`` (callgrind's
+    ``cfn=(id) name`` lines name a callee once, then by id; ``calls=`` follows each)."""
+    known: dict[str, str] = {}
+    total, counting = 0, False
+    for line in dump.read_text().splitlines():
+        if line.startswith(("fn=(", "cfn=(")):
+            ident, _, name = line.split("(", 1)[1].partition(")")
+            if name.strip():
+                known[ident] = name.strip()
+            counting = line.startswith("cfn=") and known.get(ident) in names
+        elif counting and line.startswith("calls="):
+            total += int(line[6:].split()[0])
+            counting = False
+    return total
+
+
+def _count_window(pid: int, probe: Route, out: Path, streams: int) -> Counted:
+    """One warm-up stream, then callgrind's counters zeroed, ``streams`` streams one after
+    another, and the counters dumped (``callgrind_control``): start-up, the first request's
+    lazy work and shut-down are left out."""
+    scenarios.count_events(probe)
+    subprocess.run(["callgrind_control", "-z", str(pid)], check=True, capture_output=True)
+    events = sum(scenarios.count_events(probe) for _ in range(streams))
+    subprocess.run(["callgrind_control", "-d", str(pid)], check=True, capture_output=True)
+    dump = out.with_name(out.name + ".1")
+    for line in dump.read_text().splitlines():
+        if line.startswith("summary:"):
+            reads = _calls_to(dump, frozenset({"recv", "__libc_recv"}))
+            return Counted(int(line.split()[1]), events, reads)
+    raise StartError(f"no summary in {dump}")
+
+
 def _callgrind_run(
     workdir: Path, sim: Sim, target: str, route: Route, *, streams: int, pace: float
-) -> tuple[int, int]:
-    """``target`` (a relay or the daemon) under callgrind serving ``streams`` requests one
-    after another: (the process's instructions from start to exit, the events received)."""
-    out = workdir / f"callgrind-{target}-{route.request}-{streams}.out"
+) -> Counted:
+    """``target`` (a relay or the daemon) under callgrind, counted over ``streams`` requests
+    one after another."""
+    out = workdir / f"callgrind-{target}-{route.request}.out"
     valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
-    events = 0
     if target == "daemon":
-        home = workdir / f"daemon-{route.request}-{streams}"
+        home = workdir / f"daemon-{route.request}"
         home.mkdir()
         with running_daemon(
             home, sim, prefix=valgrind, start_timeout=600, stop_grace=300
         ) as daemon:
             host, port = daemon.api
             build = daemon_openai if route.request == "chat" else daemon_anthropic
-            probe = build(host, port, SERVED, route.reply)
-            for _ in range(streams):
-                events += scenarios.count_events(probe)
-    else:
-        host, port = "127.0.0.1", free_port()
-        command = [*valgrind, sys.executable, "-m", "bench.readpath", "serve"]
-        command += ["--reader", target, "--upstream", sim.url, "--port", str(port)]
-        command += ["--chunks", str(route.reply["chunks"]), "--pace", str(pace)]
-        log = workdir / f"callgrind-{target}.log"
-        with log.open("wb") as sink:
-            process = subprocess.Popen(command, stdout=sink, stderr=sink, start_new_session=True)
-        try:
-            ready = lambda: http_get_status(host, port, "/health", timeout=30) == 200  # noqa: E731
-            wait_until(target, ready, process, log, timeout=300)
-            probe = Route(target, target, host, port, route.request, SERVED, route.reply)
-            probe = dataclasses.replace(probe, token=route.token)
-            for _ in range(streams):
-                events += scenarios.count_events(probe)
-        finally:
-            stop_process(process, grace=120)
-    for line in out.read_text().splitlines():
-        if line.startswith(("summary:", "totals:")):
-            return int(line.split()[1]), events
-    raise StartError(f"no totals in {out}")
+            return _count_window(daemon.pid, build(host, port, SERVED, route.reply), out, streams)
+    host, port = "127.0.0.1", free_port()
+    command = [*valgrind, sys.executable, "-m", "bench.readpath", "serve"]
+    command += ["--reader", target, "--upstream", sim.url, "--port", str(port)]
+    command += ["--chunks", str(route.reply["chunks"]), "--pace", str(pace)]
+    log = workdir / f"callgrind-{target}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=sink, start_new_session=True)
+    try:
+        ready = lambda: http_get_status(host, port, "/health", timeout=30) == 200  # noqa: E731
+        wait_until(target, ready, process, log, timeout=300)
+        probe = Route(target, target, host, port, route.request, SERVED, route.reply)
+        probe = dataclasses.replace(probe, token=route.token)
+        return _count_window(process.pid, probe, out, streams)
+    finally:
+        stop_process(process, grace=120)
 
 
 def count_instructions(
-    streams: Sequence[int],
+    streams: int,
     chunks: int,
     pace: float,
     keep: Path | None = None,
     targets: Sequence[str] = (*READERS, "daemon"),
 ) -> str:
-    """Instructions per event of each reader, each surface: the relay under ``valgrind
-    --tool=callgrind`` serves ``streams[0]`` then (a new process) ``streams[1]`` paced streams
-    one after another; the difference over the difference in events leaves out start-up and
-    shut-down. Paced at ``pace`` tokens/s, every upstream read carries one event (the case of a
-    relay that keeps up with its server, as on a quiet machine at one stream); unpaced (0), the
-    relay slowed down by callgrind gets most of an answer in each read (per-chunk costs only).
-    Counts do not depend on the machine's load."""
-    few, many = streams
-    # Compiled once before: a run that compiles a module would count its compilation.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", "bench", "autosred"], check=True)
+    """Instructions per event of each relay and the daemon, each surface, under ``valgrind
+    --tool=callgrind``, counted only over ``streams`` requests one after another (see
+    `_count_window`). Paced at ``pace`` tokens/s, every upstream read carries one event (the
+    case of a relay that keeps up with its server, as on a quiet machine at one stream; the
+    reads per event say whether it held); unpaced (0), the relay slowed down by callgrind gets
+    most of an answer in each read (per-chunk costs only). Counts hardly depend on the
+    machine's load."""
     reply = scenarios.stream_reply(chunks, pace or None)
     paced = f"paced at {pace:g} tokens/s" if pace else "unpaced"
     rows = [
-        f"{chunks}-chunk answers {paced}, {few} vs {many} streams one after another; "
-        "instructions per event the client received (difference of the two runs).",
+        f"{chunks}-chunk answers {paced}, {streams} streams one after another; instructions "
+        "per event the client received (in brackets: `recv` calls per event, both sockets).",
         "",
         "| surface | aiohttp | protocol | direct | daemon | protocol / aiohttp "
         "| direct / aiohttp |",
@@ -591,22 +622,20 @@ def count_instructions(
             for surface, request in (("pass-through", "chat"), ("messages", "messages")):
                 token = TOKEN if request == "messages" else None
                 route = Route(surface, surface, "", 0, request, SERVED, reply, token)
-                per_event: dict[str, float] = {}
-                for reader in targets:
-                    runs = [
-                        _callgrind_run(workdir, sim, reader, route, streams=n, pace=pace)
-                        for n in (few, many)
-                    ]
-                    (ir_few, ev_few), (ir_many, ev_many) = runs
+                counted: dict[str, Counted] = {}
+                for target in targets:
+                    one = _callgrind_run(workdir, sim, target, route, streams=streams, pace=pace)
+                    counted[target] = one
                     if keep is not None:  # for callgrind_annotate
                         keep.mkdir(parents=True, exist_ok=True)
-                        for out in workdir.glob("callgrind-*.out"):
+                        for out in workdir.glob("callgrind-*.out*"):
                             shutil.copy(out, keep / out.name)
-                    per_event[reader] = (ir_many - ir_few) / max(ev_many - ev_few, 1)
-                    print(f"{surface} {reader}: {per_event[reader]:,.0f}", file=sys.stderr)
-                shown = (*READERS, "daemon")
+                    print(f"{surface} {target}: {one}", file=sys.stderr)
+                per_event = {k: c.instructions / max(c.events, 1) for k, c in counted.items()}
+                reads = {k: c.reads / max(c.events, 1) for k, c in counted.items()}
                 figures = " | ".join(
-                    f"{per_event[key]:,.0f}" if key in per_event else "-" for key in shown
+                    f"{per_event[key]:,.0f} ({reads[key]:.2f})" if key in counted else "-"
+                    for key in (*READERS, "daemon")
                 )
                 ratios = " | ".join(
                     f"{per_event[key] / per_event['aiohttp']:.2f}"
@@ -633,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--chunks", type=int, default=200)
     serve.add_argument("--pace", type=float, default=None, help="tokens/s of the answer")
     count = sub.add_parser("count", help="instructions per event under callgrind (see below)")
-    count.add_argument("--streams", type=_levels, default=[4, 12])
+    count.add_argument("--streams", type=int, default=8)
     count.add_argument("--chunks", type=int, default=200)
     count.add_argument("--pace", type=float, default=100.0, help="tokens/s; 0: unpaced")
     count.add_argument("--keep", type=Path, default=None, help="copy callgrind's files here")
