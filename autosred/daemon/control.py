@@ -39,7 +39,7 @@ from autosred.admin.schema import (
     WatchGpu,
     WatchModel,
 )
-from autosred.daemon.dropboxcontrol import NOT_ENABLED, DropboxControl, Hop, here
+from autosred.daemon.dropboxcontrol import NOT_ENABLED, DropboxControl
 from autosred.daemon.logtails import LogTails
 from autosred.daemon.modelservers import running_endpoints
 from autosred.dropbox.access import Access
@@ -76,7 +76,6 @@ class DaemonControl:
         dropbox_service: Callable[[], DropboxService | None] = lambda: None,
         browser: Callable[[], BrowserStatus | None] = lambda: None,
         dropbox_hostnames: Callable[[], Sequence[str]] = tuple,
-        dropbox_hop: Hop = here,
         reload: Callable[[], Awaitable[ReloadResult]],
         started: float,
         requests: RequestLog | None = None,
@@ -96,7 +95,6 @@ class DaemonControl:
             files=dropbox_service,
             listen=lambda: self._listeners().get("dropbox", ""),
             hostnames=dropbox_hostnames,
-            hop=dropbox_hop,
         )
         self._browser = browser
         self._reload = reload
@@ -226,9 +224,8 @@ class DaemonControl:
         tls = self._dropbox()
         if tls is None:
             raise ControlError.of("not_found", NOT_ENABLED)
-        fingerprint, pem = tls.identity  # one read: the dropbox's loop may reload meanwhile
         return DropboxCert(
-            fingerprint=fingerprint, pem=pem, listen=self._listeners().get("dropbox", "")
+            fingerprint=tls.fingerprint, pem=tls.pem, listen=self._listeners().get("dropbox", "")
         )
 
     async def dropbox_tokens(self) -> list[DropboxToken]:

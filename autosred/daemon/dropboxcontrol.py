@@ -1,18 +1,13 @@
 """The admin API's dropbox methods over the daemon's dropbox parts (admin never imports
 dropbox): tokens, shares and autosrectl's session from the Access, files from the dropbox
-service, translated to wire types, each refusal to the admin envelope's kind.
-
-The dropbox's parts live on the dropbox's own event loop (daemon/dropboxloop.py): every
-method here runs its whole body there through ``hop``, so the Access's and the store's
-asyncio locks and files are only ever used from the loop that owns them."""
+service, translated to wire types, each refusal to the admin envelope's kind."""
 
 from __future__ import annotations
 
-import functools
 import socket
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from autosred.admin.control import ControlError
 from autosred.admin.schema import (
@@ -30,19 +25,6 @@ from autosred.dropbox.storage import Entry, NotFound, Quota, UploadBusy
 
 NOT_ENABLED = "the dropbox is not enabled (dropbox.enabled in the config)"
 _WILDCARDS = frozenset({"", "0.0.0.0", "::"})
-
-T = TypeVar("T")
-
-
-class Hop(Protocol):
-    """Runs a coroutine function on the loop that owns the dropbox's parts; its result."""
-
-    def __call__(self, call: Callable[[], Awaitable[T]], /) -> Awaitable[T]: ...
-
-
-async def here(call: Callable[[], Awaitable[T]]) -> T:
-    """The hop when the dropbox's parts live on the caller's own loop."""
-    return await call()
 
 
 class Files(Protocol):
@@ -67,39 +49,14 @@ class DropboxControl:
         files: Callable[[], Files | None],
         listen: Callable[[], str],
         hostnames: Callable[[], Sequence[str]],
-        hop: Hop = here,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._hop = hop
         self._tls = tls
         self._access = access
         self._files = files
         self._listen = listen
         self._hostnames = hostnames
         self._clock = clock
-
-    async def tokens(self) -> list[DropboxToken]:
-        return await self._hop(self._tokens)
-
-    async def create_token(self, request: DropboxTokenRequest) -> DropboxTokenCreated:
-        return await self._hop(functools.partial(self._create_token, request))
-
-    async def revoke_token(self, name: str) -> DropboxToken:
-        return await self._hop(functools.partial(self._revoke_token, name))
-
-    async def session(self) -> DropboxSession:
-        return await self._hop(self._session)
-
-    async def files(self) -> list[DropboxFile]:
-        return await self._hop(self._file_list)
-
-    async def remove(self, file_id: str) -> DropboxFile:
-        return await self._hop(functools.partial(self._remove, file_id))
-
-    async def share(self, request: DropboxShareRequest) -> DropboxShare:
-        return await self._hop(functools.partial(self._share, request))
-
-    # -- each runs on the dropbox's loop ------------------------------------------------------
 
     def _only_access(self) -> Access:
         access = self._access()
@@ -113,11 +70,11 @@ class DropboxControl:
             raise ControlError.of("not_found", NOT_ENABLED)
         return tls, access
 
-    async def _tokens(self) -> list[DropboxToken]:
+    async def tokens(self) -> list[DropboxToken]:
         access = self._only_access()
         return [_token(info, access.token_state(info)) for info in access.tokens()]
 
-    async def _create_token(self, request: DropboxTokenRequest) -> DropboxTokenCreated:
+    async def create_token(self, request: DropboxTokenRequest) -> DropboxTokenCreated:
         access = self._only_access()
         for key, value in (("max_bytes", request.max_bytes), ("max_files", request.max_files)):
             if value is not None and value < 1:
@@ -135,7 +92,7 @@ class DropboxControl:
             raise ControlError.of("bad_request", str(exc)) from exc
         return DropboxTokenCreated(token=secret, info=_token(info, access.token_state(info)))
 
-    async def _revoke_token(self, name: str) -> DropboxToken:
+    async def revoke_token(self, name: str) -> DropboxToken:
         access = self._only_access()
         try:
             info = await access.revoke(name)
@@ -143,7 +100,7 @@ class DropboxControl:
             raise ControlError.of("not_found", str(exc)) from exc
         return _token(info, access.token_state(info))
 
-    async def _session(self) -> DropboxSession:
+    async def session(self) -> DropboxSession:
         tls, access = self._parts()
         token, expires = access.session_token()
         return DropboxSession(
@@ -160,10 +117,10 @@ class DropboxControl:
             raise ControlError.of("not_found", NOT_ENABLED)
         return files
 
-    async def _file_list(self) -> list[DropboxFile]:
+    async def files(self) -> list[DropboxFile]:
         return [_file(entry) for entry in await self._service().entries(None)]
 
-    async def _remove(self, file_id: str) -> DropboxFile:
+    async def remove(self, file_id: str) -> DropboxFile:
         try:
             entry = await self._service().remove(None, file_id)
         except NotFound as exc:
@@ -174,7 +131,7 @@ class DropboxControl:
             ) from exc
         return _file(entry)
 
-    async def _share(self, request: DropboxShareRequest) -> DropboxShare:
+    async def share(self, request: DropboxShareRequest) -> DropboxShare:
         access = self._only_access()
         try:
             entry = await self._service().share_target(request.id)

@@ -16,12 +16,10 @@ import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
 
 from aiohttp import web
 
 from autosred.admin.app import make_app as make_admin_app
-from autosred.admin.control import ControlError
 from autosred.admin.schema import BrowserStatus, ReloadResult, default_socket_path
 from autosred.admin.serve import serve_unix
 from autosred.clienttokens import ClientTokens
@@ -36,7 +34,6 @@ from autosred.daemon import logs, loopguard
 from autosred.daemon.checks import check_runtime
 from autosred.daemon.connections import ConnectionGuard, GuardedAppRunner, TLSSite
 from autosred.daemon.control import DaemonControl
-from autosred.daemon.dropboxloop import DropboxLoop, DropboxLoopStopped
 from autosred.daemon.engines import build_engine
 from autosred.daemon.gctuning import freeze_startup_heap
 from autosred.daemon.inflight import InFlight
@@ -68,7 +65,6 @@ from autosred.web.browser.workload import BrowserWorkload
 from autosred.web.service import WebService, build_web_service
 
 ConfigLoader = Callable[[], tuple[Settings, Catalog]]
-T = TypeVar("T")
 
 CANCEL_WAIT = 2.0
 """Seconds requests cancelled at the end of the grace get to write their error event."""
@@ -134,8 +130,6 @@ class Supervisor:
         self._guards: list[ConnectionGuard] = []
         self._log_tails: LogTails | None = None
         self._dropbox_access: Access | None = None
-        self._dropbox_loop: DropboxLoop | None = None
-        self._dropbox_runner: web.AppRunner | None = None
         self._browser: BrowserWorkload | None = None
         """The MCP browser's workload (closed by its group with the MCP host)."""
 
@@ -174,7 +168,7 @@ class Supervisor:
             if settings.metrics.listen is not None:
                 runners.append(await self._start_metrics(gate))
             if settings.dropbox.enabled:
-                await self._start_dropbox()
+                runners.append(await self._start_dropbox())
             runners.append(await self._start_admin(gate))
             self._install_signal_handlers()
             self._start_watchdog()
@@ -359,18 +353,7 @@ class Supervisor:
         self._listeners["metrics"] = _bound_address(site, host)
         return runner
 
-    async def _start_dropbox(self) -> None:
-        """The dropbox listener, built and served on its own loop and thread."""
-        dropbox_loop = DropboxLoop(log=self._log.getChild("dropbox"))
-        dropbox_loop.start()
-        self._dropbox_loop = dropbox_loop
-        self._dropbox_runner, self._listeners["dropbox"] = await dropbox_loop.run(
-            self._open_dropbox
-        )
-
-    async def _open_dropbox(self) -> tuple[web.AppRunner, str]:
-        """Runs on the dropbox loop: every part made here belongs to it."""
-        loopguard.install(asyncio.get_running_loop(), self._throttle)
+    async def _start_dropbox(self) -> web.AppRunner:
         settings = self._settings
         try:
             tls = DropboxTls(
@@ -421,30 +404,8 @@ class Supervisor:
             handshake_timeout=settings.connections.header_timeout,
         )
         await site.start()
-        return runner, _bound_address(site, host)
-
-    async def _on_dropbox_loop(self, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()`` run where the dropbox's parts live (the admin's calls come from here)."""
-        dropbox_loop = self._dropbox_loop
-        if dropbox_loop is None:
-            return await call()
-        try:
-            return await dropbox_loop.run(call)
-        except DropboxLoopStopped as exc:
-            raise ControlError.of("not_found", "the dropbox has stopped") from exc
-
-    async def _stop_dropbox(self) -> None:
-        """The dropbox listener closed on its loop (uploads in flight get aiohttp's close
-        timeout, then are cancelled: what they wrote stays, resumable), then the loop."""
-        dropbox_loop, runner = self._dropbox_loop, self._dropbox_runner
-        if dropbox_loop is None:
-            return
-        if runner is not None:
-            try:
-                await dropbox_loop.run(runner.cleanup)
-            except Exception:
-                self._log.exception("dropbox.close_failed")
-        await dropbox_loop.stop()
+        self._listeners["dropbox"] = _bound_address(site, host)
+        return runner
 
     def _guarded(self, guard: ConnectionGuard) -> ConnectionGuard:
         self._guards.append(guard)
@@ -476,7 +437,6 @@ class Supervisor:
             dropbox_service=lambda: self._dropbox_service,
             browser=self._browser_status,
             dropbox_hostnames=lambda: self._settings.dropbox.tls.hostnames,
-            dropbox_hop=self._on_dropbox_loop,
             reload=self.reload,
             started=self._started,
             requests=self._requests,
@@ -516,15 +476,10 @@ class Supervisor:
         """Re-read config and recipes; on any problem keep the running configuration."""
         self._notifier.reloading()
         try:
-            tls = self._dropbox_tls
-            if tls is not None:
+            if self._dropbox_tls is not None:
                 # The certificate files are re-read whatever the config says (a renewed
                 # certificate is the usual reason for a SIGHUP); a bad pair keeps the old.
-                # Swapped on the dropbox's loop, between two of its handshakes.
-                async def reload_certificate() -> bool:
-                    return tls.reload()
-
-                await self._on_dropbox_loop(reload_certificate)
+                self._dropbox_tls.reload()
             try:
                 settings, catalog = self._reload_config()
             except ConfigError as exc:
@@ -655,7 +610,6 @@ class Supervisor:
         except Exception:
             self._log.exception("daemon.engine_close_failed")
         self._gpu.close()
-        await self._stop_dropbox()
         for runner in runners[1:]:
             await runner.cleanup()
         await self._server_metrics.aclose()
