@@ -38,7 +38,7 @@ async def daemon(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daem
     recipes = [sim_recipe(gpu={"count": 0}), sim_recipe("other", gpu={"count": 0})]
     config = base_config(tmp_path, recipes)
     nvml = tmp_path / "gpus.json"
-    nvml.write_text(json.dumps({"devices": [GPU]}))
+    write_gpus(nvml, json.dumps({"devices": [GPU]}))
     env = {"PYTHONPATH": str(FAKE_NVML), "AUTOSRED_FAKE_NVML": str(nvml)}
     async with running_daemon(tmp_path, config, env=env) as running:
         code, body = await running.admin(
@@ -369,7 +369,7 @@ async def test_a_models_residency_is_the_gpu_memory_its_server_holds(
         {"pid": _server_pid(daemon, "sim"), "used_gib": 30},
         {"pid": os.getpid(), "used_gib": 2},  # someone else's: not the model's
     ]
-    nvml.write_text(json.dumps({"devices": [GPU | {"processes": processes}]}))
+    write_gpus(nvml, json.dumps({"devices": [GPU | {"processes": processes}]}))
     try:
         async with asyncio.timeout(DEADLINE):
             while True:
@@ -381,14 +381,14 @@ async def test_a_models_residency_is_the_gpu_memory_its_server_holds(
         other = next(m for m in frame.models if m.name == "other")
         assert other.residency_bytes == (None if other.state == "stopped" else 0)
     finally:
-        nvml.write_text(json.dumps({"devices": [GPU]}))
+        write_gpus(nvml, json.dumps({"devices": [GPU]}))
 
 
 async def test_a_gpu_reading_that_fails_leaves_frames_without_gpus(
     daemon: Daemon, watcher: Watcher
 ) -> None:
     nvml = Path(daemon.config_path).parent / "gpus.json"
-    nvml.write_text(json.dumps({"devices": [{"name": "broken"}]}))  # no memory: NVML fails
+    write_gpus(nvml, json.dumps({"devices": [{"name": "broken"}]}))  # no memory: NVML fails
     try:
         async with asyncio.timeout(DEADLINE):
             while (await watcher.frame()).gpus:
@@ -398,7 +398,15 @@ async def test_a_gpu_reading_that_fails_leaves_frames_without_gpus(
             assert frame.gpus == [] and frame.models, "the stream goes on"
         assert len(daemon.events_named("gpu.read_failed")) == 1, "logged once"
     finally:
-        nvml.write_text(json.dumps({"devices": [GPU]}))
+        write_gpus(nvml, json.dumps({"devices": [GPU]}))
     async with asyncio.timeout(DEADLINE):
         while not (await watcher.frame()).gpus:
             pass
+
+
+def write_gpus(path: Path, text: str) -> None:
+    """Replace the fake NVML's devices file at once: a reader never sees it half written
+    (an empty file read mid-write is a failure of its own, with its own log line)."""
+    scratch = path.with_suffix(".tmp")
+    scratch.write_text(text)
+    os.replace(scratch, path)
