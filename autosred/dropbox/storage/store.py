@@ -19,7 +19,7 @@ or a resumable upload; an upload whose data was all in but not yet moved is fini
 store next opens. A finished file is never visible torn.
 
 Blocking I/O runs in worker threads (`asyncio.to_thread`), never on the event loop: fsync of a
-large file or a slow disk would otherwise stall every transfer on the dropbox's loop. The
+large file or a slow disk would otherwise stall every model stream the daemon relays. The
 default executor is enough: each request runs its steps one after another, and the thread
 count bounds how many disks operations wait at once. An append's hashing runs on a thread of
 its own beside the writing one (hashing.py).

@@ -1,6 +1,6 @@
-"""The dropbox on its own event loop and thread, seen from outside while an upload is held
-open mid-body: the admin's token and share calls, a SIGHUP certificate reload, a config
-reload that turns the dropbox off or on, and SIGTERM, each meeting the upload in flight."""
+"""The dropbox seen from outside while an upload is held open mid-body: the admin's token and
+share calls, a SIGHUP certificate reload, a config reload that turns the dropbox off or on,
+and SIGTERM, each meeting the upload in flight."""
 
 from __future__ import annotations
 
