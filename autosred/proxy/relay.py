@@ -34,7 +34,7 @@ from autosred.proxy.streamclient import (
     UpstreamSilent,
     UpstreamUnreachable,
 )
-from autosred.proxy.upstream import UpstreamError, encode_body, upstream_message
+from autosred.proxy.upstream import UpstreamError, UpstreamFailure, encode_body, upstream_message
 from autosred.scaler import Backend
 
 EventT = TypeVar("EventT")
@@ -151,6 +151,13 @@ class UpstreamCall:
     api: str
     request_id: str
 
+    def _lost(self, kind: UpstreamFailure, detail: str = "") -> UpstreamError:
+        """The server went silent or broke its answer: counted and logged; the error to
+        raise."""
+        failure = UpstreamError(kind, detail=detail)
+        self._dropped(failure)
+        return failure
+
     def _dropped(self, failure: UpstreamError) -> None:
         model = self.backend.recipe.name
         self.ctx.metrics.upstream_errors.labels(model=model, kind="disconnect").inc()
@@ -187,13 +194,9 @@ class UpstreamCall:
             )
             raise UpstreamError("connect", detail=str(exc)) from None
         except UpstreamSilent:
-            failure = UpstreamError("timeout")
-            self._dropped(failure)
-            raise failure from None
+            raise self._lost("timeout") from None
         except UpstreamBroken as exc:
-            failure = UpstreamError("protocol", detail=str(exc))
-            self._dropped(failure)
-            raise failure from None
+            raise self._lost("protocol", str(exc)) from None
         if upstream.status == 200:
             return upstream
         ctx.metrics.upstream_errors.labels(model=model, kind="status").inc()
@@ -328,13 +331,9 @@ class UpstreamCall:
             await stream.end(data)
             clean = True
         except UpstreamSilent:
-            failure = UpstreamError("timeout")
-            self._dropped(failure)
-            raise failure from None
+            raise self._lost("timeout") from None
         except UpstreamBroken as exc:
-            failure = UpstreamError("closed", detail=str(exc))
-            self._dropped(failure)
-            raise failure from None
+            raise self._lost("closed", str(exc)) from None
         finally:
             if clean:
                 upstream.release()
