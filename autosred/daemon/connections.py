@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import threading
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -67,47 +66,39 @@ class ConnectionGuard:
         self._by_port: Counter[tuple[int, str]] = Counter()
         """Open connections by the local port they came in on and peer, for the watch view
         (one guard can serve several binds: the api listener and its codex bind)."""
-        # The dropbox's guard counts on the dropbox's loop thread while the admin's watch
-        # view reads the counts from the main loop: both go through this lock.
-        self._counting = threading.Lock()
 
     def open_connections(self) -> list[tuple[int, str, int]]:
         """(local port, peer address, connections) for every peer connected now."""
-        with self._counting:
-            return [(port, peer, count) for (port, peer), count in self._by_port.items()]
+        return [(port, peer, count) for (port, peer), count in self._by_port.items()]
 
     def opened(self, port: int, peer: str) -> None:
         """An admitted connection came in on local ``port`` (counted for the view only)."""
-        with self._counting:
-            self._by_port[port, peer] += 1
+        self._by_port[port, peer] += 1
 
     def closed(self, port: int, peer: str) -> None:
         key = (port, peer)
-        with self._counting:
-            self._by_port[key] -= 1
-            if self._by_port[key] <= 0:
-                del self._by_port[key]
+        self._by_port[key] -= 1
+        if self._by_port[key] <= 0:
+            del self._by_port[key]
 
     def admit(self, peer: str) -> bool:
         """Count a new connection from ``peer``; False (and counted nowhere) over the cap."""
-        with self._counting:
-            if self._open[peer] < self.settings.max_per_peer:
-                self._open[peer] += 1
-                return True
-        self._throttle.log(
-            logging.WARNING,
-            "http.peer_limit",
-            listener=self._listener,
-            peer=peer,
-            limit=self.settings.max_per_peer,
-        )
-        return False
+        if self._open[peer] >= self.settings.max_per_peer:
+            self._throttle.log(
+                logging.WARNING,
+                "http.peer_limit",
+                listener=self._listener,
+                peer=peer,
+                limit=self.settings.max_per_peer,
+            )
+            return False
+        self._open[peer] += 1
+        return True
 
     def release(self, peer: str) -> None:
-        with self._counting:
-            self._open[peer] -= 1
-            if self._open[peer] <= 0:
-                del self._open[peer]
+        self._open[peer] -= 1
+        if self._open[peer] <= 0:
+            del self._open[peer]
 
     def head_timed_out(self, peer: str) -> None:
         self._throttle.log(

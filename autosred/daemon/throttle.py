@@ -8,7 +8,6 @@ not one per event: the line carries how many were left unsaid since the last one
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -32,8 +31,6 @@ class LogThrottle:
         self._clock = clock
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
-        # One throttle serves the main loop and the dropbox's loop thread.
-        self._deciding = threading.Lock()
 
     def log(
         self, level: int, event: str, *, exc_info: BaseException | None = None, **fields: Any
@@ -41,13 +38,12 @@ class LogThrottle:
         """Log ``event`` with ``fields`` (plus ``suppressed``: how many of it went unlogged
         since its last line) unless it was logged less than an interval ago; True if logged."""
         now = self._clock()
-        with self._deciding:
-            last = self._last.get(event)
-            if last is not None and now - last < self._interval:
-                self._suppressed[event] = self._suppressed.get(event, 0) + 1
-                return False
-            self._last[event] = now
-            suppressed = self._suppressed.pop(event, 0)
+        last = self._last.get(event)
+        if last is not None and now - last < self._interval:
+            self._suppressed[event] = self._suppressed.get(event, 0) + 1
+            return False
+        self._last[event] = now
+        suppressed = self._suppressed.pop(event, 0)
         self._log.log(
             level, event, exc_info=exc_info, extra={"fields": {**fields, "suppressed": suppressed}}
         )

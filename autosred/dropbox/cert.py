@@ -168,18 +168,15 @@ class DropboxTls:
         self._files = certificate_files(settings, state_dir)
         self._client_ca = settings.tls.client_ca
         self._log = log
-        self.context, pem = _server_context(self._files, self._client_ca)
+        self.context, self._pem = _server_context(self._files, self._client_ca)
         self._current = self.context
         self.context.sni_callback = self._choose_context
-        # One tuple, replaced whole on a reload: the admin's thread reads it while the
-        # dropbox's loop may be reloading, and must never see one certificate's PEM with
-        # another's fingerprint.
-        self._identity = (fingerprint(pem), pem.decode("ascii"))
+        self._fingerprint = fingerprint(self._pem)
         log.info(
             "dropbox.certificate",
             extra={
                 "fields": {
-                    "fingerprint": self.fingerprint,
+                    "fingerprint": self._fingerprint,
                     "cert": str(self._files.cert),
                     "self_signed": self._files.self_signed,
                 }
@@ -193,17 +190,12 @@ class DropboxTls:
             connection.context = self._current
 
     @property
-    def identity(self) -> tuple[str, str]:
-        """(fingerprint, PEM) of the certificate served now, read together."""
-        return self._identity
-
-    @property
     def pem(self) -> str:
-        return self._identity[1]
+        return self._pem.decode("ascii")
 
     @property
     def fingerprint(self) -> str:
-        return self._identity[0]
+        return self._fingerprint
 
     def reload(self) -> bool:
         """Re-read the certificate files; a pair that does not load keeps the one in use."""
@@ -212,12 +204,12 @@ class DropboxTls:
         except CertificateError as exc:
             self._log.error(
                 "dropbox.certificate_rejected",
-                extra={"fields": {"problem": str(exc), "kept": self.fingerprint}},
+                extra={"fields": {"problem": str(exc), "kept": self._fingerprint}},
             )
             return False
-        self._current = context
-        self._identity = (fingerprint(pem), pem.decode("ascii"))
+        self._current, self._pem = context, pem
+        self._fingerprint = fingerprint(pem)
         self._log.info(
-            "dropbox.certificate_reloaded", extra={"fields": {"fingerprint": self.fingerprint}}
+            "dropbox.certificate_reloaded", extra={"fields": {"fingerprint": self._fingerprint}}
         )
         return True
