@@ -321,13 +321,12 @@ class UpstreamCall:
         bytes come within ``START_GRACE``, the head goes out alone and, while they are
         awaited, ``keepalive`` every ``keepalive_interval``. UpstreamError when the server's
         answer broke off (the client has had some of it)."""
-        content = upstream
         clean = False
         try:
-            data = await _first_bytes(content, stream.flush_headers, keepalive, keepalive_interval)
-            while data and not content.at_eof():
+            data = await _first_bytes(upstream, stream.flush_headers, keepalive, keepalive_interval)
+            while data and not upstream.at_eof():
                 await stream.write(data)
-                data = await content.read()
+                data = await upstream.read()
             await stream.end(data)
             clean = True
         except UpstreamSilent:

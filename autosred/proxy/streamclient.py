@@ -31,8 +31,8 @@ from autosred.proxy.idle import IdleDeadline
 PAUSE_AT = 256 * 1024
 """Body bytes received but not yet read by the relay at which the socket's reading pauses."""
 HEAD_LIMIT = 64 * 1024
+"""The most bytes a status line and its headers (or any one framing line) may take."""
 SILENT = "the model server sent nothing for {:g} s (api.upstream_read_timeout)"
-"""The most bytes a status line and its headers may take."""
 
 _HEAD, _SIZE, _DATA, _CRLF, _TRAILER, _LENGTH, _UNTIL_CLOSE, _DONE = range(8)
 
@@ -369,19 +369,21 @@ class UpstreamResponse:
 
     def release(self) -> None:
         """Done with the answer: its connection carries the next request if it can."""
-        if self._done:
-            return
-        self._done = True
-        self._deadline.close()
-        self._connection.release()
+        self._finish(keep=True)
 
     def close(self) -> None:
         """Done with the answer, read or not: its connection is closed."""
+        self._finish(keep=False)
+
+    def _finish(self, *, keep: bool) -> None:
         if self._done:
             return
         self._done = True
         self._deadline.close()
-        self._connection.close()
+        if keep:
+            self._connection.release()
+        else:
+            self._connection.close()
 
 
 class UpstreamClient:
