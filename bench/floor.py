@@ -66,7 +66,7 @@ async def _relay(request: web.Request) -> web.StreamResponse:
         return response
 
 
-async def _health(request: web.Request) -> web.Response:
+async def health(request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
@@ -81,30 +81,39 @@ def floor_app(upstream: str) -> web.Application:
 
     app.cleanup_ctx.append(session)
     app.router.add_post("/v1/chat/completions", _relay)
-    app.router.add_get("/health", _health)
+    app.router.add_get("/health", health)
     return app
 
 
 @dataclass
-class Floor:
+class BareRelay:
+    """A bare relay of this module's or bench/readpath.py's, serving in a process of its own."""
+
     process: subprocess.Popen[bytes]
     host: str
     port: int
 
 
 @contextlib.contextmanager
-def running_floor(workdir: Path, sim: Sim) -> Iterator[Floor]:
+def running_bare_relay(
+    workdir: Path, module: str, label: str, arguments: list[str]
+) -> Iterator[BareRelay]:
+    """``python -m MODULE serve ARGUMENTS --host … --port …``, once its /health answers."""
     host, port = "127.0.0.1", free_port()
-    command = [sys.executable, "-m", "bench.floor", "serve", "--upstream", sim.url]
+    command = [sys.executable, "-m", module, "serve", *arguments]
     command += ["--host", host, "--port", str(port)]
-    log = workdir / "floor.log"
+    log = workdir / f"{label}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, start_new_session=True)
     try:
-        wait_until("floor", lambda: http_get_status(host, port, "/health") == 200, process, log)
-        yield Floor(process, host, port)
+        wait_until(label, lambda: http_get_status(host, port, "/health") == 200, process, log)
+        yield BareRelay(process, host, port)
     finally:
         stop_process(process)
+
+
+def running_floor(workdir: Path, sim: Sim) -> contextlib.AbstractContextManager[BareRelay]:
+    return running_bare_relay(workdir, "bench.floor", "floor", ["--upstream", sim.url])
 
 
 @dataclass

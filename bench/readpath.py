@@ -41,7 +41,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -66,7 +66,15 @@ from bench.daemon import (
     stop_process,
     wait_until,
 )
-from bench.floor import Measured, measure_window
+from bench.floor import (
+    SESSION_KEY,
+    UPSTREAM_KEY,
+    BareRelay,
+    Measured,
+    health,
+    measure_window,
+    running_bare_relay,
+)
 from bench.routes import TOKEN, Route, chat_usage_body, daemon_anthropic, daemon_openai
 from bench.stats import median
 
@@ -331,8 +339,6 @@ class Pending:
 
 
 POOL_KEY: web.AppKey[ConnectionPool] = web.AppKey("pool", ConnectionPool)
-SESSION_KEY: web.AppKey[aiohttp.ClientSession] = web.AppKey("session", aiohttp.ClientSession)
-UPSTREAM_KEY: web.AppKey[str] = web.AppKey("upstream", str)
 WIRE_KEY: web.AppKey[bytes] = web.AppKey("wire", bytes)
 DIRECT_KEY: web.AppKey[bool] = web.AppKey("direct", bool)
 
@@ -403,10 +409,6 @@ async def _aiohttp_relay(request: web.Request) -> web.StreamResponse:
         return response
 
 
-async def _health(request: web.Request) -> web.Response:
-    return web.Response(text="ok")
-
-
 def relay_app(
     reader: str, upstream: str, chunks: int, pace: float | None = None
 ) -> web.Application:
@@ -426,33 +428,18 @@ def relay_app(
     app.cleanup_ctx.append(clients)
     app.router.add_post("/v1/chat/completions", handler)
     app.router.add_post("/v1/messages", handler)
-    app.router.add_get("/health", _health)
+    app.router.add_get("/health", health)
     return app
 
 
 # ------------------------------------------------------------------------ the measurement
 
 
-@dataclass
-class Relay:
-    process: subprocess.Popen[bytes]
-    host: str
-    port: int
-
-
-@contextlib.contextmanager
-def running_relay(workdir: Path, reader: str, upstream: str, chunks: int) -> Iterator[Relay]:
-    host, port = "127.0.0.1", free_port()
-    command = [sys.executable, "-m", "bench.readpath", "serve", "--reader", reader]
-    command += ["--upstream", upstream, "--port", str(port), "--chunks", str(chunks)]
-    log = workdir / f"relay-{reader}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=out, start_new_session=True)
-    try:
-        wait_until(reader, lambda: http_get_status(host, port, "/health") == 200, process, log)
-        yield Relay(process, host, port)
-    finally:
-        stop_process(process)
+def running_relay(
+    workdir: Path, reader: str, upstream: str, chunks: int
+) -> contextlib.AbstractContextManager[BareRelay]:
+    arguments = ["--reader", reader, "--upstream", upstream, "--chunks", str(chunks)]
+    return running_bare_relay(workdir, "bench.readpath", f"relay-{reader}", arguments)
 
 
 def measure(levels: Sequence[int], seconds: float, rounds: int, chunks: int) -> str:
