@@ -161,17 +161,7 @@ class Container:
 
     def host_pid(self, pid: int) -> int | None:
         """The host's PID of the container's process ``pid`` (None when it is gone)."""
-        namespace = os.readlink(f"/proc/{self.leader}/ns/pid")
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            with contextlib.suppress(OSError):
-                if os.readlink(entry / "ns" / "pid") != namespace:
-                    continue
-                for line in (entry / "status").read_text().splitlines():
-                    if line.startswith("NSpid:") and line.split()[-1] == str(pid):
-                        return int(entry.name)
-        return None
+        return next((p.host_pid for p in self.processes() if p.pid == pid), None)
 
     def processes(self) -> list[ContainerProcess]:
         """Every process in the container, as the host's /proc sees it."""

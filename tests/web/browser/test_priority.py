@@ -62,7 +62,7 @@ def test_every_thread_is_lowered_and_none_raised(child: subprocess.Popen[str]) -
     assert os.getpriority(os.PRIO_PROCESS, 0) == min(before.values())
 
 
-def test_a_process_that_ended_is_skipped(child: subprocess.Popen[str]) -> None:
+def test_a_process_that_ended_is_skipped() -> None:
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
