@@ -82,7 +82,10 @@ def render_chat(
         reasoning = message.get("reasoning") or message.get("reasoning_content")
         if role == "assistant" and isinstance(reasoning, str) and reasoning:
             body = f"<think>\n{reasoning}\n</think>\n\n{body}"
-        for call in message.get("tool_calls") or ():
+        calls = message.get("tool_calls")
+        # Whatever a client sent is rendered, never a crash: a list call by call, anything
+        # else (a number, a string) as one call's text.
+        for call in calls if isinstance(calls, list) else [calls] if calls else ():
             body += _render_tool_call(call)
         if role == "tool" and message.get("tool_call_id"):
             body = f"<tool_response id={message['tool_call_id']}>\n{body}\n</tool_response>"

@@ -91,6 +91,26 @@ async def test_tools_and_kwargs_change_the_count(
     assert no_prompt["count"] < plain
 
 
+async def test_malformed_tool_calls_are_rendered_not_a_500(
+    sim: SimHandle, http: aiohttp.ClientSession
+) -> None:
+    # The fuzz run's bodies (tests/hardening) reach the simulator through the pass-through.
+    counts = []
+    for calls in (7, "call", {"function": 1}, [7]):
+        messages = [
+            {"role": "assistant", "content": "x", "tool_calls": calls},
+            {"role": "user", "content": "go on"},
+        ]
+        body = {"model": MODEL, "messages": messages}
+        chat = await _json(http, sim.url + "/v1/chat/completions", body)
+        counted = await _json(http, sim.url + "/tokenize", body)
+        assert counted["count"] == chat["usage"]["prompt_tokens"]
+        counts.append(counted["count"])
+    plain = [{"role": "assistant", "content": "x"}, {"role": "user", "content": "go on"}]
+    bare = await _json(http, sim.url + "/tokenize", {"model": MODEL, "messages": plain})
+    assert min(counts) > bare["count"], "what was sent is in the prompt"
+
+
 async def test_streamed_usage_matches_tokenize(sim: SimHandle, http: aiohttp.ClientSession) -> None:
     conversation = CONVERSATIONS[1]
     counted = await _json(http, sim.url + "/tokenize", conversation)
