@@ -169,14 +169,19 @@ def installed(root: Path, deb: Path, *, work: Path, apt_archives: Path) -> Itera
 def apt_install(box: Installed, deb: str, *, timeout: float = 600.0) -> Exec:
     """`apt-get install ./autosred_….deb` as an operator runs it: the package's dependencies
     come from the mirror (the downloaded .debs are kept between runs, see conftest)."""
-    container = box.container
+    apt_get(box, "update", timeout=timeout)
+    return apt_get(box, "install", "-y", deb, timeout=timeout)
+
+
+def apt_get(box: Installed, *arguments: str, timeout: float = 300.0) -> Exec:
+    """`apt-get -q ARGUMENTS` in the container, one apt at a time on the shared archives
+    (every apt-get of these tests goes through here); ContainerError unless it succeeds."""
     with _apt_lock(box.archives):
-        container.run(["apt-get", "-q", "update"], timeout=timeout).check()
-        result = container.run(["apt-get", "install", "-y", "-q", deb], timeout=timeout)
+        result = box.container.run(["apt-get", "-q", *arguments], timeout=timeout)
     if result.returncode != 0:
         raise ContainerError(
-            f"apt-get install {deb} exited {result.returncode}\n{result.stdout[-4000:]}\n"
-            f"{result.stderr[-4000:]}"
+            f"apt-get {' '.join(arguments)} exited {result.returncode}\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
         )
     return result
 
@@ -184,8 +189,9 @@ def apt_install(box: Installed, deb: str, *, timeout: float = 600.0) -> Exec:
 @contextlib.contextmanager
 def _apt_lock(archives: Path) -> Iterator[None]:
     """One apt at a time on the shared archives. apt's own lock file lives in them, so two
-    containers installing at once (two pytest workers, as a clean clone's CI run did) made the
-    second fail at once with "Could not get lock /var/cache/apt/archives/lock"."""
+    containers running apt at once (two pytest workers, as clean clones' CI runs did: an
+    install, and later a purge) made the second fail at once with "Could not get lock
+    /var/cache/apt/archives/lock"."""
     with (archives.parent / f"{archives.name}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

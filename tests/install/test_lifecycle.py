@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.install.installed import Installed, apt_install
+from tests.install.installed import Installed, apt_get, apt_install
 from tests.install.package import field, newer_build
 from tests.install.test_service import STREAM_CHUNKS, chat, long_stream
 
@@ -80,13 +80,13 @@ def test_remove_stops_purge_removes_state_reinstall_serves(box: Installed) -> No
     container = box.container
     autosre = int(container.run(["id", "-u", "autosre"]).check().stdout)
 
-    container.run(["apt-get", "remove", "-y", "-q", "autosred"], timeout=300).check()
+    apt_get(box, "remove", "-y", "autosred")
     assert box.show("ActiveState")["ActiveState"] == "inactive"
     assert [p.command for p in container.processes() if p.uid == autosre] == []
     assert container.host_path(STATE).is_dir(), "remove must keep the state"
     assert container.host_path(CONFIG).is_file(), "remove must keep the conffiles"
 
-    container.run(["apt-get", "purge", "-y", "-q", "autosred"], timeout=300).check()
+    apt_get(box, "purge", "-y", "autosred")
     assert not container.host_path(STATE).exists()
     assert not container.host_path(CONFIG).exists()
 
