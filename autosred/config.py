@@ -459,6 +459,11 @@ class DropboxSettings(Section):
     """Seconds an upload's body may send nothing before the dropbox cuts it; what was written
     before is kept, and the upload resumes from there (HEAD tells the offset). A download
     whose reader takes nothing for as long is cut too."""
+    busy_rate: int = Field(default=24 * 1024**2, ge=0)
+    """Bytes a second that all transfers together may move while model requests are in
+    flight (0: no limit); at full speed otherwise. A bulk transfer slows model streams
+    through the kernel and the shared caches, which no process priority reaches: this is what
+    keeps them unaffected."""
     tls: DropboxTlsSettings = DropboxTlsSettings()
 
 

@@ -239,6 +239,12 @@ class Metrics:
             "File bytes the dropbox sent (downloads by id and by share link).",
             registry=r,
         )
+        self.dropbox_paced_seconds = Counter(
+            "autosred_dropbox_paced_seconds",
+            "Seconds dropbox transfers waited, summed over transfers, to stay within "
+            "dropbox.busy_rate while model requests were in flight.",
+            registry=r,
+        )
         self.dropbox_uploads_started = Counter(
             "autosred_dropbox_uploads_started", "tus uploads created.", registry=r
         )

@@ -168,7 +168,7 @@ class Supervisor:
             if settings.metrics.listen is not None:
                 runners.append(await self._start_metrics(gate))
             if settings.dropbox.enabled:
-                runners.append(await self._start_dropbox())
+                runners.append(await self._start_dropbox(gate))
             runners.append(await self._start_admin(gate))
             self._install_signal_handlers()
             self._start_watchdog()
@@ -353,7 +353,7 @@ class Supervisor:
         self._listeners["metrics"] = _bound_address(site, host)
         return runner
 
-    async def _start_dropbox(self) -> web.AppRunner:
+    async def _start_dropbox(self, gate: ModelGate) -> web.AppRunner:
         settings = self._settings
         try:
             tls = DropboxTls(
@@ -369,7 +369,11 @@ class Supervisor:
         try:
             access = await Access.open(access_file(state_dir), log=log)
             service = await DropboxService.open(
-                settings.dropbox, state_dir, metrics=self._metrics, log=log
+                settings.dropbox,
+                state_dir,
+                metrics=self._metrics,
+                log=log,
+                model_busy=lambda: gate.leases > 0,
             )
         except (StateFileError, StoreError, OSError) as exc:
             raise ConfigError([f"dropbox: {exc}"]) from exc

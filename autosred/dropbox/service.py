@@ -5,6 +5,8 @@ imports dropbox) all go through it, so what "a file of this principal" means is 
 one place: an owner sees only their own ids, and another owner's id is the same NotFound as
 an id that never existed; `owner=None` is the admin's view of every owner.
 
+Its pacer holds every transfer to `dropbox.busy_rate` while the model is busy (pacing.py).
+
 It also runs the periodic expiry of unfinished uploads, and remembers (bounded) which ids it
 expired, so a client resuming one learns 410 Gone rather than a bare 404 (tus: "404 or 410").
 """
@@ -15,9 +17,11 @@ import asyncio
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from autosred.config import DropboxSettings
+from autosred.dropbox.pacing import TransferPacer
 from autosred.dropbox.storage import Entry, NotFound, Store, StoredFile
 from autosred.metrics import Metrics
 
@@ -39,9 +43,16 @@ class DropboxService:
     """The store and what the dropbox's callers do with it. Build with `await open(...)`."""
 
     def __init__(
-        self, *, store: Store, upload_expiry: float, metrics: Metrics, log: logging.Logger
+        self,
+        *,
+        store: Store,
+        upload_expiry: float,
+        pacer: TransferPacer,
+        metrics: Metrics,
+        log: logging.Logger,
     ) -> None:
         self.store = store
+        self.pacer = pacer
         self.upload_expiry = upload_expiry
         self._metrics = metrics
         self._log = log
@@ -56,14 +67,23 @@ class DropboxService:
         *,
         metrics: Metrics,
         log: logging.Logger,
+        model_busy: Callable[[], bool] = lambda: False,
     ) -> DropboxService:
+        """`model_busy`: whether model requests are in flight now (the pacer's question)."""
         store = await Store.open(
             store_root(settings, state_dir),
             max_size=settings.max_size,
             upload_ttl=settings.upload_expiry,
             log=log,
         )
-        return cls(store=store, upload_expiry=settings.upload_expiry, metrics=metrics, log=log)
+        pacer = TransferPacer(rate=settings.busy_rate, busy=model_busy, metrics=metrics)
+        return cls(
+            store=store,
+            upload_expiry=settings.upload_expiry,
+            pacer=pacer,
+            metrics=metrics,
+            log=log,
+        )
 
     @property
     def max_size(self) -> int:

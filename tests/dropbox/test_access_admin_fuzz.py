@@ -22,6 +22,7 @@ from autosred.admin.schema import (
 )
 from autosred.daemon.dropboxcontrol import DropboxControl
 from autosred.dropbox.access import Access
+from autosred.dropbox.pacing import TransferPacer
 from autosred.dropbox.service import DropboxService
 from autosred.dropbox.storage import Store
 from autosred.metrics import Metrics
@@ -40,7 +41,11 @@ names = st.text(max_size=70) | st.sampled_from(["alice", "a" * 64, "a" * 65, "@a
 async def control_on(directory: Path) -> tuple[DropboxControl, Access, DropboxService]:
     access = await Access.open(directory / "access.json")
     store = await Store.open(directory / "root", max_size=1 << 20, min_free=0, log=LOG)
-    service = DropboxService(store=store, upload_expiry=3600.0, metrics=Metrics(), log=LOG)
+    metrics = Metrics()
+    pacer = TransferPacer(rate=0, busy=lambda: False, metrics=metrics)
+    service = DropboxService(
+        store=store, upload_expiry=3600.0, pacer=pacer, metrics=metrics, log=LOG
+    )
     control = DropboxControl(
         tls=lambda: None,
         access=lambda: access,

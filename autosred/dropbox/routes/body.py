@@ -10,13 +10,17 @@ Reads are gathered into pieces of up to `PIECE` bytes: each piece is one write i
 thread, and TLS hands data over in records of 16 KiB; one thread hop per record would cost
 more than the write. A reader task keeps up to `AHEAD` pieces ready while the store writes
 the last one, so the socket is read while the disk is written rather than in turns.
+
+`pace` (the dropbox's TransferPacer) is awaited before each piece is handed on; the socket is
+not read meanwhile, so a paced upload pushes back on its sender through TCP, and the wait
+is not counted as the body's idleness.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 from aiohttp import StreamReader
 
@@ -35,8 +39,15 @@ class _End:
         self.error = error
 
 
+Pace = Callable[[int], Awaitable[None]]
+
+
+async def _no_pace(size: int) -> None:
+    return None
+
+
 async def _read_ahead(
-    content: StreamReader, idle: float, ready: asyncio.Queue[bytes | _End]
+    content: StreamReader, idle: float, pace: Pace, ready: asyncio.Queue[bytes | _End]
 ) -> None:
     pending: list[bytes] = []
     size = 0
@@ -50,6 +61,7 @@ async def _read_ahead(
             pending.append(data)
             size += len(data)
             if size >= PIECE:
+                await pace(size)
                 await ready.put(b"".join(pending))  # the one copy the event loop makes
                 pending.clear()
                 size = 0
@@ -67,9 +79,11 @@ async def _read_ahead(
     await ready.put(_End(error))
 
 
-async def body_pieces(content: StreamReader, *, idle: float) -> AsyncGenerator[bytes, None]:
+async def body_pieces(
+    content: StreamReader, *, idle: float, pace: Pace = _no_pace
+) -> AsyncGenerator[bytes, None]:
     ready: asyncio.Queue[bytes | _End] = asyncio.Queue(maxsize=AHEAD)
-    reader = asyncio.create_task(_read_ahead(content, idle, ready), name="dropbox.body")
+    reader = asyncio.create_task(_read_ahead(content, idle, pace, ready), name="dropbox.body")
     try:
         while True:
             piece = await ready.get()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -85,9 +86,11 @@ async def stream(
     via: str,
     metrics: Metrics,
     idle: float,
+    pace: Callable[[int], Awaitable[None]],
     log: logging.Logger,
 ) -> web.StreamResponse:
-    """Send a finished file (a Range of it when `ranges`), closing `stored` at the end."""
+    """Send a finished file (a Range of it when `ranges`), closing `stored` at the end;
+    `pace` (the dropbox's TransferPacer) is awaited before each piece goes out."""
     try:
         entry = stored.entry
         start, end, content_range = span_of(request, entry) if ranges else (0, entry.length, None)
@@ -114,6 +117,7 @@ async def stream(
                     break
                 if position + len(data) < end:
                     ahead = _read(stored, position + len(data), end)
+                await pace(len(data))  # outside the write's deadline: not the reader's idling
                 # A timeout scope rather than wait_for: no task is made for each write.
                 async with asyncio.timeout(idle):
                     await response.write(data)

@@ -81,6 +81,7 @@ class FileRoutes:
             via="token",
             metrics=self._metrics,
             idle=self._idle,
+            pace=self._service.pacer.pace,
             log=self._log,
         )
 
@@ -117,5 +118,6 @@ class FileRoutes:
             via="share",
             metrics=self._metrics,
             idle=self._idle,
+            pace=self._service.pacer.pace,
             log=self._log,
         )

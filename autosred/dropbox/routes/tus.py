@@ -220,7 +220,9 @@ class TusRoutes:
         wanted = None if sums is None else Checksum(sums.algorithm, sums.digest)
         try:
             # Closed here, not whenever it is collected: its reader task stops with it.
-            async with contextlib.aclosing(body_pieces(request.content, idle=self._idle)) as body:
+            async with contextlib.aclosing(
+                body_pieces(request.content, idle=self._idle, pace=self._service.pacer.pace)
+            ) as body:
                 after = await store.append(entry.owner, entry.id, offset, body, checksum=wanted)
         except BodyStalled as exc:
             reached = await self._reached(entry)

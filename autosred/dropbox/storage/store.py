@@ -55,6 +55,7 @@ from autosred.dropbox.storage.errors import (
 from autosred.dropbox.storage.hashing import ChunkHashes
 from autosred.dropbox.storage.ids import is_id, new_id
 from autosred.dropbox.storage.names import name_of
+from autosred.dropbox.storage.writeback import start_writeback
 
 PARTIAL = "partial"
 FILES = "files"
@@ -563,10 +564,13 @@ def _write_at(fd: int, chunk: bytes, written: _Written, hashes: ChunkHashes) -> 
     """Write one chunk in the worker thread while the hashing thread hashes it (for a
     checksum, and the file's sha256): hashing is CPU the event loop should not spend, and
     hashlib and pwrite both release the GIL, so the two run at once. The hashes may see a
-    chunk whose write then fails; that ends the append, and with it any use of them."""
+    chunk whose write then fails; that ends the append, and with it any use of them. The
+    chunk's writeback starts at once (writeback.py), so the closing fsync finds it done."""
     hashes.feed(chunk)
     try:
-        written.position += disk.write_all(fd, chunk, written.position)
+        before = written.position
+        written.position += disk.write_all(fd, chunk, before)
+        start_writeback(fd, before, len(chunk))
     except OSError as exc:
         written.position += getattr(exc, "written", 0)
         if exc.errno in _FULL:
