@@ -57,6 +57,7 @@ deb:
 	bash packaging/build-deb.sh $(if $(SUITE),--suite $(SUITE))
 
 bench: $(STAMP)
+	bash tests/setup/install-test-deps.sh --bench
 	$(BIN)/python -m bench.run
 
 # helm/autosre packaged as dist/autosre-X.Y.Z.tgz by Helm's own packager (helm-python-sdk, in

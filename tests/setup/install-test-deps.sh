@@ -6,6 +6,8 @@
 # As root (CI, the dev containers): installs with apt-get. Not root: prints the
 # apt-get command to run and exits 1 (nothing is installed behind your back with sudo).
 #
+# `make bench` runs it with --bench, which adds what the benchmarks need.
+#
 # To add a need: one "command package" line in REQUIRED below — the command whose absence
 # means the package is missing, and the Debian package that provides it.
 set -euo pipefail
@@ -28,6 +30,10 @@ REQUIRED=(
     "debootstrap      debootstrap"     # tests/install: the minimal Debian root
     "systemd-nspawn   systemd-container" # tests/install: boots it with systemd as PID 1
 )
+# `--bench` (make bench): what the benchmarks need beyond the tests.
+if [ "${1:-}" = "--bench" ]; then
+    REQUIRED+=("nginx            nginx-light")  # bench/dropbox.py: the baseline TLS server
+fi
 
 missing_packages=()
 for entry in "${REQUIRED[@]}"; do
