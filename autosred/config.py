@@ -344,6 +344,11 @@ class BrowserSettings(Section):
     """Most bytes the saved files take in all; the oldest go first."""
     viewport: tuple[int, int] = (1280, 800)
     """Each context's viewport, width and height in CSS pixels."""
+    busy_interval: Duration = Field(default=0.5, ge=0)
+    """While model requests are in flight, browser actions (over all sessions) start at
+    least this many seconds apart; 0: never spaced. An agent's own calls come a model turn
+    apart and never wait; a burst of scripted actions is what would slow other agents'
+    streams, as no process priority keeps a busy browser from doing."""
     nice: int = Field(default=10, ge=0, le=19)
     """The CPU priority (Linux nice value) of Playwright's driver and of the Chromium it
     launches, so that a browsing agent yields the CPU to the model streams on a busy host;

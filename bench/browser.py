@@ -294,7 +294,7 @@ class PartSettings:
 
 
 QUICK = PartSettings(rounds=15, window=3.0, turns=1)
-FULL = PartSettings(rounds=30, window=5.0, turns=3)
+FULL = PartSettings(rounds=30, window=5.0, turns=5)
 STREAMS = 16
 BROWSER_CLIENTS = 2
 AGENT_PAUSE = 1.0
@@ -429,7 +429,10 @@ def section(figures: BrowserFigures | None) -> list[str]:
         f"({'met' if ratio >= RATIO_TARGET else '**missed**'}); events/s without "
         f"{', '.join(f'{v:,.0f}' for v in figures.without)}; with "
         f"{', '.join(f'{v:,.0f}' for v in figures.with_browser)}; browser calls/s during "
-        f"{', '.join(f'{v:.1f}' for v in figures.actions_per_s)}.",
+        f"{', '.join(f'{v:.1f}' for v in figures.actions_per_s)} (the daemon's default "
+        "`mcp.browser.busy_interval`: while model requests are in flight, actions start 0.5 s "
+        "apart over all sessions; the calls/s count the whole turn, the streams' start-up "
+        "included, when no model request is in flight and the clients go unspaced).",
         "",
         f"The same at an agent's pace ({AGENT_PAUSE:g} s between a client's calls, the "
         f"model's turn between two tool calls): **{paced:.2f}x** "

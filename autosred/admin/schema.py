@@ -360,6 +360,9 @@ class BrowserStatus(Wire, what="browser"):
     last_start_seconds: float | None = None
     last_error: str | None = None
     """Why the last start failed, or that the browser exited on its own."""
+    gave_way_seconds: float = 0.0
+    """Seconds browser actions waited, summed, to start ``mcp.browser.busy_interval`` apart
+    while model requests were in flight."""
 
 
 @dataclass(frozen=True)

@@ -251,6 +251,7 @@ class Supervisor:
                 settings.mcp.browser,
                 profile_dir=settings.resolved_state_dir() / "browser" / "profile",
                 log=self._log.getChild("browser"),
+                model_busy=lambda: self._gate.leases > 0,
             )
             problem = self._browser.launch_problem()
             if problem is not None:
@@ -292,6 +293,7 @@ class Supervisor:
             idle_in_seconds=now.idle_in_seconds,
             last_start_seconds=now.last_start_seconds,
             last_error=now.last_error,
+            gave_way_seconds=now.gave_way_seconds,
         )
 
     async def _start_metrics(self, gate: ModelGate) -> web.AppRunner:

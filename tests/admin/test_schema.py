@@ -199,7 +199,8 @@ def test_dumps_is_one_line() -> None:
         (
             BrowserStatus(state="running", mode="launch", target="chromium", sessions=1),
             b'{"state":"running","mode":"launch","target":"chromium","sessions":1,'
-            b'"in_flight":0,"idle_in_seconds":null,"last_start_seconds":null,"last_error":null}',
+            b'"in_flight":0,"idle_in_seconds":null,"last_start_seconds":null,"last_error":null,'
+            b'"gave_way_seconds":0.0}',
         ),
         (
             HelmValues(model="m", values={"models": [{"name": "m"}]}, yaml="models: []\n"),

@@ -11,11 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anthropic
 import pytest
 
 from autosred.dropbox.pacing import TransferPacer
@@ -23,6 +20,7 @@ from autosred.metrics import Metrics
 from tests.dropbox.test_during_an_upload import box_of
 from tests.dropbox.tusclient import Dropbox, TokenSpec, dropbox_config, make_tokens
 from tests.support.daemon import Daemon, metric_value, running_daemon
+from tests.support.held import model_stream_held_open
 
 MIB = 1 << 20
 PACED = "autosred_dropbox_paced_seconds_total"
@@ -99,24 +97,6 @@ async def test_a_quiet_spell_carries_no_debt() -> None:
     busy[0] = True
     await pacer.pace(MIB)
     assert fake.sleeps == []
-
-
-@asynccontextmanager
-async def model_stream_held_open(daemon: Daemon) -> AsyncIterator[None]:
-    """A /v1/messages stream that has begun and then stalls: a model request in flight."""
-    client = anthropic.AsyncAnthropic(base_url=daemon.api_url, api_key="unused")
-    held = await client.messages.create(
-        model="sim",
-        max_tokens=64,
-        stream=True,
-        messages=[{"role": "user", "content": '#sim {"text": "held open", "hang_after": 1}'}],
-    )
-    try:
-        assert (await anext(aiter(held))).type == "message_start"
-        yield
-    finally:
-        await held.close()
-        await client.close()
 
 
 async def paced_seconds(daemon: Daemon) -> float:

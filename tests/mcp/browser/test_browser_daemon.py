@@ -14,6 +14,7 @@ import base64
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,14 @@ from tests.mcp.browser.support import (
     text_of,
 )
 from tests.support.daemon import Daemon, base_config, running_daemon, sim_recipe
+from tests.support.held import model_stream_held_open
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 IDLE = 4.0
 """The module daemon's ``mcp.browser.idle_timeout``."""
+BUSY_INTERVAL = 0.5
+"""Its ``mcp.browser.busy_interval`` (the default)."""
 VIEWPORT = (1024, 640)
 
 
@@ -56,6 +60,7 @@ async def daemon(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Daem
                 "launch": "chromium",
                 "allow": ["localhost"],
                 "idle_timeout": IDLE,
+                "busy_interval": BUSY_INTERVAL,
                 "action_timeout": 10,
                 "viewport": list(VIEWPORT),
             },
@@ -231,6 +236,27 @@ async def test_evaluate_is_not_offered_unless_allowed(daemon: Daemon) -> None:
         assert "evaluate" not in names
         with pytest.raises(MCPError, match="Unknown tool: evaluate"):
             await client.call_tool("evaluate", {"js": "1 + 1"})
+
+
+async def test_actions_start_apart_while_a_model_request_is_in_flight(
+    daemon: Daemon, site: BrowserSite
+) -> None:
+    async with Client(daemon.api_url + "/mcp/browser") as client:
+        await call(client, "navigate", url=site.url("/app/"))
+        before = (await daemon.status())["browser"]["gave_way_seconds"]
+        async with model_stream_held_open(daemon):
+            started = time.monotonic()
+            for _ in range(3):
+                await call(client, "snapshot")
+            elapsed = time.monotonic() - started
+        after = (await daemon.status())["browser"]["gave_way_seconds"]
+        # The first action at once, each next one BUSY_INTERVAL after the one before: a lower
+        # bound no machine can beat (unspaced, three snapshots take tens of milliseconds).
+        assert elapsed >= 2 * BUSY_INTERVAL * 0.95, elapsed
+        assert after - before >= 2 * BUSY_INTERVAL * 0.9
+        # The model idle again: no waiting.
+        await call(client, "snapshot")
+        assert (await daemon.status())["browser"]["gave_way_seconds"] == after
 
 
 async def test_the_browser_stops_when_idle_and_wakes_on_the_next_call(
