@@ -4,12 +4,19 @@ A side load is a process of its own (bench/mcpfetch.py, browserload.py, dropboxl
 prints `{"event": "running"}` once it is busy, runs until a line arrives on its stdin, then
 prints its totals (`errors` and its own figures) as one JSON line. Each turn measures the
 model streams' events/s alone, then again while the side load runs, so the two figures of a
-turn are taken minutes apart at most.
+turn are taken seconds apart.
+
+The verdict is the median of the turns' own ratios (`paired_ratio`), not the ratio of the two
+medians: on the 2-core bench machine the streams' rate drifts by ±20% over minutes, which moves
+both figures of a turn alike but mixes turns in a ratio of medians. An A/A run (a side process
+that does nothing, 10 turns of 4 s) gave turn ratios from 0.84 to 1.33, median 1.01, while its
+ratio of medians read 0.97: that is the noise a verdict at 0.9x has to stand on.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +32,21 @@ class Beside:
     """The same while the side load ran."""
     totals: list[dict[str, Any]] = field(default_factory=list)
     """The side load's own totals, one per turn."""
+
+
+def turn_ratios(without: list[float], with_load: list[float]) -> list[float]:
+    """Each turn's events/s beside the load over its events/s alone."""
+    return [beside / alone for alone, beside in zip(without, with_load, strict=True)]
+
+
+def paired_ratio(without: list[float], with_load: list[float]) -> float:
+    """The median of the turns' ratios (the module's docstring says why)."""
+    return statistics.median(turn_ratios(without, with_load))
+
+
+def ratios_text(without: list[float], with_load: list[float]) -> str:
+    """The turns' ratios as the sections print them."""
+    return ", ".join(f"{r:.2f}" for r in turn_ratios(without, with_load))
 
 
 def streams_beside(spec: dict[str, Any], side: list[str], *, turns: int, what: str) -> Beside:

@@ -19,6 +19,7 @@ from autosred.dropbox.pacing import TransferPacer
 from autosred.metrics import Metrics
 from tests.dropbox.test_during_an_upload import box_of
 from tests.dropbox.tusclient import Dropbox, TokenSpec, dropbox_config, make_tokens
+from tests.support.clock import ManualClock
 from tests.support.daemon import Daemon, metric_value, running_daemon
 from tests.support.held import model_stream_held_open
 
@@ -26,15 +27,12 @@ MIB = 1 << 20
 PACED = "autosred_dropbox_paced_seconds_total"
 
 
-class FakeTime:
+class FakeTime(ManualClock):
     """A clock that moves only when the pacer sleeps (or the test says so)."""
 
     def __init__(self) -> None:
-        self.now = 100.0
+        super().__init__()
         self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
@@ -44,7 +42,7 @@ class FakeTime:
 def pacer_on(fake: FakeTime, *, rate: int, busy: list[bool]) -> tuple[TransferPacer, Metrics]:
     metrics = Metrics()
     pacer = TransferPacer(
-        rate=rate, busy=lambda: busy[0], metrics=metrics, clock=fake.clock, sleep=fake.sleep
+        rate=rate, busy=lambda: busy[0], metrics=metrics, clock=fake, sleep=fake.sleep
     )
     return pacer, metrics
 
