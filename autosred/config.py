@@ -344,7 +344,7 @@ class BrowserSettings(Section):
     """Most bytes the saved files take in all; the oldest go first."""
     viewport: tuple[int, int] = (1280, 800)
     """Each context's viewport, width and height in CSS pixels."""
-    busy_interval: Duration = Field(default=0.5, ge=0)
+    busy_interval: Duration = Field(default=1.0, ge=0)
     """While model requests are in flight, browser actions (over all sessions) start at
     least this many seconds apart; 0: never spaced. An agent's own calls come a model turn
     apart and never wait; a burst of scripted actions is what would slow other agents'

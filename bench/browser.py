@@ -44,6 +44,7 @@ import aiohttp
 from mcp import Client
 from playwright.async_api import async_playwright
 
+from autosred.config import BrowserSettings
 from bench import scenarios
 from bench.beside import paired_ratio, ratios_text, streams_beside
 from bench.daemon import (
@@ -431,9 +432,10 @@ def section(figures: BrowserFigures | None) -> list[str]:
         f"{', '.join(f'{v:,.0f}' for v in figures.without)}; with "
         f"{', '.join(f'{v:,.0f}' for v in figures.with_browser)}; browser calls/s during "
         f"{', '.join(f'{v:.1f}' for v in figures.actions_per_s)} (the daemon's default "
-        "`mcp.browser.busy_interval`: while model requests are in flight, actions start 0.5 s "
-        "apart over all sessions; the calls/s count the whole turn, the streams' start-up "
-        "included, when no model request is in flight and the clients go unspaced).",
+        f"`mcp.browser.busy_interval`: while model requests are in flight, actions start "
+        f"{BrowserSettings().busy_interval:g} s apart over all sessions; the calls/s count the "
+        "whole turn, the streams' start-up included, when no model request is in flight and "
+        "the clients go unspaced).",
         "",
         f"The same at an agent's pace ({AGENT_PAUSE:g} s between a client's calls, the "
         f"model's turn between two tool calls): **{paced:.2f}x** (turns "

@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from autosred import config
 from bench import scenarios
 from bench.beside import paired_ratio, ratios_text, streams_beside
 from bench.daemon import StartError, free_port, running_daemon, running_sim, stop_process
@@ -419,8 +420,9 @@ def section(figures: DropboxFigures | None) -> list[str]:
         f"{', '.join(f'{v:,.0f}' for v in figures.with_transfer)}; transfer MB/s meanwhile "
         f"{', '.join(f'{v:,.0f}' for v in figures.transfer_mbps)} (the client's count from its "
         "first byte: the streams' start-up, when the model is idle, included). The daemon runs "
-        "its default `dropbox.busy_rate`: transfers held to 24 MiB/s while model requests are "
-        "in flight, at full speed otherwise (the rows above).",
+        "its default `dropbox.busy_rate`: transfers held to "
+        f"{config.DropboxSettings().busy_rate / MIB:g} MiB/s while model requests are in "
+        "flight, at full speed otherwise (the rows above).",
         "",
         "Commands:",
         "",

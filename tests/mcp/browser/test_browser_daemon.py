@@ -41,7 +41,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 IDLE = 4.0
 """The module daemon's ``mcp.browser.idle_timeout``."""
 BUSY_INTERVAL = 0.5
-"""Its ``mcp.browser.busy_interval`` (the default)."""
+"""Its ``mcp.browser.busy_interval`` (half the default, to keep the test short)."""
 VIEWPORT = (1024, 640)
 
 
