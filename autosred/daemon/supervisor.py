@@ -168,7 +168,7 @@ class Supervisor:
             if settings.metrics.listen is not None:
                 runners.append(await self._start_metrics(gate))
             if settings.dropbox.enabled:
-                runners.append(await self._start_dropbox(gate))
+                runners.append(await self._start_dropbox())
             runners.append(await self._start_admin(gate))
             self._install_signal_handlers()
             self._start_watchdog()
@@ -251,7 +251,7 @@ class Supervisor:
                 settings.mcp.browser,
                 profile_dir=settings.resolved_state_dir() / "browser" / "profile",
                 log=self._log.getChild("browser"),
-                model_busy=lambda: self._gate.leases > 0,
+                model_busy=self._model_busy,
             )
             problem = self._browser.launch_problem()
             if problem is not None:
@@ -279,6 +279,11 @@ class Supervisor:
         self._mcp_servers = host.servers
         log.info("mcp.servers", extra={"fields": {"paths": host.paths}})
         return host
+
+    def _model_busy(self) -> bool:
+        """Whether model requests are in flight (held for a wake or streaming): what the
+        side loads give way to."""
+        return self._gate.leases > 0
 
     def _browser_status(self) -> BrowserStatus | None:
         if self._browser is None:
@@ -355,7 +360,7 @@ class Supervisor:
         self._listeners["metrics"] = _bound_address(site, host)
         return runner
 
-    async def _start_dropbox(self, gate: ModelGate) -> web.AppRunner:
+    async def _start_dropbox(self) -> web.AppRunner:
         settings = self._settings
         try:
             tls = DropboxTls(
@@ -375,7 +380,7 @@ class Supervisor:
                 state_dir,
                 metrics=self._metrics,
                 log=log,
-                model_busy=lambda: gate.leases > 0,
+                model_busy=self._model_busy,
             )
         except (StateFileError, StoreError, OSError) as exc:
             raise ConfigError([f"dropbox: {exc}"]) from exc

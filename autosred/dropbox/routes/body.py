@@ -42,10 +42,6 @@ class _End:
 Pace = Callable[[int], Awaitable[None]]
 
 
-async def _no_pace(size: int) -> None:
-    return None
-
-
 async def _read_ahead(
     content: StreamReader, idle: float, pace: Pace, ready: asyncio.Queue[bytes | _End]
 ) -> None:
@@ -80,7 +76,7 @@ async def _read_ahead(
 
 
 async def body_pieces(
-    content: StreamReader, *, idle: float, pace: Pace = _no_pace
+    content: StreamReader, *, idle: float, pace: Pace
 ) -> AsyncGenerator[bytes, None]:
     ready: asyncio.Queue[bytes | _End] = asyncio.Queue(maxsize=AHEAD)
     reader = asyncio.create_task(_read_ahead(content, idle, pace, ready), name="dropbox.body")

@@ -8,8 +8,9 @@ the session ends, when it has had no call for the idle timeout, or when the brow
 A browser that dies on its own is noticed (Playwright's ``disconnected``): its sessions are
 gone, the state is ``stopped`` with the reason kept, and the next call starts a new one.
 
-The browser gives way to the model: while model requests are in flight, actions start at
-least ``mcp.browser.busy_interval`` apart, on one schedule for every session. Measured on the
+The browser gives way to the model (autosred/giveway.py): while model requests are in
+flight, actions start at least ``mcp.browser.busy_interval`` apart, on one schedule for every
+session. Measured on the
 2-core bench machine: browsing clients calling back to back (about 25 actions a second) took
 saturating model streams to 0.65x even with Chromium and the driver at nice 10 (a bare busy
 loop at nice 19 costs them 0.67-0.81x there), while clients at an agent's pace (a call a
@@ -33,6 +34,7 @@ from playwright.async_api import Browser, BrowserContext, Playwright, async_play
 from playwright.async_api import Error as PlaywrightError
 
 from autosred.config import BrowserSettings
+from autosred.giveway import GiveWay
 from autosred.web.browser.chromium import ChromiumMissing, launch_plan
 from autosred.web.browser.files import BrowserFiles
 from autosred.web.browser.priority import children_running, lower_priority
@@ -111,9 +113,8 @@ class BrowserWorkload:
         self._home_proxy: GuardProxy | None = None
         self._sessions: OrderedDict[str, BrowserSession] = OrderedDict()
         self._in_flight = 0
-        self._model_busy = model_busy
-        self._next_action = 0.0
-        """When the give-way schedule lets the next action start (the clock's reading)."""
+        self._turns = GiveWay(model_busy, clock=clock)
+        """Actions' turns while the model is busy (``busy_interval`` apart)."""
         self._gave_way = 0.0
         self._last_call = clock()
         self._last_start: float | None = None
@@ -165,7 +166,7 @@ class BrowserWorkload:
         try:
             session = await self._session(key)
             async with session.lock:
-                await self._give_way()
+                self._gave_way += await self._turns.turn(self._settings.busy_interval)
                 try:
                     yield session
                 finally:
@@ -173,18 +174,6 @@ class BrowserWorkload:
         finally:
             self._in_flight -= 1
             self._last_call = self._clock()
-
-    async def _give_way(self) -> None:
-        """Wait for this action's turn on the give-way schedule while the model is busy."""
-        interval = self._settings.busy_interval
-        if interval <= 0 or not self._model_busy():
-            return
-        now = self._clock()
-        start = max(self._next_action, now)
-        self._next_action = start + interval
-        if start > now:
-            self._gave_way += start - now
-            await asyncio.sleep(start - now)
 
     async def end_session(self, key: str) -> None:
         """The MCP session ``key`` ended: close its context (nothing if it had none)."""
